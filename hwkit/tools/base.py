@@ -1,0 +1,87 @@
+"""Run external tools the one way hwkit allows: an argument list (never a shell), a timeout, the
+output captured into a log file in the build directory, and a one-line error that names the
+package to install when the tool is missing."""
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional, Sequence
+
+from hwkit.errors import BuildFailedError, ToolMissingError
+
+
+@dataclass
+class ToolResult:
+    tool: str
+    argv: list[str]
+    returncode: int
+    seconds: float
+    log: Optional[Path]
+    stdout: str
+
+
+def find_tool(name: str, package: str) -> str:
+    """Absolute path of executable ``name``; ToolMissingError naming ``package`` if absent.
+
+    Looks next to the running Python first, so tools pip-installed into hwkit's virtual
+    environment are found even when the venv is not activated."""
+    import sys
+
+    beside_python = Path(sys.executable).parent / name
+    if beside_python.is_file() and os.access(beside_python, os.X_OK):
+        return str(beside_python)
+    found = shutil.which(name)
+    if found is None:
+        raise ToolMissingError(f"'{name}' not found on PATH: install it with {package}")
+    return found
+
+
+def run_tool(
+    argv: Sequence[str],
+    *,
+    cwd: Optional[Path] = None,
+    log: Optional[Path] = None,
+    timeout: float = 3600,
+    env: Optional[dict] = None,
+    check: bool = True,
+    stage: str = "",
+) -> ToolResult:
+    """Run ``argv`` (a list; ``argv[0]`` already resolved by :func:`find_tool`).
+
+    stdout and stderr go together to ``log`` (if given) and are returned. A non-zero exit raises
+    BuildFailedError naming the stage and the log when ``check`` is true."""
+    argv = [str(a) for a in argv]
+    full_env = None if env is None else {**os.environ, **env}
+    start = time.monotonic()
+    try:
+        proc = subprocess.run(
+            argv, cwd=cwd, env=full_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+            timeout=timeout, text=True, errors="replace",
+        )
+        out, code = proc.stdout, proc.returncode
+    except subprocess.TimeoutExpired as exc:
+        out = exc.stdout.decode(errors="replace") if isinstance(exc.stdout, bytes) else (exc.stdout or "")
+        code = -1
+        out += f"\n[hwkit] timed out after {timeout:.0f} s\n"
+    seconds = time.monotonic() - start
+    if log is not None:
+        log = Path(log)
+        log.parent.mkdir(parents=True, exist_ok=True)
+        log.write_text(f"$ {' '.join(argv)}\n{out}")
+    result = ToolResult(Path(argv[0]).name, argv, code, seconds, log, out)
+    if check and code != 0:
+        where = f" (log: {log})" if log else ""
+        what = f"{stage}: " if stage else ""
+        last = next((ln for ln in reversed(out.strip().splitlines()) if ln.strip()), "")
+        raise BuildFailedError(f"{what}{result.tool} exited with {code}{where}: {last[:200]}")
+    return result
+
+
+def tool_version(argv: Sequence[str], timeout: float = 120) -> str:
+    """First non-empty line a tool prints for its version flag ('unknown' if it prints nothing)."""
+    res = run_tool(argv, timeout=timeout, check=False)
+    return next((ln.strip() for ln in res.stdout.splitlines() if ln.strip()), "unknown")
