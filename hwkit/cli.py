@@ -1,0 +1,99 @@
+"""The ``hwkit`` command. Each command is a thin shell over the Python API; errors from
+``hwkit.errors`` become one-line messages and their exit codes."""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.console import Console
+
+from hwkit.errors import HwkitError
+
+app = typer.Typer(
+    help="hwkit: low-bit neural networks from Brevitas training to verified FPGA accelerators.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+console = Console(stderr=True)
+
+
+@app.command("zoo")
+def zoo_cmd():
+    """List the model zoo: names, shapes and the bit widths each model accepts."""
+    from rich.table import Table
+
+    from hwkit.zoo import MODELS
+
+    table = Table(title="hwkit model zoo")
+    for col in ("name", "kind", "description"):
+        table.add_column(col)
+    for name, entry in MODELS.items():
+        table.add_row(name, entry.kind, entry.description)
+    Console().print(table)
+
+
+@app.command("train")
+def train_cmd(
+    model: str = typer.Argument("tfc", help="zoo model name (see `hwkit zoo`)"),
+    dataset: str = typer.Option("digits", help="digits | mnist | mnist1d"),
+    wbits: int = typer.Option(2, help="weight bits (1 = binary)"),
+    abits: int = typer.Option(2, help="activation bits (1 = binary)"),
+    ibits: int = typer.Option(8, help="input bits"),
+    preset: str = typer.Option("pot", help="quantizer preset: pot (hardware-exact) | float"),
+    epochs: int = typer.Option(30, help="training epochs"),
+    anneal_every: int = typer.Option(0, help="drop one bit every N epochs from 8 down to the target (0 = off)"),
+    seed: int = typer.Option(0, help="random seed"),
+    out: Path = typer.Option(Path("out/model.pt"), help="checkpoint path (.pt); a .qonnx.onnx is written beside it"),
+):
+    """Quantization-aware training on a dataset bundled in a package, then QONNX export."""
+    from hwkit.train import TrainConfig, train_and_save
+
+    cfg = TrainConfig(model=model, dataset=dataset, wbits=wbits, abits=abits, ibits=ibits, preset=preset,
+                      epochs=epochs, anneal_every=anneal_every, seed=seed)
+    result = train_and_save(cfg, out)
+    typer.echo(f"test accuracy {result['test_accuracy']:.4f}  checkpoint {result['checkpoint']}  "
+               f"qonnx {result['qonnx']}")
+
+
+@app.command("export")
+def export_cmd(
+    checkpoint: Path = typer.Argument(..., help="checkpoint written by `hwkit train`"),
+    out: Optional[Path] = typer.Option(None, help="output .onnx (default: beside the checkpoint)"),
+    batch_size: int = typer.Option(1, help="batch size baked into the graph (0 = dynamic)"),
+    strict: bool = typer.Option(False, help="fail if a scale is not a power of two or a bias is float"),
+):
+    """Export a trained checkpoint to QONNX and check it is hardware friendly."""
+    from hwkit.export import export_checkpoint
+
+    path, issues = export_checkpoint(checkpoint, out, batch_size=batch_size or None, strict=strict)
+    for issue in issues:
+        console.print(f"[yellow]warning:[/] {issue}")
+    typer.echo(str(path))
+
+
+def main(argv: Optional[list[str]] = None) -> int:
+    try:
+        app(args=argv, standalone_mode=False)
+    except HwkitError as err:
+        console.print(f"[bold red]error:[/] {err}", highlight=False, soft_wrap=True)
+        return err.exit_code
+    except (typer.Abort, KeyboardInterrupt):
+        console.print("[bold red]aborted[/]")
+        return 130
+    except Exception as err:  # click's usage errors carry their own exit code
+        import click
+
+        if isinstance(err, click.exceptions.ClickException):
+            err.show()
+            return err.exit_code
+        if isinstance(err, click.exceptions.Exit):
+            return err.exit_code
+        raise
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,136 @@
+"""Brevitas -> QONNX: the one door out of software (DESIGN rule 1: QONNX is the interchange)."""
+from __future__ import annotations
+
+import os
+import tempfile
+import warnings
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+import torch
+from qonnx.core.modelwrapper import ModelWrapper
+
+from hwkit.errors import ConfigError, UnsupportedModelError
+
+
+def _is_pow2(values: np.ndarray) -> bool:
+    values = np.abs(np.asarray(values, dtype=np.float64)).ravel()
+    if values.size == 0 or np.any(values == 0):
+        return False
+    mantissa, _ = np.frexp(values)
+    return bool(np.all(mantissa == 0.5))
+
+
+def cleanup(model: ModelWrapper) -> ModelWrapper:
+    """qonnx's standard cleanup: shapes, constants folded, names made unique and readable."""
+    from qonnx.util.cleanup import cleanup_model
+
+    return cleanup_model(model)
+
+
+def set_batch_size(model: ModelWrapper, batch_size: Optional[int]) -> ModelWrapper:
+    """Bake ``batch_size`` into the graph, or make the batch dimension dynamic (``None``).
+
+    The exporter traces with batch 1 and writes it into Reshape shapes; qonnx's ChangeBatchSize
+    rewrites those. A dynamic batch suits onnxruntime; qonnx's executor needs a fixed one."""
+    from qonnx.transformation.change_batchsize import ChangeBatchSize
+    from qonnx.transformation.infer_shapes import InferShapes
+
+    model = model.transform(ChangeBatchSize(1 if batch_size is None else int(batch_size)))
+    model = model.transform(InferShapes())
+    if batch_size is None:
+        for tensor in list(model.graph.input) + list(model.graph.output):
+            tensor.type.tensor_type.shape.dim[0].dim_param = "batch"
+        for node in model.get_nodes_by_op_type("Reshape"):
+            shape = model.get_initializer(node.input[1])
+            if shape is not None and shape.size and -1 not in shape[1:]:
+                model.set_initializer(node.input[1], np.concatenate([[-1], shape[1:]]).astype(np.int64))
+    return model
+
+
+def hardware_friendliness(model: ModelWrapper) -> list[str]:
+    """Everything that keeps hardware from matching software exactly, one line each:
+    Quant nodes whose scale is not a power of two, and float (unquantized) biases."""
+    issues = []
+    for node in model.graph.node:
+        if node.op_type in ("Quant", "Trunc"):
+            scale = model.get_initializer(node.input[1])
+            if scale is not None and not _is_pow2(scale):
+                issues.append(f"{node.op_type} node '{node.name}': scale {np.ravel(scale)[:3].tolist()} "
+                              "is not a power of two")
+        if node.op_type == "Add":
+            for inp in node.input:
+                value = model.get_initializer(inp)
+                if value is not None and model.find_producer(inp) is None and value.size > 1:
+                    issues.append(f"Add node '{node.name}': float bias '{inp}' is not quantized")
+        if node.op_type == "BatchNormalization":
+            issues.append(f"BatchNormalization node '{node.name}': float affine (folded into thresholds)")
+    return issues
+
+
+def export_qonnx(model: torch.nn.Module, in_shape: tuple[int, ...], path: str | os.PathLike,
+                 batch_size: Optional[int] = 1, strict: bool = False) -> ModelWrapper:
+    """Export ``model`` to a cleaned QONNX file at ``path`` and return it as a ModelWrapper.
+
+    Writes atomically (temporary name, then rename): a failed export leaves no file behind.
+    ``strict`` turns hardware-friendliness warnings into an UnsupportedModelError."""
+    from brevitas.export import export_qonnx as brevitas_export
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    model = model.eval()
+    x = torch.rand(1, *in_shape)
+    with tempfile.TemporaryDirectory(dir=path.parent) as tmp:
+        raw = Path(tmp) / "raw.onnx"
+        with warnings.catch_warnings(), torch.no_grad():
+            warnings.simplefilter("ignore")
+            brevitas_export(model, args=x, export_path=str(raw), dynamo=False)
+        wrapped = set_batch_size(cleanup(ModelWrapper(str(raw))), batch_size)
+        issues = hardware_friendliness(wrapped)
+        if strict and issues:
+            raise UnsupportedModelError(f"not hardware friendly: {issues[0]} (and {len(issues) - 1} more)"
+                                        if len(issues) > 1 else f"not hardware friendly: {issues[0]}")
+        for issue in issues:
+            warnings.warn(issue)
+        part = Path(tmp) / "model.onnx"
+        wrapped.save(str(part))
+        os.replace(part, path)
+    return ModelWrapper(str(path))
+
+
+def export_checkpoint(checkpoint: Path, out: Optional[Path] = None, batch_size: Optional[int] = 1,
+                      strict: bool = False) -> tuple[Path, list[str]]:
+    """Checkpoint (from hwkit.train) -> QONNX file; returns the path and hardware issues."""
+    from hwkit.train import load_checkpoint
+
+    model, cfg = load_checkpoint(checkpoint)
+    out = Path(out) if out else Path(checkpoint).with_suffix(".onnx")
+    if out.suffix != ".onnx":
+        raise ConfigError(f"export path must end in .onnx, got '{out}'")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        wrapped = export_qonnx(model, tuple(cfg["in_shape"]), out, batch_size, strict)
+    return out, hardware_friendliness(wrapped)
+
+
+def run_qonnx(model: ModelWrapper, x: np.ndarray, batch: int = 256) -> np.ndarray:
+    """Execute a QONNX model with qonnx's reference executor over a batch of inputs.
+
+    execute_onnx needs fixed shapes, so the graph is re-batched (ChangeBatchSize) to ``batch``
+    and the tail of the data to its own size."""
+    from qonnx.core.onnx_exec import execute_onnx
+
+    iname, oname = model.graph.input[0].name, model.graph.output[0].name
+    by_size: dict[int, ModelWrapper] = {}
+    outs = []
+    for i in range(0, len(x), batch):
+        chunk = np.ascontiguousarray(x[i:i + batch], dtype=np.float32)
+        if len(chunk) not in by_size:
+            by_size[len(chunk)] = set_batch_size(ModelWrapper(model.model.__deepcopy__()), len(chunk))
+        outs.append(execute_onnx(by_size[len(chunk)], {iname: chunk})[oname])
+    return np.concatenate(outs, axis=0)
+
+
+__all__ = ["export_qonnx", "export_checkpoint", "hardware_friendliness", "set_batch_size", "run_qonnx",
+           "cleanup"]
