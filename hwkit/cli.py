@@ -74,6 +74,14 @@ def export_cmd(
     typer.echo(str(path))
 
 
+@app.command("boards")
+def boards_cmd():
+    """List the board catalogue: part, resources, default clock and toolchain."""
+    from hwkit.boards import boards_table
+
+    Console().print(boards_table())
+
+
 def main(argv: Optional[list[str]] = None) -> int:
     try:
         app(args=argv, standalone_mode=False)
