@@ -1,0 +1,177 @@
+"""Quantization-aware training on bundled datasets, with deterministic seeds and checkpoints.
+
+A checkpoint is ``{"config": <plain dict>, "state_dict": ...}``: it rebuilds through the zoo, so
+loading needs no pickled code and works with ``torch.load(weights_only=True)``.
+"""
+from __future__ import annotations
+
+import json
+import os
+import random
+import tempfile
+import time
+import warnings
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from hwkit.data import load_dataset
+from hwkit.errors import ConfigError
+from hwkit.zoo import build_model
+
+
+@dataclass
+class TrainConfig:
+    model: str = "tfc"
+    dataset: str = "digits"
+    wbits: int = 2
+    abits: int = 2
+    ibits: int = 8
+    preset: str = "pot"
+    epochs: int = 30
+    batch_size: int = 64
+    lr: float = 0.01
+    anneal_every: int = 0  # >0: start at 8 bits, drop one bit every N epochs down to the target
+    seed: int = 0
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+    torch.use_deterministic_algorithms(True, warn_only=True)
+
+
+def build_from_config(cfg: dict, bits: tuple[int, int] | None = None) -> nn.Module:
+    wbits, abits = bits or (cfg["wbits"], cfg["abits"])
+    return build_model(cfg["model"], wbits, abits, cfg["ibits"], tuple(cfg["in_shape"]),
+                       cfg["num_classes"], cfg["preset"])
+
+
+def bit_schedule(cfg: TrainConfig) -> list[tuple[int, int]]:
+    """(wbits, abits) per epoch. Annealing starts wide and narrows one bit every N epochs, the way
+    the stable-network paper trains; 1-bit targets anneal down to 2 bits, then jump to binary."""
+    if cfg.anneal_every <= 0:
+        return [(cfg.wbits, cfg.abits)] * cfg.epochs
+    sched = []
+    for epoch in range(cfg.epochs):
+        drop = epoch // cfg.anneal_every
+        sched.append((max(cfg.wbits, 8 - drop), max(cfg.abits, 8 - drop)))
+    return sched
+
+
+@torch.no_grad()
+def evaluate(model: nn.Module, x: np.ndarray, y: np.ndarray, batch: int = 512) -> float:
+    model.eval()
+    correct = 0
+    for i in range(0, len(x), batch):
+        logits = model(torch.from_numpy(x[i:i + batch]))
+        correct += int((logits.argmax(1).numpy() == y[i:i + batch]).sum())
+    return correct / len(x)
+
+
+def train(cfg: TrainConfig, progress: bool = True) -> tuple[nn.Module, dict, dict]:
+    """Train ``cfg.model`` on ``cfg.dataset``. Returns (model, checkpoint config, metrics)."""
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    if cfg.model == "jet":
+        raise ConfigError("the jet tagger expects 16 jet features; no bundled dataset has them "
+                          "(build it with hwkit.zoo.build_model('jet') for hardware studies)")
+    seed_everything(cfg.seed)
+    data = load_dataset(cfg.dataset)
+    ckpt_cfg = {**asdict(cfg), "in_shape": list(data.in_shape), "num_classes": data.num_classes}
+    schedule = bit_schedule(cfg)
+    model = build_from_config(ckpt_cfg, schedule[0] if schedule else None)
+    gen = torch.Generator().manual_seed(cfg.seed)
+    x_train, y_train = torch.from_numpy(data.x_train), torch.from_numpy(data.y_train)
+    loss_fn = nn.CrossEntropyLoss()
+    start = time.monotonic()
+    columns = [TextColumn("[bold]{task.description}"), BarColumn(), TextColumn("{task.fields[info]}"),
+               TimeElapsedColumn()]
+    with warnings.catch_warnings(), Progress(*columns, disable=not progress, transient=False) as bar:
+        warnings.simplefilter("ignore")
+        task = bar.add_task(f"train {cfg.model} on {cfg.dataset}", total=cfg.epochs, info="")
+        opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+        current = schedule[0] if schedule else None
+        for epoch, bits in enumerate(schedule):
+            if bits != current:  # narrower quantizers, same learned weights and scales
+                state = model.state_dict()
+                model = build_from_config(ckpt_cfg, bits)
+                model.load_state_dict(state, strict=False)
+                opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+                current = bits
+            lr = cfg.lr * 0.5 * (1 + np.cos(np.pi * epoch / max(1, cfg.epochs)))
+            for group in opt.param_groups:
+                group["lr"] = lr
+            model.train()
+            order = torch.randperm(len(x_train), generator=gen)
+            total = 0.0
+            for i in range(0, len(order), cfg.batch_size):
+                idx = order[i:i + cfg.batch_size]
+                opt.zero_grad()
+                loss = loss_fn(model(x_train[idx]), y_train[idx])
+                loss.backward()
+                opt.step()
+                total += float(loss) * len(idx)
+            bar.update(task, advance=1, info=f"W{bits[0]}A{bits[1]} loss {total / len(order):.3f}")
+        seconds = time.monotonic() - start
+        test_acc = evaluate(model, data.x_test, data.y_test)
+        train_acc = evaluate(model, data.x_train, data.y_train)
+    metrics = {"test_accuracy": test_acc, "train_accuracy": train_acc, "train_seconds": round(seconds, 2),
+               "test_samples": int(len(data.x_test))}
+    return model.eval(), ckpt_cfg, metrics
+
+
+def save_checkpoint(model: nn.Module, cfg: dict, path: Path) -> Path:
+    """Atomic save: a temporary file renamed into place, so a crash leaves no partial checkpoint."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".part")
+    os.close(fd)
+    try:
+        torch.save({"config": cfg, "state_dict": model.state_dict()}, tmp)
+        os.chmod(tmp, 0o644)  # mkstemp makes it private; a checkpoint is a shareable artefact
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return path
+
+
+def load_checkpoint(path: Path) -> tuple[nn.Module, dict]:
+    """Rebuild a model from a checkpoint written by :func:`save_checkpoint`."""
+    path = Path(path)
+    try:
+        blob = torch.load(path, map_location="cpu", weights_only=True)
+        cfg, state = blob["config"], blob["state_dict"]
+    except FileNotFoundError:
+        raise ConfigError(f"checkpoint '{path}' does not exist") from None
+    except Exception as err:
+        raise ConfigError(f"checkpoint '{path}' is not a readable hwkit checkpoint "
+                          f"({type(err).__name__})") from None
+    model = build_from_config(cfg)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model.load_state_dict(state)
+    return model.eval(), cfg
+
+
+def train_and_save(cfg: TrainConfig, out: Path, progress: bool = True) -> dict:
+    """Train, save checkpoint + QONNX + metrics JSON side by side; return the metrics."""
+    from hwkit.export import export_qonnx
+
+    out = Path(out)
+    if out.suffix != ".pt":
+        raise ConfigError(f"checkpoint path must end in .pt, got '{out}'")
+    model, ckpt_cfg, metrics = train(cfg, progress=progress)
+    save_checkpoint(model, ckpt_cfg, out)
+    onnx_path = out.with_suffix(".onnx")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        export_qonnx(model, tuple(ckpt_cfg["in_shape"]), onnx_path, batch_size=1)
+    result = {**metrics, "config": ckpt_cfg, "checkpoint": str(out), "qonnx": str(onnx_path)}
+    out.with_suffix(".json").write_text(json.dumps(result, indent=2, sort_keys=True) + "\n")
+    return result
