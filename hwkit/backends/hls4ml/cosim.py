@@ -1,0 +1,116 @@
+"""C-simulation of an hls4ml project against the golden model, on integer-grid inputs."""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+
+from hwkit.errors import ConfigError
+
+
+def _input_shape(mw) -> tuple:
+    return tuple(int(d) for d in mw.get_tensor_shape(mw.graph.input[0].name))
+
+
+def to_clean_layout(x: np.ndarray, orig_shape: tuple, clean_shape: tuple) -> np.ndarray:
+    """Inputs are given in the exported model's layout (NCHW); the cleaned model may be channels-last."""
+    if tuple(x.shape[1:]) == tuple(clean_shape[1:]):
+        return x
+    if len(clean_shape) == 2 and int(np.prod(x.shape[1:])) == clean_shape[1]:
+        return x.reshape(len(x), -1)
+    if x.ndim == 4 and tuple(clean_shape[1:]) == (orig_shape[2], orig_shape[3], orig_shape[1]):
+        return np.ascontiguousarray(x.transpose(0, 2, 3, 1))
+    if x.ndim == 3 and tuple(clean_shape[1:]) == (orig_shape[2], orig_shape[1]):
+        return np.ascontiguousarray(x.transpose(0, 2, 1))
+    raise ConfigError(f"input shape {x.shape[1:]} does not match the model input {orig_shape[1:]}")
+
+
+def grid_inputs(grid, shape: tuple, n: int, seed: int = 0) -> np.ndarray:
+    """Uniform random integers over the input type's whole range (the integer grid)."""
+    rng = np.random.default_rng(seed)
+    return rng.integers(grid.lo, grid.hi + 1, size=(n, *shape), dtype=np.int64)
+
+
+def quantize_to_grid(grid, x: np.ndarray) -> np.ndarray:
+    """Float inputs -> input integers the way QONNX Quant does it (round half to even, saturate)."""
+    return np.clip(np.round(np.asarray(x, np.float64) * 2.0**grid.frac), grid.lo, grid.hi).astype(np.int64)
+
+
+def qonnx_reference(model_path, x: np.ndarray, batch: int = 256) -> np.ndarray:
+    """Outputs of qonnx's own execution of the cleaned model (float32, exact for PoT models whose
+    values stay within 24 significant bits), batched."""
+    from qonnx.core.modelwrapper import ModelWrapper
+    from qonnx.core.onnx_exec import execute_onnx
+    from qonnx.transformation.change_batchsize import ChangeBatchSize
+    from qonnx.transformation.infer_shapes import InferShapes
+
+    outs, models = [], {}
+    for i in range(0, len(x), batch):
+        xb = x[i:i + batch].astype(np.float32)
+        if len(xb) not in models:
+            m = ModelWrapper(str(model_path)).transform(ChangeBatchSize(len(xb))).transform(InferShapes())
+            models[len(xb)] = m
+        m = models[len(xb)]
+        res = execute_onnx(m, {m.graph.input[0].name: xb})
+        outs.append(np.asarray(res[m.graph.output[0].name], np.float64).reshape(len(xb), -1))
+    return np.concatenate(outs)
+
+
+def _compare(ref: np.ndarray, got: np.ndarray) -> dict:
+    try:
+        from hwkit.verify import compare
+    except ImportError:
+        compare = None
+    if compare is not None:
+        rep = compare({"output": ref}, {"output": got}, backend="hls4ml")
+        return {"mismatches": int(rep.mismatches), "ok": bool(rep.ok), "detail": str(rep)[:2000]}
+    bad = np.argwhere(ref != got)
+    detail = ""
+    if len(bad):
+        s, e = bad[0]
+        detail = f"first mismatch: input {s}, output element {e}: golden {ref[s, e]!r} hls4ml {got[s, e]!r}"
+    return {"mismatches": int(len(bad)), "ok": not len(bad), "detail": detail}
+
+
+def cosim_hls4ml(qonnx_model, out_dir, n: int = 1000, x: Optional[np.ndarray] = None, seed: int = 0,
+                 io_type: str = "parallel", backend: str = "Vitis", reuse_factor=1, part: Optional[str] = None,
+                 approximate: bool = False, name: str = "hwkit", project=None) -> dict:
+    """Generate + compile (cached) + run ``n`` random grid inputs and the float inputs ``x`` (quantized to
+    the input grid, e.g. a test set) through the C emulation and the reference; count mismatches."""
+    from qonnx.core.modelwrapper import ModelWrapper
+
+    from hwkit.backends.hls4ml.project import DEFAULT_PART, compile_project, generate_hls4ml_project
+
+    if project is None:
+        project = generate_hls4ml_project(qonnx_model, out_dir, io_type=io_type, part=part or DEFAULT_PART,
+                                          reuse_factor=reuse_factor, backend=backend, approximate=approximate,
+                                          name=name)
+    compile_project(project)
+    orig = ModelWrapper(str(qonnx_model)) if isinstance(qonnx_model, (str, Path)) else qonnx_model
+    orig_shape, clean_shape = _input_shape(orig), _input_shape(ModelWrapper(str(project.qonnx_clean)))
+    g = project.in_grid
+    parts = [grid_inputs(g, orig_shape[1:], n, seed)] if n else []
+    if x is not None:
+        parts.append(quantize_to_grid(g, x).reshape(len(x), *orig_shape[1:]))
+    if not parts:
+        raise ConfigError("cosim needs n > 0 or inputs x")
+    x_int = np.concatenate(parts)
+    x_real = to_clean_layout(x_int * 2.0**-g.frac, orig_shape, clean_shape)
+
+    t0 = time.monotonic()
+    got = project.predict(x_real)
+    t_hls = time.monotonic() - t0
+    t0 = time.monotonic()
+    ref = qonnx_reference(project.qonnx_clean, x_real)
+    t_ref = time.monotonic() - t0
+    res = _compare(ref, got)
+    res.update({"samples": int(len(x_int)), "grid_samples": int(n), "dataset_samples": 0 if x is None else len(x),
+                "reference": "qonnx.execute_onnx",
+                "hls_samples_per_s": round(len(x_int) / max(t_hls, 1e-9), 1),
+                "reference_samples_per_s": round(len(x_int) / max(t_ref, 1e-9), 1),
+                "compile_seconds": round(project.compile_seconds, 3), "compile_cached": project.cached,
+                **{k: v for k, v in project.info().items() if k in ("backend", "io_type", "out_dir", "project",
+                                                                     "notes", "reuse_factor")}})
+    return res

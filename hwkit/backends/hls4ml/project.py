@@ -1,0 +1,307 @@
+"""QONNX -> hls4ml project with exact precisions, compiled C emulation cached by content hash."""
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import hashlib
+import io
+import os
+import re
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Optional, Union
+
+import numpy as np
+
+from hwkit.errors import ConfigError, UnsupportedModelError
+
+BACKENDS = ("Vitis", "Vivado")
+IO_TYPES = {"parallel": "io_parallel", "stream": "io_stream", "io_parallel": "io_parallel", "io_stream": "io_stream"}
+MVU_CLASSES = ("Dense", "Conv1D", "Conv2D", "PointwiseConv1D", "PointwiseConv2D")
+DEFAULT_PART = "xc7z020clg400-1"
+
+
+def sanitize(name: str) -> str:
+    s = re.sub(r"[^A-Za-z0-9_]", "_", str(name)).strip("_") or "model"
+    return ("m_" + s if s[0].isdigit() else s)[:48]
+
+
+def cache_dir() -> Path:
+    return Path(os.environ.get("HWKIT_CACHE", Path.home() / ".cache" / "hwkit")) / "hls4ml"
+
+
+@dataclass
+class Hls4mlProject:
+    model: object  # hls4ml ModelGraph
+    out_dir: Path
+    backend: str
+    io_type: str
+    part: str
+    reuse: dict
+    in_grid: object
+    out_grid: object
+    qonnx_clean: Path
+    notes: list = field(default_factory=list)
+    stamp: Optional[str] = None
+    compile_seconds: float = 0.0
+    cached: bool = False
+    _fn: object = None
+
+    @property
+    def name(self) -> str:
+        return self.model.config.get_project_name()
+
+    def info(self) -> dict:
+        return {"backend": self.backend, "io_type": self.io_type, "part": self.part, "project": self.name,
+                "out_dir": str(self.out_dir), "reuse_factor": dict(sorted(self.reuse.items())),
+                "input_type": str(self.in_grid.fixed()), "output_type": str(self.out_grid.fixed()),
+                "build_script": str(self.out_dir / "build_prj.tcl"), "stamp": self.stamp,
+                "compile_seconds": round(self.compile_seconds, 3), "cached": self.cached, "notes": list(self.notes)}
+
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        """Run the compiled C emulation on real-valued inputs (n, *input shape in the cleaned model's
+        layout), one ctypes call per sample without per-call allocation. Returns (n, outputs) float64."""
+        if self._fn is None:
+            raise ConfigError("hls4ml project not compiled: call compile_project(project) first")
+        n = x.shape[0]
+        xin = np.ascontiguousarray(x, dtype=np.float64).reshape(n, -1)
+        n_out = int(self.model.get_output_variables()[0].size())
+        y = np.zeros((n, n_out), dtype=np.float64)
+        fn, xp, yp = self._fn, xin.ctypes.data, y.ctypes.data
+        xs, ys = xin.shape[1] * 8, n_out * 8
+        for i in range(n):
+            fn(xp + i * xs, yp + i * ys)
+        return y
+
+
+def clean_qonnx(model):
+    """hls4ml's documented QONNX preparation; returns a new ModelWrapper."""
+    from qonnx.core.modelwrapper import ModelWrapper
+    from qonnx.transformation.channels_last import ConvertToChannelsLastAndClean
+    from qonnx.transformation.gemm_to_matmul import GemmToMatMul
+    from qonnx.util.cleanup import cleanup_model
+
+    m = model if isinstance(model, ModelWrapper) else ModelWrapper(str(model))
+    m = ModelWrapper(m.model.__deepcopy__())
+    m = cleanup_model(m)
+    m = m.transform(ConvertToChannelsLastAndClean())
+    m = m.transform(GemmToMatMul())
+    return _drop_input_flatten(cleanup_model(m))
+
+
+def _drop_input_flatten(m):
+    """An MLP reading an image starts with Flatten; hls4ml's io_stream then reads the image as
+    H x W pixels of C channels but the Dense as one 64-wide word. Feeding the flat vector instead is
+    the same function (row-major flatten) and works for both io types."""
+    from onnx import helper
+    from qonnx.transformation.infer_shapes import InferShapes
+
+    inp = m.graph.input[0].name
+    cons = m.find_consumers(inp) or []
+    if len(cons) != 1 or cons[0].op_type not in ("Flatten", "Reshape"):
+        return m
+    node = cons[0]
+    out_shape = m.get_tensor_shape(node.output[0])
+    if out_shape is None or len(out_shape) != 2:
+        return m
+    elem_type = m.graph.input[0].type.tensor_type.elem_type
+    for c in m.find_consumers(node.output[0]) or []:
+        for i, name in enumerate(c.input):
+            if name == node.output[0]:
+                c.input[i] = inp
+    m.graph.node.remove(node)
+    m.graph.input[0].CopyFrom(helper.make_tensor_value_info(inp, elem_type, list(out_shape)))
+    return m.transform(InferShapes())
+
+
+def check_qonnx(model, approximate: bool = False) -> list[str]:
+    """Refuse what hls4ml cannot compute exactly before converting: non-power-of-two scales,
+    non-zero zero points, 1-bit bipolar quantizers (hls4ml 1.3.0 maps them to its own binary type,
+    not FINN's bipolar convention the golden model uses)."""
+    notes = []
+    for node in model.graph.node:
+        where = f"node '{node.name}' ({node.op_type})"
+        if node.op_type == "BipolarQuant":
+            raise UnsupportedModelError(
+                f"hls4ml backend: 1-bit BipolarQuant at {where} is not supported; use >= 2 bits or the rtl backend")
+        if node.op_type not in ("Quant", "Trunc"):
+            continue
+        scale = model.get_initializer(node.input[1])
+        zp = model.get_initializer(node.input[2])
+        why = None
+        if scale is None:
+            why = "its scale is computed at run time"
+        else:
+            e = np.log2(np.abs(np.asarray(scale, dtype=np.float64)))
+            if not np.all(e == np.round(e)):
+                why = f"scale {np.ravel(scale)[0]:.6g} is not a power of two (hls4ml would store it in fixed<16,6>)"
+        if why is None and zp is not None and np.any(np.asarray(zp) != 0):
+            why = "non-zero zero point"
+        if why:
+            consumers = [c.name for c in model.find_consumers(node.output[0]) or []]
+            msg = f"{where} feeding {consumers or 'the output'}: {why}"
+            if not approximate:
+                raise UnsupportedModelError(
+                    f"hls4ml backend cannot represent {msg}; use preset 'pot' or pass approximate=True")
+            notes.append(msg)
+    return notes
+
+
+def _config(mw, backend: str, reuse: dict, default_rf: int):
+    import hls4ml
+
+    with contextlib.redirect_stdout(io.StringIO()):
+        cfg = hls4ml.utils.config.config_from_onnx_model(mw, granularity="name", backend=backend,
+                                                         default_reuse_factor=default_rf)
+    rfs = [default_rf, *reuse.values()]
+    cfg["Model"]["Strategy"] = "Latency" if max(rfs) == 1 else "Resource"
+    for name, rf in reuse.items():
+        cfg.setdefault("LayerName", {}).setdefault(name, {})["ReuseFactor"] = int(rf)
+        cfg["LayerName"][name]["Strategy"] = cfg["Model"]["Strategy"]
+    return cfg
+
+
+def _convert(mw, out_dir: Path, backend, io_type, part, reuse, default_rf, project, custom_setup):
+    import hls4ml
+
+    cfg = _config(mw, backend, reuse, default_rf)
+    if custom_setup:
+        custom_setup(cfg)
+    with contextlib.redirect_stdout(io.StringIO()):
+        return hls4ml.converters.convert_from_onnx_model(
+            mw, output_dir=str(out_dir), project_name=project, io_type=io_type, backend=backend, part=part,
+            hls_config=cfg)
+
+
+def generate_hls4ml_project(
+    qonnx_model, out_dir, io_type: str = "parallel", part: str = DEFAULT_PART,
+    reuse_factor: Union[int, dict, None] = 1, backend: str = "Vitis", approximate: bool = False,
+    name: str = "hwkit", write: bool = True,
+) -> Hls4mlProject:
+    """Convert a QONNX model (path or ModelWrapper) into an hls4ml project in ``out_dir``.
+
+    ``reuse_factor``: an int for every layer, a dict {hls4ml layer name: rf}, or a list of rfs for the
+    matrix layers in order (as :func:`reuse_from_folding` returns). Every precision is set exactly
+    (see :mod:`.precision`); models hls4ml cannot represent raise UnsupportedModelError naming the layer.
+    """
+    from hwkit.backends.hls4ml.precision import ExactPrecision
+    from hwkit.backends.hls4ml import stable
+
+    if backend not in BACKENDS:
+        raise ConfigError(f"hls4ml backend must be one of {', '.join(BACKENDS)}, got '{backend}'")
+    if io_type not in IO_TYPES:
+        raise ConfigError(f"io type must be 'parallel' or 'stream', got '{io_type}'")
+    io_type = IO_TYPES[io_type]
+    out_dir = Path(out_dir).resolve()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    project = sanitize(name)
+
+    mw = clean_qonnx(qonnx_model)
+    notes = check_qonnx(mw, approximate)
+    mw, custom_setup = stable.prepare(mw)
+    clean_path = out_dir / "model.clean.onnx"
+    mw.save(str(clean_path))
+
+    default_rf = reuse_factor if isinstance(reuse_factor, int) else 1
+    reuse = reuse_factor if isinstance(reuse_factor, dict) else {}
+    hm = _convert(mw, out_dir, backend, io_type, part, reuse, default_rf, project, custom_setup)
+    if isinstance(reuse_factor, (list, tuple)):
+        mvus = [lay.name for lay in hm.get_layers() if lay.class_name in MVU_CLASSES]
+        if len(mvus) != len(reuse_factor):
+            raise ConfigError(f"{len(reuse_factor)} reuse factors given for {len(mvus)} matrix layers {mvus}")
+        reuse = dict(zip(mvus, (int(r) for r in reuse_factor)))
+        hm = _convert(mw, out_dir, backend, io_type, part, reuse, 1, project, custom_setup)
+
+    exact = ExactPrecision(hm, approximate, custom=stable.PRECISION).run()
+    ins, outs = hm.get_input_variables(), hm.get_output_variables()
+    if len(ins) != 1 or len(outs) != 1:
+        raise UnsupportedModelError("hls4ml backend: models with one input and one output only")
+    in_grid = exact.grids.get(list(hm.get_layers())[0].outputs[0])
+    out_grid = exact.grids.get(list(hm.get_layers())[-1].outputs[0])
+    if in_grid is None or out_grid is None:
+        raise UnsupportedModelError("hls4ml backend: could not type the model input/output exactly")
+    layer_rf = {lay.name: int(lay.get_attr("reuse_factor", 1)) for lay in hm.get_layers()
+                if lay.class_name in MVU_CLASSES or lay.class_name in stable.PRECISION}
+    proj = Hls4mlProject(hm, out_dir, backend, io_type, part, layer_rf, in_grid, out_grid, clean_path,
+                         notes + exact.notes)
+    if write:
+        write_project(proj)
+    return proj
+
+
+def reuse_from_folding(graph) -> list[int]:
+    """Reuse factor per matrix layer of a HwGraph: the cycles one output vector takes with its folding,
+    (MH / PE) * (MW / SIMD), which is what hls4ml's reuse factor counts."""
+    from hwkit.ir.graph import MVU, SymmetricBlock
+
+    rfs = []
+    for layer in graph.layers:
+        parts = layer.body if isinstance(layer, SymmetricBlock) else [layer]
+        for p in parts:
+            if isinstance(p, MVU) and not p.transposed_of:
+                rfs.append(max(1, -(-p.mh // p.folding.pe) * -(-p.mw // p.folding.simd)))
+    return rfs
+
+
+def _source_hash(out_dir: Path, stamp: str) -> str:
+    h = hashlib.sha256()
+    import hls4ml
+
+    h.update(f"hls4ml {hls4ml.__version__}\n".encode())
+    files = [p for p in sorted(out_dir.rglob("*")) if p.is_file() and "ap_types" not in p.parts
+             and p.suffix in (".h", ".hpp", ".cpp", ".txt", ".sh")]
+    for p in files:
+        data = p.read_bytes().replace(stamp.encode(), b"STAMP")
+        h.update(str(p.relative_to(out_dir)).encode() + b"\0" + data + b"\0")
+    return h.hexdigest()
+
+
+def write_project(proj: Hls4mlProject) -> str:
+    """Write the project; pin the library stamp to the sources' content hash (deterministic files)."""
+    hm = proj.model
+    with contextlib.redirect_stdout(io.StringIO()):
+        hm.write()
+    old = hm.config.get_config_value("Stamp")
+    digest = _source_hash(proj.out_dir, old)
+    stamp = digest[:16]
+    for p in sorted(proj.out_dir.rglob("*")):
+        if p.is_file() and "ap_types" not in p.parts and p.suffix in (".sh", ".tcl", ".yml", ".cpp", ".h", ".json"):
+            data = p.read_bytes()
+            if old.encode() in data:
+                p.write_bytes(data.replace(old.encode(), stamp.encode()))
+    hm.config.config["Stamp"] = stamp
+    proj.stamp = stamp
+    return stamp
+
+
+def compile_project(proj: Hls4mlProject) -> Hls4mlProject:
+    """g++ C emulation of the project, reusing a library compiled earlier from identical sources."""
+    import time
+
+    from hwkit.tools.base import find_tool, run_tool
+
+    if proj.stamp is None:
+        write_project(proj)
+    lib = proj.out_dir / "firmware" / f"{proj.name}-{proj.stamp}.so"
+    cached = cache_dir() / f"{proj.name}-{proj.stamp}.so"
+    t0 = time.monotonic()
+    proj.cached = cached.is_file()
+    if proj.cached:
+        shutil.copyfile(cached, lib)
+    else:
+        find_tool("g++", "apt-get install g++")
+        run_tool([find_tool("bash", "apt-get install bash"), "build_lib.sh"], cwd=proj.out_dir,
+                 log=proj.out_dir / "logs" / "csim_compile.log", timeout=1800, stage="hls4ml C-sim compile")
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        tmp = cached.with_suffix(f".{os.getpid()}.tmp")
+        shutil.copyfile(lib, tmp)
+        os.replace(tmp, cached)
+    proj.compile_seconds = time.monotonic() - t0
+    handle = ctypes.cdll.LoadLibrary(str(lib))
+    proj.model._top_function_lib = handle  # hls4ml's own predict() works too
+    fn = getattr(handle, f"{proj.name}_double")
+    fn.restype = None
+    fn.argtypes = [ctypes.c_void_p, ctypes.c_void_p]
+    proj._fn = fn
+    return proj
