@@ -1,0 +1,367 @@
+"""The one-command flow: a named, extensible list of stages run into one build directory.
+
+Each stage is a function ``fn(ctx) -> dict`` that writes its artefacts into ``ctx.workdir`` and returns
+a small JSON-able result. The runner gives every stage a temporary directory ``.<name>.partial-<pid>``,
+writes the stage record ``stage.json`` into it last and renames it to ``<NN>-<name>/`` only on success,
+so a directory that looks finished is finished. A stage whose key (its own name and version, the build
+settings and the hashes of every earlier stage's artefacts) matches a finished record is skipped; a
+changed input re-runs it and everything after it. ``manifest.json`` lists all stages.
+
+Users extend the flow like FINN's step lists: ``flow = default_flow(); flow.insert_after('lower', Stage(...))``.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import shutil
+import signal
+import time
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any, Callable, Optional
+
+from hwkit.errors import BuildFailedError, ConfigError, HwkitError
+
+RECORD = "stage.json"
+MANIFEST = "manifest.json"
+SCHEMA_VERSION = 1
+
+
+@dataclass
+class BuildConfig:
+    """Settings of one build; a YAML file with these keys reproduces it (``hwkit build CONFIG.yaml``)."""
+
+    model: str = ""  # QONNX .onnx file, or '' for the shipped default model
+    board: str = "ulx3s"
+    backend: str = "rtl"
+    target_fps: Optional[float] = None  # None: fastest folding that fits the board
+    clock_mhz: Optional[float] = None  # None: the board's default clock
+    seed: int = 0
+    out: str = ""  # build directory; '' -> build/<model>-<board>-<backend>
+    dataset: str = "digits"  # test set for software and hardware-simulation accuracy
+    n_vectors: int = 0  # cosim vectors; 0 -> the whole test set
+    extra: dict = field(default_factory=dict)  # settings for user-inserted stages
+
+    BACKENDS = ("rtl", "hls4ml", "finn")
+
+    def validate(self, where: str = "build config") -> "BuildConfig":
+        if self.backend not in self.BACKENDS:
+            raise ConfigError(f"{where}: field 'backend' is '{self.backend}', expected one of {', '.join(self.BACKENDS)}")
+        if self.target_fps is not None and not (isinstance(self.target_fps, (int, float)) and self.target_fps > 0):
+            raise ConfigError(f"{where}: field 'target_fps' must be a positive number, got {self.target_fps!r}")
+        if self.clock_mhz is not None and not (isinstance(self.clock_mhz, (int, float)) and 0 < self.clock_mhz <= 1000):
+            raise ConfigError(f"{where}: field 'clock_mhz' must be in (0, 1000], got {self.clock_mhz!r}")
+        if not isinstance(self.seed, int) or isinstance(self.seed, bool):
+            raise ConfigError(f"{where}: field 'seed' must be an integer, got {self.seed!r}")
+        if not isinstance(self.n_vectors, int) or self.n_vectors < 0:
+            raise ConfigError(f"{where}: field 'n_vectors' must be an integer >= 0, got {self.n_vectors!r}")
+        for name in ("model", "board", "out", "dataset"):
+            if not isinstance(getattr(self, name), str):
+                raise ConfigError(f"{where}: field '{name}' must be a string, got {getattr(self, name)!r}")
+        if not isinstance(self.extra, dict):
+            raise ConfigError(f"{where}: field 'extra' must be a mapping")
+        from hwkit.boards import load_board
+
+        load_board(self.board)  # unknown board -> ConfigError before anything is written
+        return self
+
+    def key_dict(self) -> dict:
+        """Settings that change artefacts (the output directory does not)."""
+        d = asdict(self)
+        d.pop("out")
+        return d
+
+
+def load_config(path: str | Path) -> BuildConfig:
+    """Read and validate a build config YAML; unknown keys and wrong types are one-line errors."""
+    import yaml
+
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"build config not found: {path}")
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        raise ConfigError(f"{path.name}:{f' line {mark.line + 1}' if mark else ''} is not valid YAML") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path.name}: expected a mapping of build settings")
+    known = {f.name for f in fields(BuildConfig)}
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise ConfigError(f"{path.name}: unknown field '{unknown[0]}' (known: {', '.join(sorted(known))})")
+    cfg = BuildConfig(**data)
+    if cfg.model and not Path(cfg.model).is_absolute():
+        cfg.model = str((path.parent / cfg.model).resolve()) if (path.parent / cfg.model).exists() else cfg.model
+    return cfg.validate(path.name)
+
+
+@dataclass
+class Stage:
+    """One step of the flow. ``version`` is part of the stage key: bump it when ``fn`` changes output."""
+
+    name: str
+    fn: Callable[["BuildContext"], Optional[dict]]
+    description: str = ""
+    version: int = 1
+
+
+class Flow(list):
+    """An ordered list of :class:`Stage` with insertion by name."""
+
+    def names(self) -> list[str]:
+        return [s.name for s in self]
+
+    def index_of(self, name: str) -> int:
+        try:
+            return self.names().index(name)
+        except ValueError:
+            raise ConfigError(f"no stage named '{name}' (stages: {', '.join(self.names())})") from None
+
+    def insert_after(self, name: str, stage: Stage) -> "Flow":
+        self.insert(self.index_of(name) + 1, stage)
+        return self
+
+    def insert_before(self, name: str, stage: Stage) -> "Flow":
+        self.insert(self.index_of(name), stage)
+        return self
+
+    def replace(self, name: str, stage: Stage) -> "Flow":
+        self[self.index_of(name)] = stage
+        return self
+
+
+@dataclass
+class BuildContext:
+    """What a stage sees: settings, the build directory, earlier stages' results and directories."""
+
+    config: BuildConfig
+    build_dir: Path
+    workdir: Path = None  # the running stage's temporary directory
+    results: dict = field(default_factory=dict)  # stage name -> result dict
+    dirs: dict = field(default_factory=dict)  # stage name -> finished directory
+    tools: dict = field(default_factory=dict)  # tool versions recorded by the running stage
+    cache: dict = field(default_factory=dict)  # in-process objects (board, graph) shared by stages
+    log: Callable[[str], None] = lambda msg: None
+
+    def stage_dir(self, name: str) -> Path:
+        if name not in self.dirs:
+            raise BuildFailedError(f"stage '{name}' has not run before this one")
+        return self.dirs[name]
+
+    def artefact(self, stage: str, filename: str) -> Path:
+        return self.stage_dir(stage) / filename
+
+    def record_tool(self, name: str, version: str) -> None:
+        self.tools[name] = version
+
+
+def _sha256_bytes(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def hash_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def hash_tree(root: Path) -> dict[str, str]:
+    """sha256 of every artefact under ``root`` (sorted relative paths; the stage record excluded)."""
+    out = {}
+    for p in sorted(root.rglob("*")):
+        if p.is_file() and p.name != RECORD:
+            out[p.relative_to(root).as_posix()] = hash_file(p)
+    return out
+
+
+def _digest(obj: Any) -> str:
+    return _sha256_bytes(json.dumps(obj, sort_keys=True, default=str).encode())
+
+
+def write_json_atomic(path: Path, obj: Any) -> None:
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    tmp.write_text(json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n")
+    os.replace(tmp, path)
+
+
+def _stage_dirname(index: int, name: str) -> str:
+    return f"{index:02d}-{name}"
+
+
+def _clean_partials(build_dir: Path) -> None:
+    for p in build_dir.glob(".*.partial-*"):
+        shutil.rmtree(p, ignore_errors=True)
+    for p in build_dir.glob(".*.stale-*"):
+        shutil.rmtree(p, ignore_errors=True)
+
+
+def _read_record(d: Path) -> Optional[dict]:
+    try:
+        return json.loads((d / RECORD).read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def _raise_on_sigterm(signum, frame):
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+def run_flow(flow: Flow, config: BuildConfig, build_dir: Path, *, force: bool = False,
+             console=None, upto: Optional[str] = None) -> BuildContext:
+    """Run ``flow`` into ``build_dir``; returns the context with every stage's result.
+
+    A finished stage with the same key is skipped unless ``force``. On a stage failure the partial
+    directory is removed, the manifest records the failure and the error propagates (hwkit errors as
+    they are, anything else as BuildFailedError naming the stage)."""
+    from rich.console import Console
+
+    console = console or Console(stderr=True)
+    names = flow.names()
+    if len(set(names)) != len(names):
+        raise ConfigError(f"stage names must be unique: {names}")
+    build_dir = Path(build_dir)
+    build_dir.mkdir(parents=True, exist_ok=True)
+    _clean_partials(build_dir)
+    ctx = BuildContext(config=config, build_dir=build_dir, log=lambda m: console.print(f"    {m}", highlight=False))
+    manifest = {"schema_version": SCHEMA_VERSION, "config": asdict(config), "stages": []}
+    upstream: dict[str, str] = {}  # stage name -> digest of its artefacts
+    config_digest = _digest(config.key_dict())
+    old_handler = None
+    try:
+        old_handler = signal.signal(signal.SIGTERM, _raise_on_sigterm)
+    except ValueError:  # not the main thread
+        pass
+    try:
+        for index, stage in enumerate(flow):
+            final = build_dir / _stage_dirname(index, stage.name)
+            inputs = {"config": config_digest, **{f"stage:{k}": v for k, v in upstream.items()}}
+            key = _digest({"stage": stage.name, "version": stage.version, "inputs": inputs})
+            record = _read_record(final) if final.is_dir() else None
+            t0 = time.monotonic()
+            if record and record.get("key") == key and record.get("status") in ("ok", "not_applicable") and not force:
+                status = "skipped"
+            else:
+                record = _run_stage(stage, ctx, build_dir, final, key, inputs, console)
+                status = record["status"]
+            ctx.results[stage.name] = record.get("result", {})
+            ctx.dirs[stage.name] = final
+            upstream[stage.name] = _digest(record["artefacts"])
+            manifest["stages"].append({
+                "name": stage.name, "dir": final.name, "status": record["status"], "ran": status != "skipped",
+                "seconds": record["seconds"], "key": key, "artefacts": sorted(record["artefacts"]),
+            })
+            write_json_atomic(build_dir / MANIFEST, manifest)
+            mark = {"skipped": "[dim]= skipped[/]", "not_applicable": "[yellow]- n/a[/]"}.get(status, "[green]ok[/]")
+            shown = time.monotonic() - t0 if status != "skipped" else record["seconds"]
+            console.print(f"  {mark:<22} {stage.name:<16} {shown:7.2f} s  {_one_line(record.get('result', {}))}",
+                          highlight=False)
+            if upto and stage.name == upto:
+                break
+    finally:
+        if old_handler is not None:
+            signal.signal(signal.SIGTERM, old_handler)
+    return ctx
+
+
+def _one_line(result: dict) -> str:
+    note = result.get("summary") or result.get("reason") or ""
+    return str(note)[:90]
+
+
+def _run_stage(stage: Stage, ctx: BuildContext, build_dir: Path, final: Path, key: str, inputs: dict, console) -> dict:
+    partial = build_dir / f".{final.name}.partial-{os.getpid()}"
+    shutil.rmtree(partial, ignore_errors=True)
+    partial.mkdir()
+    ctx.workdir, ctx.tools = partial, {}
+    start = time.monotonic()
+    try:
+        with console.status(f"[bold]{stage.name}[/] {stage.description}", spinner="dots"):
+            result = stage.fn(ctx) or {}
+        json.dumps(result)  # results must be JSON-able before anything is marked finished
+    except BaseException as err:
+        shutil.rmtree(partial, ignore_errors=True)
+        _record_failure(build_dir, stage, err, time.monotonic() - start)
+        if isinstance(err, (HwkitError, KeyboardInterrupt, SystemExit)):
+            raise
+        raise BuildFailedError(f"stage '{stage.name}' failed: {type(err).__name__}: {err}".splitlines()[0]) from err
+    seconds = time.monotonic() - start
+    status = "not_applicable" if result.get("status") == "not_applicable" else "ok"
+    record = {
+        "schema_version": SCHEMA_VERSION, "stage": stage.name, "version": stage.version, "key": key,
+        "inputs": inputs, "tools": dict(sorted(ctx.tools.items())), "seconds": round(seconds, 3),
+        "status": status, "result": result, "artefacts": hash_tree(partial),
+    }
+    (partial / RECORD).write_text(json.dumps(record, indent=2, sort_keys=True) + "\n")  # written last
+    if final.exists():  # stale result of other inputs: move aside first so the rename below is atomic
+        stale = build_dir / f".{final.name}.stale-{os.getpid()}"
+        os.replace(final, stale)
+        shutil.rmtree(stale, ignore_errors=True)
+    os.replace(partial, final)
+    ctx.workdir = None
+    return record
+
+
+def _record_failure(build_dir: Path, stage: Stage, err: BaseException, seconds: float) -> None:
+    path = build_dir / MANIFEST
+    try:
+        manifest = json.loads(path.read_text())
+    except (OSError, ValueError):
+        manifest = {"schema_version": SCHEMA_VERSION, "stages": []}
+    msg = str(err).splitlines()[0] if str(err) else type(err).__name__
+    manifest["stages"].append({"name": stage.name, "status": "failed", "ran": True, "seconds": round(seconds, 3),
+                               "error": f"{type(err).__name__}: {msg}"})
+    write_json_atomic(path, manifest)
+
+
+# ---- the default flow --------------------------------------------------------------------------
+
+def default_flow() -> Flow:
+    """export, lower, golden sim, estimate, backend generate, cosim, synthesize, place & route,
+    bitstream, report: the stage bodies live in :mod:`hwkit.build_stages`."""
+    from hwkit import build_stages as s
+
+    return Flow([
+        Stage("export", s.export, "model -> cleaned QONNX"),
+        Stage("lower", s.lower, "QONNX -> HwGraph"),
+        Stage("golden_sim", s.golden_sim, "integer simulation, accuracy, cycle model"),
+        Stage("estimate", s.estimate, "analytic LUT/FF/BRAM/DSP vs board"),
+        Stage("generate", s.generate, "backend sources"),
+        Stage("cosim", s.cosim, "backend simulation vs golden"),
+        Stage("synthesize", s.synthesize, "logic synthesis"),
+        Stage("place_route", s.place_route, "place & route, Fmax"),
+        Stage("bitstream", s.bitstream, "bitstream"),
+        Stage("report", s.report, "report.json + report.html"),
+    ])
+
+
+def default_model() -> Path:
+    path = Path(__file__).resolve().parent / "pretrained" / "tfc_w2a2_digits.onnx"
+    if not path.is_file():
+        raise ConfigError(f"the shipped default model is missing: {path}")
+    return path
+
+
+def default_build_dir(config: BuildConfig) -> Path:
+    stem = Path(config.model).name.split(".")[0] if config.model else "tfc_w2a2_digits"
+    return Path("build") / safe_name(f"{stem}-{config.board}-{config.backend}")
+
+
+def safe_name(text: str) -> str:
+    """A file-name-safe version of a name taken from a model or config."""
+    cleaned = re.sub(r"[^A-Za-z0-9_.-]+", "_", text).strip("._") or "build"
+    return cleaned[:80]
+
+
+def build(config: BuildConfig, flow: Optional[Flow] = None, *, force: bool = False, console=None) -> BuildContext:
+    """Validate ``config`` and run the flow; returns the context (``ctx.build_dir`` holds everything)."""
+    config.validate()
+    if config.model:
+        if not Path(config.model).is_file():
+            raise ConfigError(f"model file not found: {config.model}")
+    out = Path(config.out) if config.out else default_build_dir(config)
+    return run_flow(flow if flow is not None else default_flow(), config, out, force=force, console=console)
