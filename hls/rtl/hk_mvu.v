@@ -1,0 +1,183 @@
+// Folded matrix-vector unit: acc[o] = sum_i W[o,i] * x[i] + bias[o] for an MH x MW matrix, PE output
+// channels x SIMD inputs per cycle, NF*SF = (MH/PE)*(MW/SIMD) cycles per vector.
+//
+// Input beats carry SIMD elements (element s at bits [s*XB +: XB]); output beats carry PE accumulators
+// (AB bits each, two's complement). The vector is taken from the stream during the first neuron fold
+// and kept in a small buffer for the other NF-1 folds.
+// Weight word at address nf*SF+sf holds W[nf*PE+p][sf*SIMD+s] at bits [(p*SIMD+s)*WB +: WB].
+// TRANSPOSED=1 reads a word of another unit's memory (PE, SIMD swapped) as K^T: address sf*NF+nf,
+// element (p,s) at bits [(s*PE+p)*WB +: WB]. EXT_ROM=1 exposes the read port so two units share a ROM.
+// Datapaths: XBIP&WBIP -> XNOR + popcount (acc += 2*pop - SIMD); one bipolar side -> sign flip;
+// otherwise signed/unsigned low-bit multiply, which synthesis builds from LUTs for narrow operands.
+// Pipeline (all stages move together on en, so backpressure freezes it): fetch -> ROM/input register ->
+// products -> adder tree (clog2(SIMD) stages) -> accumulate/output register.
+module hk_mvu #(
+    parameter MW = 8, parameter MH = 8, parameter PE = 2, parameter SIMD = 2,
+    parameter XB = 4, parameter XS = 0, parameter XBIP = 0,
+    parameter WB = 2, parameter WS = 1, parameter WBIP = 0,
+    parameter AB = 16,
+    parameter HAS_BIAS = 0, parameter BB = 16,
+    parameter WFILE = "w.mem", parameter BFILE = "b.mem",
+    parameter BLOCK = 1, parameter TRANSPOSED = 0, parameter EXT_ROM = 0
+) (
+    input  wire                 clk,
+    input  wire                 rst,
+    input  wire [SIMD*XB-1:0]   in_data,
+    input  wire                 in_valid,
+    output wire                 in_ready,
+    output reg  [PE*AB-1:0]     out_data,
+    output reg                  out_valid,
+    input  wire                 out_ready,
+    output wire                 rom_en,
+    output wire [$clog2(MW/SIMD*MH/PE > 1 ? MW/SIMD*MH/PE : 2)-1:0] rom_addr,
+    input  wire [PE*SIMD*WB-1:0] rom_data
+);
+    localparam SF = MW / SIMD;
+    localparam NF = MH / PE;
+    localparam DEPTH = SF * NF;
+    localparam RAW = $clog2(DEPTH > 1 ? DEPTH : 2);
+    localparam XNOR = XBIP && WBIP;
+    localparam PB = XNOR ? 2 : (XB + 1) + (WB + 1);           // signed product width
+    localparam LAT = $clog2(SIMD);
+    localparam TW = PB + LAT;                                  // tree output width
+    localparam AI = AB + 2;                                    // internal accumulator (signed)
+
+    wire en = !out_valid || out_ready;
+
+    // ---- fetch: counters over (nf, sf); input from the stream in fold 0, else from the buffer
+    reg [$clog2(SF > 1 ? SF : 2)-1:0] sf;
+    reg [$clog2(NF > 1 ? NF : 2)-1:0] nf;
+    reg [RAW-1:0] addr;
+    wire need_in = (nf == 0);
+    wire go = en && (!need_in || in_valid);
+    assign in_ready = en && need_in;
+    wire last_sf = (sf == SF - 1);
+    wire last_nf = (nf == NF - 1);
+    reg [SIMD*XB-1:0] ibuf [0:SF-1];
+    reg [SIMD*XB-1:0] x1;
+    reg v1, first1, last1;
+    always @(posedge clk) begin
+        if (rst) begin
+            sf <= 0; nf <= 0; addr <= 0; v1 <= 0;
+        end else if (en) begin
+            v1 <= go;
+            if (go) begin
+                first1 <= (sf == 0);
+                last1  <= last_sf;
+                x1 <= need_in ? in_data : ibuf[sf];
+                if (need_in) ibuf[sf] <= in_data;
+                sf <= last_sf ? 0 : sf + 1'b1;
+                if (last_sf) nf <= last_nf ? 0 : nf + 1'b1;
+                if (TRANSPOSED) addr <= last_sf ? (last_nf ? 0 : nf + 1'b1) : addr + NF;
+                else            addr <= (addr == DEPTH - 1) ? 0 : addr + 1'b1;
+            end
+        end
+    end
+
+    // ---- weights (registered read, same cycle as x1)
+    wire [PE*SIMD*WB-1:0] w1;
+    assign rom_en = go;
+    assign rom_addr = addr;
+    generate
+        if (EXT_ROM) begin : g_ext
+            assign w1 = rom_data;
+        end else begin : g_rom
+            hk_rom #(.W(PE*SIMD*WB), .DEPTH(DEPTH), .FILE(WFILE), .BLOCK(BLOCK)) u_rom (
+                .clk(clk), .en(go), .addr(addr), .data(w1));
+        end
+    endgenerate
+
+    // ---- products
+    reg [PE*SIMD*PB-1:0] p2;
+    reg v2, first2, last2;
+    genvar p, s;
+    generate
+        for (p = 0; p < PE; p = p + 1) begin : g_pe
+            for (s = 0; s < SIMD; s = s + 1) begin : g_simd
+                wire [XB-1:0] xe = x1[s*XB +: XB];
+                wire [WB-1:0] we = TRANSPOSED ? w1[(s*PE+p)*WB +: WB] : w1[(p*SIMD+s)*WB +: WB];
+                wire signed [XB:0] xv = XS ? {xe[XB-1], xe} : {1'b0, xe};
+                wire signed [WB:0] wv = WS ? {we[WB-1], we} : {1'b0, we};
+                wire signed [PB-1:0] prod;
+                if (XNOR) begin : g_xnor
+                    assign prod = {1'b0, ~(xe[0] ^ we[0])};
+                end else if (XBIP && WBIP == 0) begin : g_xbip
+                    assign prod = xe[0] ? wv : -wv;
+                end else if (WBIP && XBIP == 0) begin : g_wbip
+                    assign prod = we[0] ? xv : -xv;
+                end else begin : g_mul
+                    assign prod = xv * wv;
+                end
+                always @(posedge clk) if (en) p2[(p*SIMD+s)*PB +: PB] <= prod;
+            end
+        end
+    endgenerate
+    always @(posedge clk) begin
+        if (rst) v2 <= 0;
+        else if (en) begin
+            v2 <= v1; first2 <= first1; last2 <= last1;
+        end
+    end
+
+    // ---- adder trees, flags delayed alongside
+    wire [PE*TW-1:0] sums;
+    generate
+        for (p = 0; p < PE; p = p + 1) begin : g_tree
+            hk_addtree #(.N(SIMD), .IW(PB), .LAT(LAT)) u_tree (
+                .clk(clk), .en(en), .in_data(p2[p*SIMD*PB +: SIMD*PB]), .sum(sums[p*TW +: TW]));
+        end
+    endgenerate
+    wire v3, first3, last3;
+    generate
+        if (LAT > 0) begin : g_dly
+            reg [LAT-1:0] vq, fq, lq;
+            always @(posedge clk) begin
+                if (rst) vq <= 0;
+                else if (en) vq <= {vq, v2};
+                if (en) begin
+                    fq <= {fq, first2}; lq <= {lq, last2};
+                end
+            end
+            assign v3 = vq[LAT-1];
+            assign first3 = fq[LAT-1];
+            assign last3 = lq[LAT-1];
+        end else begin : g_nodly
+            assign v3 = v2;
+            assign first3 = first2;
+            assign last3 = last2;
+        end
+    endgenerate
+
+    // ---- bias (small LUT table indexed by the output fold) and accumulation
+    reg [$clog2(NF > 1 ? NF : 2)-1:0] onf;
+    wire [PE*BB-1:0] bias_word;
+    generate
+        if (HAS_BIAS) begin : g_bias
+            reg [PE*BB-1:0] btab [0:NF-1];
+            initial $readmemh(BFILE, btab);
+            assign bias_word = btab[onf];
+        end else begin : g_nobias
+            assign bias_word = 0;
+        end
+    endgenerate
+    reg signed [AI-1:0] acc [0:PE-1];
+    integer q;
+    always @(posedge clk) begin
+        if (rst) begin
+            out_valid <= 0; onf <= 0;
+        end else if (en) begin
+            out_valid <= v3 && last3;
+            if (v3 && last3) onf <= (onf == NF - 1) ? 0 : onf + 1'b1;
+        end
+        if (en && v3) begin
+            for (q = 0; q < PE; q = q + 1) begin : acc_loop
+                reg signed [AI-1:0] base, contrib, nxt;
+                base = first3 ? $signed(bias_word[q*BB +: BB]) : acc[q];
+                contrib = XNOR ? ($signed(sums[q*TW +: TW]) <<< 1) - SIMD : $signed(sums[q*TW +: TW]);
+                nxt = base + contrib;
+                acc[q] <= nxt;
+                if (last3) out_data[q*AB +: AB] <= nxt[AB-1:0];
+            end
+        end
+    end
+endmodule

