@@ -1,0 +1,87 @@
+"""The whole board top (UART included) in Verilator, reachable through a pseudo-terminal.
+
+``BoardSim`` builds ``hwkit_board`` (wrapper + board_top + the given core) with the test bench
+hls/rtl/sim/board_sim.cpp, starts it and exposes ``.port``: a /dev/pts path that pyserial opens like a
+real USB serial adapter. The UART runs at a few clocks per bit, so simulated time stays short.
+"""
+from __future__ import annotations
+
+import select
+import subprocess
+import time
+from pathlib import Path
+from typing import Optional, Sequence
+
+from hwkit.errors import BuildFailedError
+from hwkit.implement.wrapper import RTL_DIR, TOP, CoreShape, wrapper_sources, write_wrapper
+
+TESTBENCH = RTL_DIR / "sim" / "board_sim.cpp"
+
+
+def build_board_sim(core_sources: Sequence[Path], shape: CoreShape, build_dir: Path, *, cpb: int = 8,
+                    resync_bits: int = 1 << 20, data_files: Sequence[Path] = ()) -> Path:
+    """Compile the simulated board; returns the executable (cached by the hash of all inputs).
+
+    The default ``resync_bits`` is huge because simulated time runs far ahead of the host: a
+    millisecond of host scheduling would otherwise look like a line silence and abort a frame."""
+    from hwkit.tools import verilator
+
+    build_dir = Path(build_dir)
+    wrapper = write_wrapper(build_dir / f"{TOP}_sim.v", shape, clk_hz=cpb, baud=1, por_bits=3,
+                            resync_bits=resync_bits)
+    return verilator.build([wrapper, *wrapper_sources(), *core_sources], TESTBENCH, TOP, build_dir,
+                           extra_files=data_files, opt="-O2")
+
+
+class BoardSim:
+    """A running simulated board. Use as a context manager; ``.port`` is the serial device path."""
+
+    def __init__(self, exe: Path, *, cpb: int = 8, run_dir: Optional[Path] = None, log: Optional[Path] = None):
+        self.exe = Path(exe)
+        self.cpb = cpb
+        self.run_dir = Path(run_dir) if run_dir else self.exe.parent   # $readmemh paths resolve here
+        self.log = Path(log) if log else self.exe.parent / "board_sim.log"
+        self.port: Optional[str] = None
+        self._proc: Optional[subprocess.Popen] = None
+
+    def start(self, timeout: float = 30.0) -> "BoardSim":
+        self._logf = open(self.log, "w")
+        self._proc = subprocess.Popen([str(self.exe), "--cpb", str(self.cpb)], cwd=self.run_dir,
+                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._logf)
+        ready, _, _ = select.select([self._proc.stdout], [], [], timeout)
+        line = self._proc.stdout.readline().decode(errors="replace").strip() if ready else ""
+        if not line.startswith("PTY "):
+            self.stop()
+            raise BuildFailedError(f"board simulation did not start: got {line!r} (log: {self.log})")
+        self.port = line[4:]
+        return self
+
+    def stop(self) -> None:
+        if self._proc is None:
+            return
+        try:
+            self._proc.stdin.close()          # the test bench exits when its stdin closes
+            self._proc.wait(timeout=5)
+        except (subprocess.TimeoutExpired, OSError):
+            self._proc.kill()
+            self._proc.wait()
+        self._proc.stdout.close()
+        self._logf.close()
+        self._proc = None
+
+    def __enter__(self) -> "BoardSim":
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+
+def run_samples(exe: Path, xs, *, cpb: int = 8, run_dir: Optional[Path] = None, window: Optional[int] = None):
+    """Convenience: start the simulated board, send integer samples ``xs`` through the driver,
+    return (outputs, seconds)."""
+    from hwkit.driver.device import Device
+
+    with BoardSim(exe, cpb=cpb, run_dir=run_dir) as sim, Device(sim.port, timeout=30.0) as dev:
+        t0 = time.monotonic()
+        out = dev.infer_many(xs, window=window)
+        return out, time.monotonic() - t0
