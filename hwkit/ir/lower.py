@@ -1,0 +1,61 @@
+"""``lower``: QONNX model -> HwGraph, as a named list of small pure passes.
+
+Model passes (``ModelWrapper -> ModelWrapper``, :mod:`hwkit.ir.passes`) normalise the export;
+``translate`` turns it into layers (:mod:`hwkit.ir.translate`); graph passes
+(``HwGraph -> HwGraph``, below) re-derive types and find shared weight memories."""
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+
+from hwkit.ir.graph import MVU, HwGraph
+from hwkit.ir.passes import MODEL_PASSES
+from hwkit.ir.translate import Translator
+from hwkit.ir.typing import infer_layer
+
+
+def translate(model, max_acc_bits: int = 32) -> HwGraph:
+    return Translator(model, max_acc_bits).run()
+
+
+def infer_types(graph: HwGraph, max_acc_bits: int = 32) -> HwGraph:
+    """Recompute every derived stream type (and MVU accumulators) from the input type forward."""
+    g = copy.deepcopy(graph)
+    for layer in g.hardware_layers():
+        g.streams[layer.outputs[0]].dtype = infer_layer(layer, g.streams, max_acc_bits)
+    return g
+
+
+def mark_transposed(graph: HwGraph) -> HwGraph:
+    """An MVU whose integer weights equal an earlier MVU's transposed reads that memory (K and K^T)."""
+    g = copy.deepcopy(graph)
+    mvus = [l for l in g.layers if isinstance(l, MVU)]
+    for i, late in enumerate(mvus):
+        for early in mvus[:i]:
+            if early.transposed_of is None and late.wtype == early.wtype \
+                    and late.weights.shape == early.weights.shape[::-1] \
+                    and np.array_equal(late.weights, early.weights.T):
+                late.transposed_of = early.name
+                break
+    return g
+
+
+GRAPH_PASSES = [infer_types, mark_transposed]
+
+
+def lower(model_or_path, max_acc_bits: int = 32) -> HwGraph:
+    """Lower a QONNX model (path, ModelWrapper or ModelProto) to an HwGraph.
+
+    Raises :class:`hwkit.errors.UnsupportedModelError` naming the node and op type for anything
+    without an exact integer lowering."""
+    from hwkit.ir.passes import load
+
+    model = load(model_or_path)
+    for p in MODEL_PASSES:
+        model = p(model)
+    graph = translate(model, max_acc_bits)
+    graph = infer_types(graph, max_acc_bits)
+    graph = mark_transposed(graph)
+    graph.meta["model"] = model
+    return graph

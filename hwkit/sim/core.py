@@ -1,0 +1,173 @@
+"""The golden simulator: exact integer execution of an HwGraph, batched and vectorized.
+
+MVUs run as float64 matrix products when every partial sum provably stays below 2**53 (then float64
+is exact), else as int64 products. Thresholds run as one ``searchsorted`` over all channels."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from hwkit.errors import ConfigError
+from hwkit.ir.graph import MVU, Add, FloatTail, HwGraph, Pool, Reshape, ShiftRound, SlidingWindow, Threshold
+
+EXACT_F64 = 1 << 53
+
+
+@dataclass
+class SimResult:
+    outputs: dict  # integer output stream -> int64 array (N, *shape)
+    trace: dict | None = None  # layer name -> its output array
+    float_outputs: dict = field(default_factory=dict)  # FloatTail output name -> float64 array
+
+
+def _mvu(layer: MVU, x: np.ndarray, in_type) -> np.ndarray:
+    cache = layer.__dict__.setdefault("_sim", {})
+    if "wt" not in cache:
+        w = layer.weights
+        bound = int(np.abs(w).sum(axis=1).max(initial=0)) * max(abs(in_type.min), abs(in_type.max))
+        bias = layer.bias if layer.bias is not None else None
+        if bias is not None:
+            bound += int(np.abs(bias).max(initial=0))
+        exact = bound < EXACT_F64
+        cache["wt"] = np.ascontiguousarray(w.T.astype(np.float64 if exact else np.int64))
+        cache["exact"] = exact
+    wt = cache["wt"]
+    lead = x.shape[:-1]
+    x2 = x.reshape(-1, x.shape[-1])
+    if cache["exact"]:
+        acc = (x2.astype(np.float64) @ wt).astype(np.int64)
+    else:
+        acc = x2 @ wt
+    if layer.bias is not None:
+        acc += layer.bias
+    return acc.reshape(lead + (wt.shape[1],))
+
+
+def _window(layer: SlidingWindow, x: np.ndarray) -> np.ndarray:
+    t, l, b, r = layer.pad
+    if any(layer.pad):
+        x = np.pad(x, ((0, 0), (t, b), (l, r), (0, 0)), constant_values=layer.pad_value)
+    n, H, W, C = x.shape
+    kh, kw = layer.kernel
+    sh, sw = layer.stride
+    oh, ow = (H - kh) // sh + 1, (W - kw) // sw + 1
+    s = x.strides
+    v = np.lib.stride_tricks.as_strided(x, (n, oh, ow, kh, kw, C), (s[0], s[1] * sh, s[2] * sw, s[1], s[2], s[3]))
+    return v.reshape(n, oh, ow, kh * kw * C)
+
+
+def _threshold(layer: Threshold, x: np.ndarray, bipolar: bool) -> np.ndarray:
+    T = layer.thresholds
+    C = x.shape[-1]
+    cache = layer.__dict__.setdefault("_sim", {})
+    if T.shape[0] == 1 and C > 1:
+        T = np.repeat(T, C, axis=0)
+    N = T.shape[1]
+    if N <= 4:
+        cnt = np.zeros(x.shape, dtype=np.int64)
+        for k in range(N):
+            cnt += x >= T[:, k]
+    else:
+        if "flat" not in cache:
+            lo = min(int(T.min()), 0) - 1
+            span = int(T.max()) - lo + 2
+            cache["lo"], cache["span"] = lo, span
+            cache["flat"] = (T - lo + np.arange(C)[:, None] * span).ravel()
+        lo, span = cache["lo"], cache["span"]
+        xs = np.clip(x - lo, 0, span - 1) + np.arange(C) * span
+        cnt = np.searchsorted(cache["flat"], xs, side="right") - np.arange(C) * N
+    return 2 * cnt - 1 if bipolar else cnt + layer.base
+
+
+def _shift_round(layer: ShiftRound, x: np.ndarray) -> np.ndarray:
+    s = layer.shift
+    if s <= 0:
+        y = x << (-s)
+    else:
+        q = x >> s
+        if layer.rounding == "floor":
+            y = q
+        else:
+            r = x - (q << s)
+            half = 1 << (s - 1)
+            up = r > half
+            if layer.rounding == "half_even":
+                up |= (r == half) & (q & 1 == 1)
+            else:
+                up |= r == half
+            y = q + up
+    return np.clip(y, layer.lo, layer.hi)
+
+
+def _pool(layer: Pool, x: np.ndarray, in_type) -> np.ndarray:
+    t, l, b, r = layer.pad
+    if any(layer.pad):
+        x = np.pad(x, ((0, 0), (t, b), (l, r), (0, 0)), constant_values=in_type.min)
+    n, H, W, C = x.shape
+    kh, kw = layer.kernel
+    sh, sw = layer.stride
+    oh, ow = (H - kh) // sh + 1, (W - kw) // sw + 1
+    s = x.strides
+    v = np.lib.stride_tricks.as_strided(x, (n, oh, ow, kh, kw, C), (s[0], s[1] * sh, s[2] * sw, s[1], s[2], s[3]))
+    if layer.mode == "max":
+        return v.max(axis=(3, 4))
+    return v.sum(axis=(3, 4)) >> layer.shift
+
+
+def _tail(layer: FloatTail, x: np.ndarray) -> np.ndarray:
+    y = x.astype(np.float64) * np.asarray(layer.scale, dtype=np.float64) + np.asarray(layer.offset, dtype=np.float64)
+    if layer.softmax:
+        y = np.exp(y - y.max(axis=-1, keepdims=True))
+        y = y / y.sum(axis=-1, keepdims=True)
+    return y
+
+
+def simulate(graph: HwGraph, x_int, trace: bool = False) -> SimResult:
+    """Run ``graph`` on integer inputs ``x_int`` (N, *input_stream_shape), channels-last."""
+    x = np.asarray(x_int)
+    src = graph.streams[graph.inputs[0]]
+    if x.shape[1:] != tuple(src.shape):
+        if x.shape == tuple(src.shape):
+            x = x[None]
+        else:
+            raise ConfigError(f"inputs of shape {x.shape} do not match input stream {graph.inputs[0]} "
+                              f"(N, {', '.join(map(str, src.shape))})")
+    if x.dtype.kind not in "iu":
+        if not np.all(x == np.round(x)):
+            raise ConfigError("golden inputs must be integers on the input grid (use hwkit.ir.quantize_input)")
+    x = x.astype(np.int64)
+    if not src.dtype.contains(x):
+        raise ConfigError(f"inputs outside the input type {src.dtype} [{src.dtype.min}, {src.dtype.max}]")
+    vals = {graph.inputs[0]: x}
+    tr = {} if trace else None
+    floats = {}
+    for layer in graph.layers:
+        ins = [vals[s] for s in layer.inputs]
+        t_in = graph.streams[layer.inputs[0]].dtype
+        if isinstance(layer, MVU):
+            y = _mvu(layer, ins[0], t_in)
+        elif isinstance(layer, SlidingWindow):
+            y = _window(layer, ins[0])
+        elif isinstance(layer, Threshold):
+            y = _threshold(layer, ins[0], graph.streams[layer.outputs[0]].dtype.bipolar)
+        elif isinstance(layer, ShiftRound):
+            y = _shift_round(layer, ins[0])
+        elif isinstance(layer, Pool):
+            y = _pool(layer, ins[0], t_in)
+        elif isinstance(layer, Add):
+            (a, b), (sa, sb), (ga, gb) = ins, layer.shifts, layer.signs
+            y = ga * (a << sa) + gb * (b << sb)
+        elif isinstance(layer, Reshape):
+            n = ins[0].shape[0]
+            y = ins[0] if layer.perm is None else ins[0].transpose((0,) + tuple(p + 1 for p in layer.perm))
+            y = np.ascontiguousarray(y).reshape((n,) + tuple(layer.shape))
+        elif isinstance(layer, FloatTail):
+            floats[layer.outputs[0]] = _tail(layer, ins[0])
+            continue
+        else:
+            raise ConfigError(f"simulator has no rule for layer kind {layer.kind} ('{layer.name}')")
+        vals[layer.outputs[0]] = y
+        if trace:
+            tr[layer.name] = y
+    return SimResult({o: vals[o] for o in graph.outputs}, tr, floats)

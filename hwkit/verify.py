@@ -1,0 +1,252 @@
+"""Compare executions bit for bit and localize every difference.
+
+``compare`` works on any two dicts of arrays (golden, qonnx, C sim, RTL sim ...): keys are stream
+names, arrays are (N, ...) batches. With the golden ``graph`` and its ``trace`` it also says whether
+the golden value sits on a rounding tie: for a Threshold output, the exact rational boundary lies
+within ``TIE_RTOL`` (relative) of the integer accumulator; for a ShiftRound output, the discarded
+bits are exactly one half. ``golden_vs_qonnx`` runs both sides on the same inputs.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from hwkit.errors import ConfigError
+
+TIE_RTOL = 2.0 ** -16  # float32 chains of a few ops are off by a few ulps (2**-24 each) at most
+
+
+@dataclass
+class Mismatch:
+    stream: str
+    layer: str | None
+    input_index: int
+    element: tuple
+    reference: float
+    candidate: float
+    tie: bool | None = None
+
+    def __str__(self):
+        tie = "" if self.tie is None else (" (at a rounding tie)" if self.tie else " (NOT a tie)")
+        return (f"{self.stream} [layer {self.layer}] input {self.input_index} element {self.element}: "
+                f"reference {self.reference} candidate {self.candidate}{tie}")
+
+
+@dataclass
+class VerifyReport:
+    mismatches: int = 0  # mismatching elements over all compared streams
+    compared: int = 0
+    inputs: int = 0
+    inputs_with_mismatch: int = 0
+    per_stream: dict = field(default_factory=dict)
+    entries: list = field(default_factory=list)  # first mismatch (earliest stream) of each input
+    first_mismatches: int = 0  # elements of the earliest mismatching stream, over inputs
+    first_ties: int = 0  # of those, at a rounding tie
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return self.mismatches == 0
+
+    @property
+    def all_first_at_ties(self) -> bool:
+        return self.first_mismatches == self.first_ties
+
+    def summary(self) -> str:
+        s = (f"{self.mismatches} mismatching elements of {self.compared} over {self.inputs} inputs "
+             f"({self.inputs_with_mismatch} inputs affected); first mismatches {self.first_mismatches}, "
+             f"at ties {self.first_ties}")
+        for k, v in sorted(self.extra.items()):
+            s += f"; {k} {v}"
+        return s
+
+
+def _tie(graph, trace, layer_name: str, i: int, elem: tuple) -> bool | None:
+    from hwkit.ir.graph import ShiftRound, Threshold
+
+    if graph is None or trace is None or layer_name is None:
+        return None
+    layer = graph.layer(layer_name)
+    src = graph.producer(layer.inputs[0])
+    if src is None:
+        acc_all = trace.get("__input__")
+    else:
+        acc_all = trace.get(src.name)
+    if acc_all is None:
+        return None
+    acc = int(acc_all[(i,) + tuple(elem)])
+    if isinstance(layer, Threshold):
+        b = graph.meta.get("boundaries", {}).get(layer.name)
+        if b is None:
+            return None
+        row = b[elem[-1]] if b.shape[0] > 1 else b[0]
+        row = row[np.isfinite(row)]
+        return bool(row.size and np.min(np.abs(row - acc)) <= TIE_RTOL * max(1.0, abs(acc)))
+    if isinstance(layer, ShiftRound) and layer.shift > 0:
+        return (acc & ((1 << layer.shift) - 1)) == 1 << (layer.shift - 1)
+    return False
+
+
+def compare(reference: dict, candidate: dict, *, graph=None, trace=None, order=None, rtol: float = 0.0,
+            atol: float = 0.0, max_entries: int = 50, **extra) -> VerifyReport:
+    """Compare common keys of two dicts of (N, ...) arrays. Integers must match exactly; float keys
+    within ``rtol``/``atol``. ``order`` (stream names, upstream first) defines the 'first' mismatch
+    of an input; ``graph``/``trace`` (golden SimResult.trace) enable tie flags."""
+    keys = [k for k in (order or sorted(reference)) if k in reference and k in candidate]
+    if not keys:
+        raise ConfigError("nothing to compare: the two executions share no stream names")
+    rep = VerifyReport(extra=dict(extra))
+    first_seen: dict[int, str] = {}
+    for k in keys:
+        r, c = np.asarray(reference[k]), np.asarray(candidate[k])
+        if r.shape != c.shape:
+            raise ConfigError(f"stream {k}: shapes differ, reference {r.shape} vs candidate {c.shape}")
+        rep.inputs = max(rep.inputs, r.shape[0])
+        if r.dtype.kind == "f" or c.dtype.kind == "f":
+            bad = ~np.isclose(r.astype(np.float64), c.astype(np.float64), rtol=rtol, atol=atol)
+        else:
+            bad = r != c
+        n_bad = int(bad.sum())
+        rep.compared += r.size
+        rep.mismatches += n_bad
+        rep.per_stream[k] = n_bad
+        if not n_bad:
+            continue
+        layer = None
+        if graph is not None:
+            p = graph.producer(k)
+            layer = p.name if p is not None else None
+        for idx in np.argwhere(bad):
+            i, elem = int(idx[0]), tuple(int(v) for v in idx[1:])
+            if first_seen.setdefault(i, k) != k:
+                continue
+            tie = _tie(graph, trace, layer, i, elem)
+            rep.first_mismatches += 1
+            rep.first_ties += int(bool(tie))
+            if len(rep.entries) < max_entries:
+                rep.entries.append(Mismatch(k, layer, i, elem, r[(i,) + elem].item(), c[(i,) + elem].item(), tie))
+    rep.inputs_with_mismatch = len(first_seen)
+    return rep
+
+
+# ---- golden vs qonnx execution ----------------------------------------------------------------
+
+def _strip_prefix(model, graph):
+    """A copy of the model whose input is the first quantizer's input (host preprocessing removed)."""
+    from onnx import TensorProto, helper
+    from qonnx.core.modelwrapper import ModelWrapper
+
+    prep = graph.meta["input_prep"]
+
+    m = ModelWrapper(model.model.SerializeToString())
+    qin = prep["quant_input"]
+    if qin == m.graph.input[0].name:
+        return m
+    keep, drop, frontier = [], set(), {m.graph.input[0].name}
+    for node in m.graph.node:
+        if any(i in frontier for i in node.input) and qin not in node.input:
+            drop.add(node.name)
+            frontier.update(node.output)
+    for node in list(m.graph.node):
+        if node.name in drop:
+            m.graph.node.remove(node)
+    shape = [1] + list(prep["onnx_shape"])
+    new_in = helper.make_tensor_value_info(qin, TensorProto.FLOAT, shape)
+    for vi in list(m.graph.value_info):
+        if vi.name == qin:
+            m.graph.value_info.remove(vi)
+    m.graph.input.remove(m.graph.input[0])
+    m.graph.input.insert(0, new_in)
+    return m
+
+
+def _batched(model, batch):
+    from qonnx.core.modelwrapper import ModelWrapper
+    from qonnx.transformation.change_batchsize import ChangeBatchSize
+    from qonnx.transformation.infer_shapes import InferShapes
+
+    m = ModelWrapper(model.model.SerializeToString())
+    return m.transform(ChangeBatchSize(batch)).transform(InferShapes())
+
+
+def run_qonnx(model, feed: np.ndarray, batch: int = 256, full: bool = True) -> dict:
+    """execute_onnx over a batch axis in chunks of ``batch`` (zero-padded). Returns tensor -> (N, ...)."""
+    from qonnx.core.onnx_exec import execute_onnx
+
+    n = feed.shape[0]
+    b = min(batch, n)
+    mb = _batched(model, b)
+    iname = mb.graph.input[0].name
+    out: dict[str, list] = {}
+    for s in range(0, n, b):
+        chunk = feed[s:s + b]
+        pad = b - chunk.shape[0]
+        if pad:
+            chunk = np.concatenate([chunk, np.zeros((pad,) + chunk.shape[1:], chunk.dtype)])
+        ctx = execute_onnx(mb, {iname: chunk.astype(np.float32)}, return_full_exec_context=full)
+        for k, v in ctx.items():
+            v = np.asarray(v)
+            if v.ndim and v.shape[0] == b:
+                out.setdefault(k, []).append(v[: b - pad] if pad else v)
+    return {k: np.concatenate(v) for k, v in out.items()}
+
+
+def qonnx_to_streams(graph, ctx: dict) -> dict:
+    """qonnx tensors at quantizer outputs -> integer streams in the golden layout (where probed)."""
+    from hwkit.ir.inputs import to_stream  # noqa: F401  (layout helper shared with inputs)
+
+    out = {}
+    for stream, pr in graph.meta["probes"].items():
+        if pr["onnx"] not in ctx:
+            continue
+        v = ctx[pr["onnx"]]
+        n = v.shape[0]
+        st = graph.streams[stream]
+        flat = np.empty((n, int(np.prod(st.shape))), dtype=np.float64)
+        flat[:, pr["index"].ravel()] = v.reshape(n, -1)
+        arr = flat.reshape((n,) + tuple(st.shape))
+        q = arr / pr["scale"] + pr["zeropt"]
+        out[stream] = np.round(q).astype(np.int64)
+    return out
+
+
+def golden_vs_qonnx(model_or_path, n: int = 1000, *, x_int=None, x_float=None, seed: int = 0, batch: int = 256,
+                    graph=None, max_entries: int = 50) -> VerifyReport:
+    """Golden simulation vs qonnx ``execute_onnx`` on ``n`` random grid inputs (or given ``x_int``
+    on the input grid, or float ``x_float`` model inputs). Compares every quantizer output stream
+    and the float outputs; reports ties and argmax agreement of the first output."""
+    from hwkit.ir import lower, quantize_input, random_grid_inputs
+    from hwkit.ir.inputs import grid_to_float
+    from hwkit.sim import simulate
+
+    graph = graph if graph is not None else lower(model_or_path)
+    model = graph.meta["model"]
+    if x_float is not None:
+        x_float = np.asarray(x_float, dtype=np.float32)
+        x_int = quantize_input(graph, x_float)
+        m, feed = model, x_float.reshape((x_float.shape[0],) + tuple(model.get_tensor_shape(
+            model.graph.input[0].name)[1:]))
+    else:
+        if x_int is None:
+            x_int = random_grid_inputs(graph, n, seed)
+        m, feed = _strip_prefix(model, graph), grid_to_float(graph, x_int)
+    res = simulate(graph, x_int, trace=True)
+    ctx = run_qonnx(m, feed, batch)
+    cand = qonnx_to_streams(graph, ctx)
+    ref = dict(res.trace)
+    ref_streams = {graph.inputs[0]: x_int}
+    for layer in graph.hardware_layers():
+        ref_streams[layer.outputs[0]] = res.trace[layer.name]
+    trace = dict(res.trace)
+    order = [graph.inputs[0]] + [l.outputs[0] for l in graph.hardware_layers()]
+    extra = {}
+    for stream, fo in graph.meta["float_outputs"].items():
+        g, q = res.float_outputs[fo["name"]], ctx[fo["onnx"]].reshape(res.float_outputs[fo["name"]].shape)
+        ref_streams[fo["name"]], cand[fo["name"]] = g, q
+        order.append(fo["name"])
+        if g.ndim == 2:
+            extra["argmax_agreement"] = float(np.mean(g.argmax(1) == q.argmax(1)))
+    del ref
+    return compare(ref_streams, cand, graph=graph, trace=trace, order=order, rtol=1e-5, atol=1e-5,
+                   max_entries=max_entries, **extra)
