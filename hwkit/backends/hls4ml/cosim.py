@@ -97,13 +97,14 @@ def cosim_hls4ml(qonnx_model, out_dir, n: int = 1000, x: Optional[np.ndarray] = 
     if not parts:
         raise ConfigError("cosim needs n > 0 or inputs x")
     x_int = np.concatenate(parts)
-    x_real = to_clean_layout(x_int * 2.0**-g.frac, orig_shape, clean_shape)
+    x_ref = x_int * 2.0**-g.frac
+    x_real = to_clean_layout(x_ref, orig_shape, clean_shape)
 
     t0 = time.monotonic()
     got = project.predict(x_real)
     t_hls = time.monotonic() - t0
     t0 = time.monotonic()
-    ref = qonnx_reference(project.qonnx_clean, x_real)
+    ref = qonnx_reference(project.qonnx_ref, x_ref)
     t_ref = time.monotonic() - t0
     res = _compare(ref, got)
     res.update({"samples": int(len(x_int)), "grid_samples": int(n), "dataset_samples": 0 if x is None else len(x),

@@ -119,6 +119,9 @@ class ExactPrecision:
                 self._mvu(layer, ins[0])
             elif cls in ("Pooling1D", "Pooling2D") and "max" in layer.get_attr("pool_op", "max").lower():
                 self._passthrough(layer, ins[0])
+            elif cls in ("ZeroPadding1D", "ZeroPadding2D"):
+                g = ins[0]
+                self.set_result(layer, Grid(min(g.lo, 0), max(g.hi, 0), g.frac))
             elif cls == "Merge" and layer.get_attr("op", "").lower() in ("add", "subtract"):
                 self._add(layer, ins, layer.get_attr("op").lower() == "subtract")
             else:
@@ -196,7 +199,16 @@ class ExactPrecision:
         prod = Grid(int(min((wi2 * g.lo).min(), (wi2 * g.hi).min())), int(max((wi2 * g.lo).max(), (wi2 * g.hi).max())), af)
         acc = Grid(min(acc.lo, prod.lo), max(acc.hi, prod.hi), af)
         layer.types["accum_t"].precision = acc.fixed()
-        self.set_result(layer, acc)
+        self._result_or_fused_quant(layer, acc)
+
+    def _result_or_fused_quant(self, layer, exact: Grid):
+        """hls4ml folds a Quant that directly follows a layer into that layer's result type (the cast
+        from accum_t then rounds and saturates like Quant): keep such a type, else use the exact one."""
+        p = layer.get_output_variable().type.precision
+        if _pot_ok(p):
+            self.grids[layer.outputs[0]] = Grid.of_type(p)
+        else:
+            self.set_result(layer, exact)
 
     def _add(self, layer, ins, subtract: bool):
         a, b = ins
@@ -208,4 +220,4 @@ class ExactPrecision:
             out = Grid(a.lo - b.hi, a.hi - b.lo, f)
         else:
             out = Grid(a.lo + b.lo, a.hi + b.hi, f)
-        self.set_result(layer, out)
+        self._result_or_fused_quant(layer, out)

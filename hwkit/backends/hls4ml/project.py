@@ -42,6 +42,7 @@ class Hls4mlProject:
     in_grid: object
     out_grid: object
     qonnx_clean: Path
+    qonnx_ref: Path
     notes: list = field(default_factory=list)
     stamp: Optional[str] = None
     compile_seconds: float = 0.0
@@ -197,11 +198,18 @@ def generate_hls4ml_project(
     out_dir.mkdir(parents=True, exist_ok=True)
     project = sanitize(name)
 
-    mw = clean_qonnx(qonnx_model)
+    from qonnx.core.modelwrapper import ModelWrapper
+    from qonnx.util.cleanup import cleanup_model
+
+    src = qonnx_model if isinstance(qonnx_model, ModelWrapper) else ModelWrapper(str(qonnx_model))
+    ref_path = out_dir / "model.ref.onnx"  # the reference executes this one (exported layout)
+    cleanup_model(ModelWrapper(src.model.__deepcopy__())).save(str(ref_path))
+    mw = clean_qonnx(src)
     notes = check_qonnx(mw, approximate)
-    mw, custom_setup = stable.prepare(mw)
     clean_path = out_dir / "model.clean.onnx"
     mw.save(str(clean_path))
+    mw, custom_setup = stable.prepare(mw)
+    mw.save(str(out_dir / "model.hls4ml.onnx"))
 
     default_rf = reuse_factor if isinstance(reuse_factor, int) else 1
     reuse = reuse_factor if isinstance(reuse_factor, dict) else {}
@@ -224,7 +232,7 @@ def generate_hls4ml_project(
     layer_rf = {lay.name: int(lay.get_attr("reuse_factor", 1)) for lay in hm.get_layers()
                 if lay.class_name in MVU_CLASSES or lay.class_name in stable.PRECISION}
     proj = Hls4mlProject(hm, out_dir, backend, io_type, part, layer_rf, in_grid, out_grid, clean_path,
-                         notes + exact.notes)
+                         ref_path, notes + exact.notes)
     if write:
         write_project(proj)
     return proj
