@@ -256,7 +256,8 @@ def run_flow(flow: Flow, config: BuildConfig, build_dir: Path, *, force: bool = 
                 "seconds": record["seconds"], "key": key, "artefacts": sorted(record["artefacts"]),
             })
             write_json_atomic(build_dir / MANIFEST, manifest)
-            mark = {"skipped": "[dim]= skipped[/]", "not_applicable": "[yellow]- n/a[/]"}.get(status, "[green]ok[/]")
+            mark = {"skipped": "[dim]= cached[/]", "not_applicable": "[yellow]- n/a[/]",
+                    "unavailable": "[yellow]? unavailable[/]"}.get(status, "[green]ok[/]")
             shown = time.monotonic() - t0 if status != "skipped" else record["seconds"]
             console.print(f"  {mark:<22} {stage.name:<16} {shown:7.2f} s  {_one_line(record.get('result', {}))}",
                           highlight=False)
@@ -290,7 +291,9 @@ def _run_stage(stage: Stage, ctx: BuildContext, build_dir: Path, final: Path, ke
             raise
         raise BuildFailedError(f"stage '{stage.name}' failed: {type(err).__name__}: {err}".splitlines()[0]) from err
     seconds = time.monotonic() - start
-    status = "not_applicable" if result.get("status") == "not_applicable" else "ok"
+    # not_applicable: finished, nothing to do for this board/backend; unavailable: a module or tool this
+    # stage needs is missing, recorded but re-tried on the next run
+    status = result.get("status") if result.get("status") in ("not_applicable", "unavailable") else "ok"
     record = {
         "schema_version": SCHEMA_VERSION, "stage": stage.name, "version": stage.version, "key": key,
         "inputs": inputs, "tools": dict(sorted(ctx.tools.items())), "seconds": round(seconds, 3),
@@ -364,4 +367,33 @@ def build(config: BuildConfig, flow: Optional[Flow] = None, *, force: bool = Fal
         if not Path(config.model).is_file():
             raise ConfigError(f"model file not found: {config.model}")
     out = Path(config.out) if config.out else default_build_dir(config)
-    return run_flow(flow if flow is not None else default_flow(), config, out, force=force, console=console)
+    ctx = run_flow(flow if flow is not None else default_flow(), config, out, force=force, console=console)
+    from hwkit.build_stages import publish_report
+
+    publish_report(out, ctx)
+    return ctx
+
+
+def build_from_cli(model: Optional[str], *, board=None, backend=None, target_fps=None, clock_mhz=None, out=None,
+                   force: bool = False) -> BuildContext:
+    """``hwkit build``: a config YAML or a model path, with command-line options overriding the file."""
+    from rich.console import Console
+
+    console = Console(stderr=True)
+    if model and Path(model).suffix in (".yaml", ".yml"):
+        config = load_config(model)
+    else:
+        config = BuildConfig(model=str(Path(model).resolve()) if model else "")
+    for name, value in (("board", board), ("backend", backend), ("target_fps", target_fps),
+                        ("clock_mhz", clock_mhz), ("out", str(out) if out else None)):
+        if value is not None:
+            setattr(config, name, value)
+    config.validate()
+    out_dir = Path(config.out) if config.out else default_build_dir(config)
+    console.print(f"[bold]hwkit build[/] {Path(config.model).name if config.model else 'tfc_w2a2_digits (default)'}"
+                  f" -> {config.board} ({config.backend}) in {out_dir}", highlight=False)
+    ctx = build(config, force=force, console=console)
+    report = ctx.build_dir / "report.html"
+    bit = next(iter(sorted(ctx.build_dir.glob("*-bitstream/*.bit"))), None)
+    console.print(f"report: {report}" + (f"\nbitstream: {bit}" if bit else ""), highlight=False)
+    return ctx

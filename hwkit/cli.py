@@ -82,6 +82,33 @@ def boards_cmd():
     Console().print(boards_table())
 
 
+@app.command("build")
+def build_cmd(
+    model: Optional[str] = typer.Argument(None, help="QONNX .onnx, .pt checkpoint or build config .yaml "
+                                          "(default: the shipped tfc_w2a2_digits model)"),
+    board: Optional[str] = typer.Option(None, help="board name (see `hwkit boards`); default ulx3s"),
+    backend: Optional[str] = typer.Option(None, help="rtl | hls4ml | finn; default rtl"),
+    target_fps: Optional[float] = typer.Option(None, help="throughput target that sets the folding"),
+    clock_mhz: Optional[float] = typer.Option(None, help="clock target (default: the board's)"),
+    out: Optional[Path] = typer.Option(None, help="build directory (default build/<model>-<board>-<backend>)"),
+    force: bool = typer.Option(False, help="re-run every stage even if its inputs are unchanged"),
+):
+    """Model -> verified accelerator, report and (open boards) bitstream, stage by stage into one directory."""
+    from hwkit.build import build_from_cli
+
+    build_from_cli(model, board=board, backend=backend, target_fps=target_fps, clock_mhz=clock_mhz, out=out,
+                   force=force)
+
+
+@app.command("report")
+def report_cmd(build_dir: Path = typer.Argument(..., help="a build directory made by `hwkit build`")):
+    """Re-render report.json and report.html of a build directory."""
+    from hwkit.report import write_report
+
+    write_report(build_dir)
+    typer.echo(f"{build_dir / 'report.html'}")
+
+
 def main(argv: Optional[list[str]] = None) -> int:
     try:
         app(args=argv, standalone_mode=False)
