@@ -47,6 +47,11 @@ def find_verilator() -> VerilatorInstall:
     return VerilatorInstall(root, binary)
 
 
+def default_cache_dir() -> Path:
+    """Where compiled simulators are kept between runs ($HWKIT_CACHE or ~/.cache/hwkit)."""
+    return Path(os.environ.get("HWKIT_CACHE", Path.home() / ".cache" / "hwkit")) / "verilator"
+
+
 def version() -> str:
     inst = find_verilator()
     res = run_tool([inst.binary, "--version"], env=inst.env(), check=False, timeout=60)

@@ -54,6 +54,21 @@ def unpack_words(words: np.ndarray, e: int, bits: int) -> np.ndarray:
     return codes.astype(np.int64)
 
 
+def mem_text(codes: np.ndarray, bits_per_elem: int) -> str:
+    """$readmemh text: one word per row of ``codes`` (depth, E), element e at bits [e*B, (e+1)*B),
+    written with exactly as many hex digits as the word needs (deterministic bytes)."""
+    codes = np.asarray(codes, dtype=np.int64)
+    words = pack_words(codes, bits_per_elem)
+    digits = max(1, -(-codes.shape[1] * bits_per_elem // 4))
+    lines = []
+    for row in words.tolist():
+        value = 0
+        for i, w in enumerate(row):
+            value |= int(w) << (32 * i)
+        lines.append(f"{value:0{digits}x}")
+    return "\n".join(lines) + "\n"
+
+
 @dataclass
 class StreamRun:
     out_codes: np.ndarray     # (n_out_beats, E_out) raw codes

@@ -1,0 +1,51 @@
+// Power-of-two requantization of E elements per beat: y = clip(round(x / 2**SHIFT), LO, HI).
+// SHIFT > 0 divides with RMODE 0 = half to even (ONNX Round), 1 = half up, 2 = floor;
+// SHIFT <= 0 multiplies exactly. One register stage.
+module hk_shiftround #(
+    parameter E = 1,
+    parameter IB = 16, parameter IS = 1,
+    parameter SHIFT = 0, parameter RMODE = 0,
+    parameter LO = 0, parameter HI = 3,
+    parameter OB = 2
+) (
+    input  wire              clk,
+    input  wire              rst,
+    input  wire [E*IB-1:0]   in_data,
+    input  wire              in_valid,
+    output wire              in_ready,
+    output reg  [E*OB-1:0]   out_data,
+    output reg               out_valid,
+    input  wire              out_ready
+);
+    localparam XW = IB + 2 + (SHIFT < 0 ? -SHIFT : 0);
+    localparam SA = SHIFT > 0 ? SHIFT : 1;
+    wire en = !out_valid || out_ready;
+    assign in_ready = en;
+    integer e;
+    reg signed [XW-1:0] x, q, y;
+    reg [SA-1:0] rem;
+    reg up;
+    always @(posedge clk) begin
+        if (rst) out_valid <= 0;
+        else if (en) out_valid <= in_valid;
+        if (en && in_valid) begin
+            for (e = 0; e < E; e = e + 1) begin
+                x = IS ? $signed({{(XW-IB){in_data[e*IB+IB-1]}}, in_data[e*IB +: IB]})
+                       : $signed({{(XW-IB){1'b0}}, in_data[e*IB +: IB]});
+                if (SHIFT > 0) begin
+                    q = x >>> SA;
+                    rem = x[SA-1:0];
+                    if (RMODE == 2) up = 0;
+                    else if (RMODE == 1) up = rem[SA-1];
+                    else up = rem[SA-1] && ((rem & ((1 << (SA-1)) - 1)) != 0 || q[0]);
+                    y = q + up;
+                end else begin
+                    y = x <<< (SHIFT < 0 ? -SHIFT : 0);
+                end
+                if (y < LO) y = LO;
+                if (y > HI) y = HI;
+                out_data[e*OB +: OB] <= y[OB-1:0];
+            end
+        end
+    end
+endmodule

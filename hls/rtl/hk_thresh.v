@@ -1,0 +1,74 @@
+// Multi-threshold activation (FINN convention): y = BASE + #{k : x >= T[c][k]} for C channels,
+// PE channels per beat. Thresholds are TB-bit two's complement (the backend clips them into the input
+// range plus one so TB = IB + 1 suffices); the word at address cf holds T[cf*PE+p][k] at bits
+// [(p*N+k)*TB +: TB]. Output elements are OB bits (two's complement if BASE < 0).
+// Pipeline on one enable: accept + table read -> compare -> count into the output register.
+module hk_thresh #(
+    parameter C = 8, parameter PE = 2,
+    parameter IB = 8, parameter IS = 1,
+    parameter N = 3, parameter TB = 9,
+    parameter OB = 2, parameter BASE = 0,
+    parameter TFILE = "t.mem", parameter BLOCK = 0
+) (
+    input  wire              clk,
+    input  wire              rst,
+    input  wire [PE*IB-1:0]  in_data,
+    input  wire              in_valid,
+    output wire              in_ready,
+    output reg  [PE*OB-1:0]  out_data,
+    output reg               out_valid,
+    input  wire              out_ready
+);
+    localparam CF = C / PE;
+    localparam CW = $clog2(N + 1);
+    wire en = !out_valid || out_ready;
+    assign in_ready = en;
+    wire fire = in_valid && en;
+
+    reg [$clog2(CF > 1 ? CF : 2)-1:0] cf;
+    reg [PE*IB-1:0] x1;
+    reg v1;
+    wire [PE*N*TB-1:0] t1;
+    hk_rom #(.W(PE*N*TB), .DEPTH(CF), .FILE(TFILE), .BLOCK(BLOCK)) u_rom (
+        .clk(clk), .en(fire), .addr(cf), .data(t1));
+    always @(posedge clk) begin
+        if (rst) begin
+            cf <= 0; v1 <= 0;
+        end else if (en) begin
+            v1 <= in_valid;
+            if (in_valid) cf <= (cf == CF - 1) ? 0 : cf + 1'b1;
+        end
+        if (fire) x1 <= in_data;
+    end
+
+    // compare in the second stage, count and add BASE into the output register
+    reg [PE*N-1:0] ge2;
+    reg v2;
+    genvar p, k;
+    generate
+        for (p = 0; p < PE; p = p + 1) begin : g_pe
+            wire [IB-1:0] xe = x1[p*IB +: IB];
+            wire signed [TB:0] xv = IS ? {{(TB+1-IB){xe[IB-1]}}, xe} : {{(TB+1-IB){1'b0}}, xe};
+            for (k = 0; k < N; k = k + 1) begin : g_k
+                wire signed [TB:0] tv = {t1[(p*N+k)*TB + TB-1], t1[(p*N+k)*TB +: TB]};
+                always @(posedge clk) if (en) ge2[p*N+k] <= (xv >= tv);
+            end
+        end
+    endgenerate
+    integer q, j;
+    reg [CW-1:0] cnt;
+    always @(posedge clk) begin
+        if (rst) begin
+            v2 <= 0; out_valid <= 0;
+        end else if (en) begin
+            v2 <= v1; out_valid <= v2;
+        end
+        if (en && v2) begin
+            for (q = 0; q < PE; q = q + 1) begin
+                cnt = 0;
+                for (j = 0; j < N; j = j + 1) cnt = cnt + ge2[q*N+j];
+                out_data[q*OB +: OB] <= BASE + cnt;
+            end
+        end
+    end
+endmodule
