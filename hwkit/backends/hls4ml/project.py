@@ -199,11 +199,9 @@ def generate_hls4ml_project(
     project = sanitize(name)
 
     from qonnx.core.modelwrapper import ModelWrapper
-    from qonnx.util.cleanup import cleanup_model
-
     src = qonnx_model if isinstance(qonnx_model, ModelWrapper) else ModelWrapper(str(qonnx_model))
     ref_path = out_dir / "model.ref.onnx"  # the reference executes this one (exported layout)
-    cleanup_model(ModelWrapper(src.model.__deepcopy__())).save(str(ref_path))
+    src.save(str(ref_path))
     mw = clean_qonnx(src)
     notes = check_qonnx(mw, approximate)
     clean_path = out_dir / "model.clean.onnx"
