@@ -211,6 +211,16 @@ def qonnx_to_streams(graph, ctx: dict) -> dict:
     return out
 
 
+def argmax_agreement(golden: np.ndarray, other: np.ndarray) -> dict:
+    """Share of inputs with the same predicted class; 'tie-aware' also accepts the other's class
+    when golden scores it equal to its maximum (untrained nets often have tied logits)."""
+    g_arg, o_arg = golden.argmax(1), other.argmax(1)
+    gmax = golden.max(1)
+    tied = np.isclose(golden[np.arange(len(o_arg)), o_arg], gmax, rtol=1e-6, atol=1e-9)
+    return {"argmax_agreement": float(np.mean(g_arg == o_arg)),
+            "argmax_agreement_tie_aware": float(np.mean((g_arg == o_arg) | tied))}
+
+
 def golden_vs_qonnx(model_or_path, n: int = 1000, *, x_int=None, x_float=None, seed: int = 0, batch: int = 256,
                     graph=None, max_entries: int = 50) -> VerifyReport:
     """Golden simulation vs qonnx ``execute_onnx`` on ``n`` random grid inputs (or given ``x_int``
@@ -246,7 +256,7 @@ def golden_vs_qonnx(model_or_path, n: int = 1000, *, x_int=None, x_float=None, s
         ref_streams[fo["name"]], cand[fo["name"]] = g, q
         order.append(fo["name"])
         if g.ndim == 2:
-            extra["argmax_agreement"] = float(np.mean(g.argmax(1) == q.argmax(1)))
+            extra.update(argmax_agreement(g, q))
     del ref
     return compare(ref_streams, cand, graph=graph, trace=trace, order=order, rtol=1e-5, atol=1e-5,
                    max_entries=max_entries, **extra)

@@ -27,6 +27,22 @@ def infer_types(graph: HwGraph, max_acc_bits: int = 32) -> HwGraph:
     return g
 
 
+def _adjoint(g: HwGraph, early: MVU, late: MVU) -> np.ndarray:
+    """early's weights as the adjoint operator: W^T for vectors; for convolutions (same kernel on
+    both), the kernel flipped with input and output channels swapped, in im2col (kh, kw, c) order."""
+    from hwkit.ir.graph import SlidingWindow
+
+    pe, pl = g.producer(early.inputs[0]), g.producer(late.inputs[0])
+    if isinstance(pe, SlidingWindow) and isinstance(pl, SlidingWindow) and pe.kernel == pl.kernel:
+        kh, kw = pe.kernel
+        O = early.mh
+        if early.mw % (kh * kw):
+            return early.weights.T
+        E = early.weights.reshape(O, kh, kw, -1)[:, ::-1, ::-1, :]
+        return E.transpose(3, 1, 2, 0).reshape(-1, kh * kw * O)
+    return early.weights.T
+
+
 def mark_transposed(graph: HwGraph) -> HwGraph:
     """An MVU whose integer weights equal an earlier MVU's transposed reads that memory (K and K^T)."""
     g = copy.deepcopy(graph)
@@ -34,8 +50,8 @@ def mark_transposed(graph: HwGraph) -> HwGraph:
     for i, late in enumerate(mvus):
         for early in mvus[:i]:
             if early.transposed_of is None and late.wtype == early.wtype \
-                    and late.weights.shape == early.weights.shape[::-1] \
-                    and np.array_equal(late.weights, early.weights.T):
+                    and late.weights.size == early.weights.size \
+                    and np.array_equal(late.weights, _adjoint(g, early, late)):
                 late.transposed_of = early.name
                 break
     return g

@@ -94,6 +94,8 @@ class Translator:
 
     def const(self, name, what="constant"):
         v = self.value(name)
+        if isinstance(v, QW):  # a quantized constant (bias): its float32 value, as qonnx computes it
+            v = (v.q.astype(np.float32) * v.scale.astype(np.float32)).astype(np.float32)
         if not isinstance(v, np.ndarray):
             self.fail(f"{what} '{name}' must be a constant initializer")
         return v
@@ -554,6 +556,33 @@ class Translator:
         mvu = MVU(self.layer_name(node.name), [win], [], weights=Wm, wtype=w.dtype)
         self.mvu_out(node, mvu, x_a, QW(w.q, sw[:, 0], w.dtype), const, (OH, OW, O), canonical((O, OH, OW)))
 
+    def op_ConvTranspose(self, node):
+        """Stride-1 transposed convolution = convolution with the kernel flipped and in/out swapped."""
+        from onnx import helper
+
+        w = self.weight(node.input[1])
+        attrs = {a.name: a for a in node.attribute}
+        if "strides" in attrs and any(v != 1 for v in attrs["strides"].ints):
+            self.fail("strided ConvTranspose is not supported")
+        if "output_padding" in attrs and any(attrs["output_padding"].ints):
+            self.fail("ConvTranspose output_padding is not supported")
+        if "group" in attrs and attrs["group"].i != 1:
+            self.fail("grouped ConvTranspose is not supported")
+        if w.q.ndim != 4:
+            self.fail("only 2D ConvTranspose is lowered")
+        KH, KW = w.q.shape[2:]
+        pads = list(attrs["pads"].ints) if "pads" in attrs else [0, 0, 0, 0]
+        if any(p > k - 1 for p, k in zip(pads, (KH, KW, KH, KW))):
+            self.fail("ConvTranspose padding larger than kernel - 1")
+        flip = lambda a: np.ascontiguousarray(a[:, :, ::-1, ::-1].transpose(1, 0, 2, 3))
+        wname = node.input[1] + "__convT"
+        self.env[wname] = QW(flip(w.q), flip(w.scale), w.dtype)
+        newpads = [KH - 1 - pads[0], KW - 1 - pads[1], KH - 1 - pads[2], KW - 1 - pads[3]]
+        inputs = [node.input[0], wname] + list(node.input[2:])
+        conv = helper.make_node("Conv", inputs, list(node.output), name=node.name, kernel_shape=[KH, KW],
+                                pads=newpads, strides=[1, 1])
+        self.op_Conv(conv)
+
     # ---- elementwise -----------------------------------------------------------------------------
     def extend(self, node, x: Sym, op):
         if x.tail:
@@ -563,8 +592,8 @@ class Translator:
 
     def binary(self, node, fn_sym, fn_pre, two_streams=None):
         a, b = self.value(node.input[0]), self.value(node.input[1])
-        if isinstance(a, QW) or isinstance(b, QW):
-            self.fail("arithmetic on quantized weights")
+        a = self.const(node.input[0]) if isinstance(a, QW) else a
+        b = self.const(node.input[1]) if isinstance(b, QW) else b
         if isinstance(a, Sym) and isinstance(b, Sym):
             if two_streams is None:
                 self.fail("product of two data streams")
