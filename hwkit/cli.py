@@ -109,6 +109,32 @@ def report_cmd(build_dir: Path = typer.Argument(..., help="a build directory mad
     typer.echo(f"{build_dir / 'report.html'}")
 
 
+@app.command("sim")
+def sim_cmd(
+    model: Path = typer.Argument(..., help="QONNX model (.onnx)"),
+    inputs: Path = typer.Option(..., "--inputs", help=".npy: float model inputs, or integers on the input grid"),
+    out: Optional[Path] = typer.Option(None, "--out", help="write the integer outputs (.npy)"),
+    tail: bool = typer.Option(False, "--tail", help="write the float tail outputs instead"),
+):
+    """Run the golden integer simulator on a batch of inputs."""
+    from hwkit.sim.commands import run_sim
+
+    typer.echo(run_sim(model, inputs, out, tail))
+
+
+@app.command("verify")
+def verify_cmd(
+    model: Path = typer.Argument(..., help="QONNX model (.onnx)"),
+    n: int = typer.Option(1000, "--n", help="random inputs on the input quantizer's grid"),
+    dataset: Optional[str] = typer.Option(None, "--dataset", help="also the test set of digits | mnist | mnist1d"),
+    strict: bool = typer.Option(False, "--strict", help="fail on any mismatch, even at float rounding ties"),
+):
+    """Golden simulator vs qonnx execution: every quantizer output compared bit for bit."""
+    from hwkit.sim.commands import run_verify
+
+    typer.echo(run_verify(model, n, dataset, strict))
+
+
 def main(argv: Optional[list[str]] = None) -> int:
     try:
         app(args=argv, standalone_mode=False)

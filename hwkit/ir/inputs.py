@@ -21,7 +21,11 @@ def quantize_input(graph: HwGraph, x_float) -> np.ndarray:
 
     prep = _prep(graph)
     x = np.asarray(x_float, dtype=np.float32)
+    want = tuple(prep["model_input_shape"])
+    if x.ndim < 1 or int(np.prod(x.shape[1:])) != int(np.prod(want)):
+        raise ConfigError(f"inputs of shape {x.shape} do not fit the model input (N, {', '.join(map(str, want))})")
     n = x.shape[0]
+    x = x.reshape((n,) + want)
     for op in prep["ops"]:
         kind = op[0]
         if kind == "Reshape":

@@ -19,9 +19,20 @@ def translate(model, max_acc_bits: int = 32) -> HwGraph:
     return Translator(model, max_acc_bits).run()
 
 
+def clone(graph: HwGraph) -> HwGraph:
+    """A copy that passes may edit: layers and streams are deep-copied, meta is shared (read-only)."""
+    layers = []
+    for layer in graph.layers:
+        layer = copy.deepcopy(layer)
+        layer.__dict__.pop("_sim", None)  # simulator caches depend on the parameters
+        layers.append(layer)
+    return HwGraph(graph.name, copy.deepcopy(graph.streams), layers, list(graph.inputs), list(graph.outputs),
+                   dict(graph.meta))
+
+
 def infer_types(graph: HwGraph, max_acc_bits: int = 32) -> HwGraph:
     """Recompute every derived stream type (and MVU accumulators) from the input type forward."""
-    g = copy.deepcopy(graph)
+    g = clone(graph)
     for layer in g.hardware_layers():
         g.streams[layer.outputs[0]].dtype = infer_layer(layer, g.streams, max_acc_bits)
     return g
@@ -45,7 +56,7 @@ def _adjoint(g: HwGraph, early: MVU, late: MVU) -> np.ndarray:
 
 def mark_transposed(graph: HwGraph) -> HwGraph:
     """An MVU whose integer weights equal an earlier MVU's transposed reads that memory (K and K^T)."""
-    g = copy.deepcopy(graph)
+    g = clone(graph)
     mvus = [l for l in g.layers if isinstance(l, MVU)]
     for i, late in enumerate(mvus):
         for early in mvus[:i]:

@@ -279,6 +279,7 @@ class Translator:
         self.streams[name].scale = s_c if np.ptp(s_c) else float(s_c[0])
         self.meta["input_prep"] = {"stream": name, "ops": pre.ops, "onnx_input": self.model.graph.input[0].name,
                                    "quant_input": node.input[0], "onnx_shape": shape,
+                                   "model_input_shape": self.shape(self.model.graph.input[0].name)[1:],
                                    "scale": np.broadcast_to(scale, (1,) + shape)[0].astype(np.float32),
                                    "zeropt": np.broadcast_to(zp, (1,) + shape)[0].astype(np.float32),
                                    "qmin": qmin, "qmax": qmax, "mode": mode, "bipolar": bipolar,

@@ -1,0 +1,82 @@
+"""What `hwkit sim` and `hwkit verify` do, kept out of cli.py so that it stays a thin shell."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from hwkit.errors import ConfigError, MismatchError
+
+
+def load_inputs(graph, path: Path) -> np.ndarray:
+    """.npy of float model inputs (quantized like the model does) or integers on the input grid,
+    both in the model's own (ONNX, channels-first) layout with a leading batch axis."""
+    from hwkit.ir.inputs import quantize_input, to_stream
+
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"inputs file not found: {path}")
+    try:
+        x = np.load(path, allow_pickle=False)
+    except Exception as e:  # noqa: BLE001
+        raise ConfigError(f"cannot read {path} as a .npy array: {e}") from None
+    if x.ndim == 0 or x.dtype.kind not in "iuf":
+        raise ConfigError(f"{path}: expected a numeric array with a batch axis, got {x.dtype} {x.shape}")
+    prep = graph.meta["input_prep"]
+    if x.dtype.kind in "iu":
+        shape = tuple(prep["onnx_shape"])
+        if x.shape[1:] != shape:
+            raise ConfigError(f"{path}: integer inputs must have shape (N, {', '.join(map(str, shape))}), "
+                              f"got {x.shape}")
+        if x.min() < prep["qmin"] or x.max() > prep["qmax"]:
+            raise ConfigError(f"{path}: integers outside the input grid [{prep['qmin']}, {prep['qmax']}]")
+        return to_stream(graph, x.astype(np.int64))
+    return quantize_input(graph, x)
+
+
+def run_sim(model: Path, inputs: Path, out: Path | None, tail: bool = False) -> str:
+    from hwkit.ir import lower
+    from hwkit.sim import simulate
+
+    graph = lower(model)
+    x = load_inputs(graph, inputs)
+    res = simulate(graph, x)
+    (stream, y), = list(res.outputs.items())[:1]
+    fl = res.float_outputs.get(graph.meta["float_outputs"].get(stream, {}).get("name"))
+    msg = f"simulated {x.shape[0]} inputs: output {stream} {y.shape[1:]} ({graph.streams[stream].dtype})"
+    if fl is not None and fl.ndim == 2:
+        counts = np.bincount(fl.argmax(1), minlength=fl.shape[1])
+        msg += f"; predicted classes {counts.tolist()}"
+    if out is not None:
+        np.save(out, fl if (tail and fl is not None) else y)
+        msg += f"; wrote {out}"
+    return msg
+
+
+def run_verify(model: Path, n: int, dataset: str | None, strict: bool = False) -> str:
+    from hwkit.ir import lower
+    from hwkit.verify import golden_vs_qonnx
+
+    if n < 0:
+        raise ConfigError(f"--n must be >= 0, got {n}")
+    graph = lower(model)
+    lines, reports = [], []
+    if n:
+        r = golden_vs_qonnx(model, n=n, graph=graph)
+        reports.append(r)
+        lines.append(f"grid inputs ({n}): {r.summary()}")
+    if dataset:
+        from hwkit.data import load_dataset
+
+        ds = load_dataset(dataset)
+        r = golden_vs_qonnx(model, x_float=ds.x_test, graph=graph)
+        reports.append(r)
+        lines.append(f"{dataset} test set ({len(ds.x_test)}): {r.summary()}")
+    if not reports:
+        raise ConfigError("nothing to verify: give --n > 0 or --dataset")
+    for r in reports:
+        bad = r.mismatches if strict else r.first_mismatches - r.first_ties
+        if bad:
+            first = r.entries[0] if r.entries else None
+            raise MismatchError(f"golden != qonnx: {r.summary()}; first: {first}")
+    return "\n".join(lines)
