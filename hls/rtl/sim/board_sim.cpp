@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 static const long IDLE_CYCLES = 1000000;
+static const unsigned long long SETTLE_CYCLES = 4096;   // > 2^POR_BITS of the simulation wrapper
 static volatile sig_atomic_t g_stop = 0;
 static void on_signal(int) { g_stop = 1; }
 
@@ -25,6 +26,7 @@ int main(int argc, char **argv) {
     for (int i = 1; i + 1 < argc; ++i)
         if (!strcmp(argv[i], "--cpb")) cpb = atol(argv[i + 1]);
     Verilated::commandArgs(argc, argv);
+    const bool trace = getenv("HWKIT_SIM_TRACE") != nullptr;   // log every byte to stderr
     signal(SIGTERM, on_signal);
     signal(SIGINT, on_signal);
 
@@ -68,12 +70,16 @@ int main(int argc, char **argv) {
                 if (p[0].revents & POLLIN) {
                     ssize_t n = read(master, buf, sizeof buf);
                     for (ssize_t i = 0; i < n; ++i) rxq.push_back(buf[i]);
+                    if (trace) for (ssize_t i = 0; i < n; ++i)
+                        fprintf(stderr, "%llu host->board %02x\n", cycle, buf[i]);
                     if (n > 0) idle = 0;
                 }
             }
         }
         // host -> FPGA: 1 start bit, 8 data bits LSB first, 1 stop bit, back to back
-        if (rx_bit < 0 && !rxq.empty()) {
+        // Bytes that arrive while the board is still in power-on reset would be lost (as on a real
+        // board): hold them until it is up.
+        if (rx_bit < 0 && !rxq.empty() && cycle >= SETTLE_CYCLES) {
             rx_byte = rxq.front(); rxq.pop_front();
             rx_bit = 0; rx_cnt = 0;
         }
@@ -103,6 +109,7 @@ int main(int argc, char **argv) {
         case 3: if (--tx_cnt == 0) {
                     if (line) {                     // valid stop bit
                         unsigned char c = (unsigned char)tx_byte;
+                        if (trace) fprintf(stderr, "%llu board->host %02x\n", cycle, c);
                         while (write(master, &c, 1) != 1 && !g_stop) usleep(100);
                     } else fprintf(stderr, "board_sim: framing error on uart_tx\n");
                     tx_state = 0;
