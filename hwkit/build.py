@@ -36,7 +36,7 @@ class BuildConfig:
     model: str = ""  # QONNX .onnx file, or '' for the shipped default model
     board: str = "ulx3s"
     backend: str = "rtl"
-    target_fps: Optional[float] = None  # None: fastest folding that fits the board
+    target_fps: Optional[float] = None  # samples/s that sets PE/SIMD; None: the folding lowering/backend picks
     clock_mhz: Optional[float] = None  # None: the board's default clock
     seed: int = 0
     out: str = ""  # build directory; '' -> build/<model>-<board>-<backend>
@@ -260,7 +260,7 @@ def run_flow(flow: Flow, config: BuildConfig, build_dir: Path, *, force: bool = 
                     "unavailable": "[yellow]? unavailable[/]"}.get(status, "[green]ok[/]")
             shown = time.monotonic() - t0 if status != "skipped" else record["seconds"]
             console.print(f"  {mark:<22} {stage.name:<16} {shown:7.2f} s  {_one_line(record.get('result', {}))}",
-                          highlight=False)
+                          highlight=False, soft_wrap=True)
             if upto and stage.name == upto:
                 break
     finally:
@@ -391,9 +391,9 @@ def build_from_cli(model: Optional[str], *, board=None, backend=None, target_fps
     config.validate()
     out_dir = Path(config.out) if config.out else default_build_dir(config)
     console.print(f"[bold]hwkit build[/] {Path(config.model).name if config.model else 'tfc_w2a2_digits (default)'}"
-                  f" -> {config.board} ({config.backend}) in {out_dir}", highlight=False)
+                  f" -> {config.board} ({config.backend}) in {out_dir}", highlight=False, soft_wrap=True)
     ctx = build(config, force=force, console=console)
     report = ctx.build_dir / "report.html"
     bit = next(iter(sorted(ctx.build_dir.glob("*-bitstream/*.bit"))), None)
-    console.print(f"report: {report}" + (f"\nbitstream: {bit}" if bit else ""), highlight=False)
+    console.print(f"report: {report}" + (f"\nbitstream: {bit}" if bit else ""), highlight=False, soft_wrap=True)
     return ctx

@@ -110,6 +110,14 @@ def lower(ctx: BuildContext) -> dict:
     if fn is None:
         return _unavailable("hwkit.ir.lower", "golden-model helper")
     graph = fn(str(ctx.artefact("export", QONNX)))
+    graph.meta.pop("model", None)  # the QONNX model is the export stage's artefact; keep the pickle small
+    target_cycles = None
+    if ctx.config.target_fps:
+        choose = _optional("hwkit.sim.cycles", "choose_folding")
+        if choose is None:
+            return _unavailable("hwkit.sim.cycles.choose_folding", "golden-model helper")
+        target_cycles = max(1, int(_clock(ctx) * 1e6 // ctx.config.target_fps))
+        graph = choose(graph, target_cycles)
     with open(ctx.workdir / GRAPH, "wb") as f:
         pickle.dump(graph, f, protocol=4)
     layers = []
@@ -123,7 +131,10 @@ def lower(ctx: BuildContext) -> dict:
     (ctx.workdir / "graph.json").write_text(json.dumps({"name": graph.name, "layers": layers, "streams": streams},
                                                        indent=2, sort_keys=True) + "\n")
     ctx.cache["graph"] = graph
-    return {"layers": len(graph.layers), "summary": f"{len(graph.hardware_layers())} hardware layers"}
+    folding = {row["name"]: [row["pe"], row["simd"]] for row in layers if "pe" in row}
+    return {"layers": len(graph.layers), "folding": folding, "target_cycles": target_cycles,
+            "summary": f"{len(graph.hardware_layers())} hardware layers"
+                       + (f", folded for {target_cycles} cycles/sample" if target_cycles else "")}
 
 
 def _float_scores(graph, outputs: dict) -> np.ndarray:
@@ -156,7 +167,9 @@ def golden_sim(ctx: BuildContext) -> dict:
     x_int = quantize_input(graph, ds.x_test)
     sim = simulate(graph, x_int)
     outputs = {k: np.asarray(v) for k, v in sim.outputs.items()}
-    golden_pred = _float_scores(graph, outputs).reshape(len(x_int), -1).argmax(axis=1)
+    floats = getattr(sim, "float_outputs", None) or {}
+    scores = np.asarray(floats[sorted(floats)[0]]) if floats else _float_scores(graph, outputs)
+    golden_pred = scores.reshape(len(x_int), -1).argmax(axis=1)
     sw = run_qonnx(ModelWrapper(str(ctx.artefact("export", QONNX))), ds.x_test).reshape(len(x_int), -1)
     sw_pred = sw.argmax(axis=1)
     np.savez_compressed(ctx.workdir / "golden.npz", x_int=x_int, y=ds.y_test, pred=golden_pred,
@@ -201,9 +214,11 @@ def generate(ctx: BuildContext) -> dict:
         if gen is None:
             return _unavailable("hwkit.backends.hls4ml", "hls4ml helper")
         _versions(ctx, "hls4ml")
-        proj = gen(str(ctx.artefact("export", QONNX)), ctx.workdir / "hls4ml_prj", part=_board(ctx).part)
-        ctx.cache["hls4ml_project"] = proj
-        return {"project": "hls4ml_prj", "summary": "hls4ml project"}
+        rf = _hls4ml_reuse(ctx)
+        proj = gen(str(ctx.artefact("export", QONNX)), ctx.workdir / "hls4ml_prj", part=_board(ctx).part,
+                   reuse_factor=rf)
+        return {"project": "hls4ml_prj", "reuse_factor": rf, "notes": list(proj.notes)[:20],
+                "summary": f"hls4ml project, reuse factors {rf}"}
     if backend == "finn":
         finn_build = _optional("hwkit.backends.finn", "finn_build")
         if finn_build is None:
@@ -233,11 +248,14 @@ def cosim(ctx: BuildContext) -> dict:
         from hwkit.data import load_dataset
 
         ds = load_dataset(ctx.config.dataset)
-        res = run(str(ctx.artefact("export", QONNX)), ctx.stage_dir("generate") / "hls4ml_prj", n=ctx.config.n_vectors,
-                  x=ds.x_test, seed=ctx.config.seed, part=_board(ctx).part)
+        # the project is regenerated here (same bytes) so the finished generate directory stays untouched
+        res = run(str(ctx.artefact("export", QONNX)), ctx.workdir / "hls4ml_prj", n=ctx.config.n_vectors or 1000,
+                  x=ds.x_test, seed=ctx.config.seed, part=_board(ctx).part, reuse_factor=_hls4ml_reuse(ctx))
         mism = int(res.get("mismatches", 0))
+        ctx.record_tool("g++ (hls4ml C simulation)", "system")
         return {"bit_exact": mism == 0, "mismatches": mism, "vectors": int(res.get("samples", 0)),
-                "reference": res.get("reference"), "summary": f"{mism} mismatches / {res.get('samples')}"}
+                "reference": res.get("reference"), "samples_per_s": res.get("hls_samples_per_s"),
+                "summary": f"{mism} mismatches / {res.get('samples')} vs {res.get('reference')}"}
     if backend == "finn":
         return {"status": "not_applicable", "reason": "FINN rtlsim needs Vivado/XSim (not installed)"}
     run = _optional("hwkit.backends.rtl", "cosim")
@@ -245,6 +263,14 @@ def cosim(ctx: BuildContext) -> dict:
         return _unavailable("hwkit.backends.rtl.cosim", "RTL helper")
     res = _jsonable(run(ctx.stage_dir("generate"), _graph(ctx), golden["x_int"], workdir=ctx.workdir))
     return res
+
+
+def _hls4ml_reuse(ctx: BuildContext):
+    if _ok(ctx, "lower"):
+        from hwkit.backends.hls4ml import reuse_from_folding
+
+        return reuse_from_folding(_graph(ctx))
+    return 1
 
 
 def _needs_open(ctx: BuildContext, what: str):
