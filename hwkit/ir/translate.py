@@ -161,7 +161,14 @@ class Translator:
         outputs = []
         self.node = m.graph.node[-1] if len(m.graph.node) else None
         for o in m.graph.output:
+            if not isinstance(self.env.get(o.name, self.model.get_initializer(o.name)), Sym):
+                if o.name in self.env and isinstance(self.env[o.name], Pre):
+                    self.fail(f"graph output '{o.name}' is the unquantized input")
+                self.meta.setdefault("constant_outputs", []).append(o.name)
+                continue  # quant-tensor metadata (scale, zero point, bit width): not data
             outputs.append(self.finish_output(o.name))
+        if not outputs:
+            raise UnsupportedModelError("no graph output is computed from the quantized input")
         name = sanitize(m.graph.name or "model")
         if self.meta["input_prep"] is None:
             raise UnsupportedModelError("graph input never reaches a Quant/BipolarQuant: its integer grid is unknown")
@@ -295,7 +302,7 @@ class Translator:
                 lay = l
         return lay if isinstance(lay, MVU) and sym.exclusive else None
 
-    def requant(self, x: Sym, quant: rq.Quantizer, dtype: IntType, out: str):
+    def requant(self, x: Sym, quant: rq.Quantizer, dtype: IntType, out: str, out_scale=None, out_zp=None):
         C = self.channels(x)
         st = self.streams[x.stream]
         lo, hi = st.dtype.min, st.dtype.max
@@ -329,11 +336,13 @@ class Translator:
             self.meta["boundaries"][name] = bnd
             base = -1 if quant.bipolar else quant.qmin
             lay = Threshold(name, [x.stream], [], thresholds=T, base=base)
-        s_c = np.array([float(v) for v in quant.scale])
-        z_c = np.array([float(v) for v in quant.zeropt])
+        oscale = quant.scale if out_scale is None else out_scale
+        ozp = quant.zeropt if out_zp is None else out_zp
+        s_c = np.array([float(v) for v in oscale])
+        z_c = np.array([float(v) for v in ozp])
         sout = self.emit(lay, st.shape, out, dtype=dtype, scale=s_c if np.ptp(s_c) else float(s_c[0]))
         self.meta["probes"][sout] = {"onnx": out, "index": x.index, "scale": s_c, "zeropt": z_c}
-        self.env[out] = Sym(sout, [rq.Affine(quant.scale, -quant.zeropt * quant.scale)], x.index)
+        self.env[out] = Sym(sout, [rq.Affine(oscale, -ozp * oscale)], x.index)
 
     def shift_round(self, chain, quant: rq.Quantizer, C):
         """(shift, integer bias per channel, relu) when requantization is a power-of-two shift."""
@@ -362,27 +371,43 @@ class Translator:
         return shift, np.array([int(x) for x in bias], dtype=np.int64), relu
 
     def op_Trunc(self, node):
+        """QONNX Trunc: ``q = R(round(v/s + z) / 2**m)``; v2 (6 inputs) clips to its output type and
+        rescales by ``output_scale``, v1 keeps ``s`` and does not clip."""
         x = self.value(node.input[0])
         if not isinstance(x, Sym):
             self.fail("Trunc on something other than a quantized stream")
+        out = node.output[0]
         scale = self.const(node.input[1]).astype(np.float64)
         zp = self.const(node.input[2]).astype(np.float64)
-        ibw = int(self.const(node.input[3]).ravel()[0])
-        obw = int(self.const(node.input[4]).ravel()[0])
-        mode = next((a.s.decode() for a in node.attribute if a.name == "rounding_mode"), "FLOOR")
-        if len(node.input) > 5 or any(a.name in ("signed", "narrow") for a in node.attribute):
-            self.fail("Trunc_v2 (output scale input) is not supported")
-        out = node.output[0]
+        attrs = {a.name: a for a in node.attribute}
+        mode = attrs["rounding_mode"].s.decode() if "rounding_mode" in attrs else "FLOOR"
         s_c, z_c = self.per_channel(scale, x, out), self.per_channel(zp, x, out)
+        ibw = int(self.const(node.input[3]).ravel()[0])
+        if len(node.input) >= 6:
+            oscale = self.const(node.input[4]).astype(np.float64)
+            obw = int(self.const(node.input[5]).ravel()[0])
+            os_c = self.per_channel(oscale, x, out)
+            ratio = {Fraction(float(o)) / Fraction(float(si)) for o, si in zip(os_c, s_c)}
+            if len(ratio) != 1:
+                self.fail("Trunc output/input scale ratio differs per channel")
+            m = int(np.round(np.log2(float(ratio.pop()))))
+            signed = bool(attrs["signed"].i) if "signed" in attrs else True
+            narrow = bool(attrs["narrow"].i) if "narrow" in attrs else False
+            qmin = -(1 << (obw - 1)) + int(narrow) if signed else 0
+            qmax = (1 << (obw - 1)) - 1 if signed else (1 << obw) - 1 - int(narrow)
+            zq = rq.fvec(z_c) / (1 << m) if m >= 0 else rq.fvec(z_c) * (1 << -m)
+            quant = rq.Quantizer(rq.fvec(s_c), rq.fvec(z_c), qmin, qmax, mode, False, trunc_shift=m)
+            self.requant(x, quant, IntType.for_range(qmin, qmax), out, out_scale=rq.fvec(os_c), out_zp=zq)
+            return
+        obw = int(self.const(node.input[4]).ravel()[0])
         quant = rq.Quantizer(rq.fvec(s_c), rq.fvec(z_c), 0, 0, mode, False, trunc_shift=ibw - obw)
         st = self.streams[x.stream]
         chain = rq.compose(x.chain)
-        # output level range from the exact chain at the ends of the input range (chain is monotone)
-        qs = []
+        qs = []  # level range from the exact chain at the ends of the input range (it is monotone)
         for c in range(self.channels(x)):
             for n in (st.dtype.min, st.dtype.max):
                 v = self.eval_chain(chain, c, n)
-                u = rq.Fraction(round(v / quant.scale[c] + quant.zeropt[c]))
+                u = Fraction(round(v / quant.scale[c] + quant.zeropt[c]))
                 qs.append(self.apply_round(mode, u / (1 << quant.trunc_shift)))
         quant.qmin, quant.qmax = min(qs), max(qs)
         self.requant(x, quant, IntType.for_range(quant.qmin, quant.qmax), out)
