@@ -82,6 +82,35 @@ def run_worker(command: str, job: dict, work_dir: Path, venv: Optional[Path] = N
     return result
 
 
+def finn_compatible(qonnx_path: Path, out_dir: Path) -> tuple[Path, list[str]]:
+    """Semantics-preserving fixes for FINN's importer; returns (model FINN should read, fixes).
+
+    qonnx's ExtractBiasFromConv (run by step_qonnx_to_finn) reshapes a quantized conv bias's scale
+    and zero point unless their shape is exactly (1,); Brevitas exports 0-d scalars there, which
+    then fail with "cannot reshape array of size 1". Scalars become shape (1,)."""
+    from qonnx.core.modelwrapper import ModelWrapper
+
+    model = ModelWrapper(str(qonnx_path))
+    fixes = []
+    for node in model.graph.node:
+        if node.op_type != "Conv" or len(node.input) < 3:
+            continue
+        producer = model.find_producer(node.input[2])
+        if producer is None or producer.op_type not in ("Quant", "IntQuant"):
+            continue
+        for idx in (1, 2):
+            value = model.get_initializer(producer.input[idx])
+            if value is not None and value.shape == ():
+                model.set_initializer(producer.input[idx], value.reshape(1))
+                fixes.append(f"{producer.name}: {'scale' if idx == 1 else 'zero point'} of the bias of "
+                             f"{node.name} reshaped () -> (1,) for qonnx ExtractBiasFromConv")
+    if not fixes:
+        return qonnx_path, []
+    fixed = Path(out_dir) / "hwkit_finn_input.onnx"
+    model.save(str(fixed))
+    return fixed, fixes
+
+
 def _board_settings(board, part, clock_mhz) -> tuple[Optional[str], str, float]:
     if board is not None:
         from hwkit.boards import load_board
@@ -142,7 +171,8 @@ def finn_build(qonnx_path, out_dir, board: Optional[str] = None, part: Optional[
     if flow == "full" and missing:
         raise ToolMissingError(missing)
     use_full = flow == "full" or (flow == "auto" and missing is None)
-    job = {"model": str(qonnx_path), "out_dir": str(out_dir), "fpga_part": part, "clock_mhz": clock_mhz,
+    finn_input, fixes = finn_compatible(qonnx_path, out_dir)
+    job = {"model": str(finn_input), "out_dir": str(out_dir), "fpga_part": part, "clock_mhz": clock_mhz,
            "target_fps": target_fps, "flow": "full" if use_full else "estimate", **_folding_job(folding, out_dir)}
     if use_full:
         job["vivado_root"] = vivado_root(tools["vivado"])
@@ -157,6 +187,7 @@ def finn_build(qonnx_path, out_dir, board: Optional[str] = None, part: Optional[
         "backend": "finn", "flow": job["flow"], "board": board_name, "part": part, "clock_mhz": clock_mhz,
         "target_fps": target_fps, "folding_source": "config" if folding is not None else
         ("target_fps" if target_fps else "default"), "out_dir": str(out_dir),
+        "model": str(qonnx_path), "finn_input_fixes": fixes,
         "steps": result["steps"], "build_seconds": result["seconds"], "notes": result.get("notes", []),
         "skipped": missing if not use_full else None, "tools": tools,
         "estimate": import_estimate_reports(report),

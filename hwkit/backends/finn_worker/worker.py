@@ -21,7 +21,7 @@ import boot
 RESULT = "hwkit_finn_result.json"
 # Ops whose python execution hardcodes batch 1 (normal shapes built as (1, H, W, C))
 _BATCH1_OPS = ("ConvolutionInputGenerator", "FMPadding", "StreamingMaxPool", "Pool", "Im2Col",
-               "StreamingDataflowPartition", "Transpose", "Shuffle", "LabelSelect", "GlobalAccPool",
+               "StreamingDataflowPartition", "Shuffle", "LabelSelect", "GlobalAccPool",
                "UpsampleNearestNeighbour", "DuplicateStreams", "StreamingConcat", "StreamingSplit")
 
 
@@ -159,7 +159,11 @@ def rebatch(model, n: int):
                 which = {"lhs_shape": 0, "rhs_shape": 1}.get(a.name)
                 if which is None or m.get_initializer(node.input[which]) is None:
                     a.ints[0] = n
-    del g.value_info[:]
+    inits = {t.name for t in g.initializer}
+    for vi in g.value_info:  # FINN ops check their input shapes during inference: keep them known
+        dims = vi.type.tensor_type.shape.dim
+        if vi.name not in inits and len(dims) > 1 and dims[0].dim_value == 1:
+            dims[0].dim_value = n
     return m.transform(InferShapes())
 
 
