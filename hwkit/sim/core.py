@@ -12,6 +12,7 @@ from hwkit.errors import ConfigError
 from hwkit.ir.graph import MVU, Add, FloatTail, HwGraph, Pool, Reshape, ShiftRound, SlidingWindow, Threshold
 
 EXACT_F64 = 1 << 53
+EXACT_F32 = 1 << 24
 
 
 @dataclass
@@ -21,30 +22,58 @@ class SimResult:
     float_outputs: dict = field(default_factory=dict)  # FloatTail output name -> float64 array
 
 
-def _mvu(layer: MVU, x: np.ndarray, in_type) -> np.ndarray:
+def _float_lane(graph: HwGraph) -> bool:
+    """True when the whole graph can run on float32 values that are integers: every stream fits
+    24 bits and every MVU's partial sums stay below 2**24 (float32 is exact on those integers;
+    scaling by powers of two, comparisons, max and round/floor are then exact too)."""
+    cached = graph.__dict__.get("_sim_lane")
+    if cached is not None and cached[0] == len(graph.layers):
+        return cached[1]
+    ok = all(st.dtype.bits <= 24 for st in graph.streams.values())
+    for layer in graph.layers:
+        if isinstance(layer, MVU):
+            ok = ok and _mvu_plan(layer, graph.streams[layer.inputs[0]].dtype)["dtype"] == np.float32
+        if isinstance(layer, Threshold):
+            ok = ok and int(np.abs(layer.thresholds).max(initial=0)) < EXACT_F32 // 4
+    graph.__dict__["_sim_lane"] = (len(graph.layers), ok)
+    return ok
+
+
+def _mvu_plan(layer: MVU, in_type) -> dict:
+    """Pick the cheapest exact arithmetic: float32 if every partial sum stays below 2**24, float64
+    below 2**53 (integers are exact there, in any summation order), else int64."""
     cache = layer.__dict__.setdefault("_sim", {})
     if "wt" not in cache:
         w = layer.weights
         bound = int(np.abs(w).sum(axis=1).max(initial=0)) * max(abs(in_type.min), abs(in_type.max))
-        bias = layer.bias if layer.bias is not None else None
-        if bias is not None:
-            bound += int(np.abs(bias).max(initial=0))
-        exact = bound < EXACT_F64
-        cache["wt"] = np.ascontiguousarray(w.T.astype(np.float64 if exact else np.int64))
-        cache["exact"] = exact
-    wt = cache["wt"]
+        if layer.bias is not None:
+            bound += int(np.abs(layer.bias).max(initial=0))
+        dt = np.float32 if bound < EXACT_F32 else np.float64 if bound < EXACT_F64 else np.int64
+        cache["wt"] = np.ascontiguousarray(w.T.astype(dt))
+        cache["dtype"] = dt
+        cache["bias"] = None if layer.bias is None else layer.bias.astype(dt)
+    return cache
+
+
+def _mvu(layer: MVU, x: np.ndarray, in_type) -> np.ndarray:
+    plan = _mvu_plan(layer, in_type)
+    wt = plan["wt"]
     lead = x.shape[:-1]
     x2 = x.reshape(-1, x.shape[-1])
-    if cache["exact"]:
-        acc = (x2.astype(np.float64) @ wt).astype(np.int64)
-    else:
-        acc = x2 @ wt
-    if layer.bias is not None:
-        acc += layer.bias
+    acc = (x2 if x2.dtype == plan["dtype"] else x2.astype(plan["dtype"])) @ wt
+    if x.dtype != np.float32:  # int64 lane: back to integers
+        acc = acc.astype(np.int64)
+        if layer.bias is not None:
+            acc += layer.bias
+    elif layer.bias is not None:
+        acc += plan["bias"]
     return acc.reshape(lead + (wt.shape[1],))
 
 
-def _window(layer: SlidingWindow, x: np.ndarray) -> np.ndarray:
+def _window(layer: SlidingWindow, x: np.ndarray, dtype=None) -> np.ndarray:
+    """im2col; ``dtype`` lets the consuming MVU receive its compute type without a second copy."""
+    if dtype is not None and x.dtype != dtype:
+        x = x.astype(dtype)
     t, l, b, r = layer.pad
     if any(layer.pad):
         x = np.pad(x, ((0, 0), (t, b), (l, r), (0, 0)), constant_values=layer.pad_value)
@@ -65,38 +94,47 @@ def _threshold(layer: Threshold, x: np.ndarray, bipolar: bool) -> np.ndarray:
         T = np.repeat(T, C, axis=0)
     N = T.shape[1]
     if N <= 4:
-        cnt = np.zeros(x.shape, dtype=np.int64)
+        Tx = T.astype(x.dtype)
+        cnt = np.zeros(x.shape, dtype=x.dtype)
         for k in range(N):
-            cnt += x >= T[:, k]
+            cnt += x >= Tx[:, k]
     else:
         if "flat" not in cache:
             lo = min(int(T.min()), 0) - 1
             span = int(T.max()) - lo + 2
             cache["lo"], cache["span"] = lo, span
             cache["flat"] = (T - lo + np.arange(C)[:, None] * span).ravel()
+            cache["off"] = np.arange(C, dtype=np.int64) * span
+            cache["offN"] = np.arange(C, dtype=np.int64) * N
         lo, span = cache["lo"], cache["span"]
-        xs = np.clip(x - lo, 0, span - 1) + np.arange(C) * span
-        cnt = np.searchsorted(cache["flat"], xs, side="right") - np.arange(C) * N
+        xi = x.astype(np.int64) if x.dtype != np.int64 else x
+        xs = np.clip(xi - lo, 0, span - 1) + cache["off"]
+        cnt = np.searchsorted(cache["flat"], xs, side="right") - cache["offN"]
+        if x.dtype != np.int64:
+            cnt = cnt.astype(x.dtype)
     return 2 * cnt - 1 if bipolar else cnt + layer.base
 
 
 def _shift_round(layer: ShiftRound, x: np.ndarray) -> np.ndarray:
     s = layer.shift
+    if x.dtype.kind == "f":  # exact: x is an integer below 2**24, scaling by 2**-s is exact
+        y = x * np.float32(2.0 ** -s) if x.dtype == np.float32 else x * 2.0 ** -s
+        if s > 0:
+            y = np.floor(y) if layer.rounding == "floor" else np.round(y) if layer.rounding == "half_even" \
+                else np.floor(y + 0.5)
+        return np.clip(y, layer.lo, layer.hi, out=y)
     if s <= 0:
         y = x << (-s)
     else:
-        q = x >> s
         if layer.rounding == "floor":
-            y = q
+            y = x >> s
         else:
-            r = x - (q << s)
             half = 1 << (s - 1)
-            up = r > half
             if layer.rounding == "half_even":
-                up |= (r == half) & (q & 1 == 1)
+                # floor((x + half - 1 + lsb(x >> s)) / 2**s): ties go to the even neighbour
+                y = (x + (half - 1) + ((x >> s) & 1)) >> s
             else:
-                up |= r == half
-            y = q + up
+                y = (x + half) >> s
     return np.clip(y, layer.lo, layer.hi)
 
 
@@ -112,6 +150,8 @@ def _pool(layer: Pool, x: np.ndarray, in_type) -> np.ndarray:
     v = np.lib.stride_tricks.as_strided(x, (n, oh, ow, kh, kw, C), (s[0], s[1] * sh, s[2] * sw, s[1], s[2], s[3]))
     if layer.mode == "max":
         return v.max(axis=(3, 4))
+    if x.dtype.kind == "f":
+        return np.floor(v.sum(axis=(3, 4)) * 2.0 ** -layer.shift).astype(x.dtype)
     return v.sum(axis=(3, 4)) >> layer.shift
 
 
@@ -139,6 +179,8 @@ def simulate(graph: HwGraph, x_int, trace: bool = False) -> SimResult:
     x = x.astype(np.int64)
     if not src.dtype.contains(x):
         raise ConfigError(f"inputs outside the input type {src.dtype} [{src.dtype.min}, {src.dtype.max}]")
+    if _float_lane(graph):
+        x = x.astype(np.float32)
     vals = {graph.inputs[0]: x}
     tr = {} if trace else None
     floats = {}
@@ -157,7 +199,10 @@ def simulate(graph: HwGraph, x_int, trace: bool = False) -> SimResult:
             y = _pool(layer, ins[0], t_in)
         elif isinstance(layer, Add):
             (a, b), (sa, sb), (ga, gb) = ins, layer.shifts, layer.signs
-            y = ga * (a << sa) + gb * (b << sb)
+            if a.dtype.kind == "f":
+                y = ga * (a * 2.0 ** sa) + gb * (b * 2.0 ** sb)
+            else:
+                y = ga * (a << sa) + gb * (b << sb)
         elif isinstance(layer, Reshape):
             n = ins[0].shape[0]
             y = ins[0] if layer.perm is None else ins[0].transpose((0,) + tuple(p + 1 for p in layer.perm))
@@ -169,5 +214,5 @@ def simulate(graph: HwGraph, x_int, trace: bool = False) -> SimResult:
             raise ConfigError(f"simulator has no rule for layer kind {layer.kind} ('{layer.name}')")
         vals[layer.outputs[0]] = y
         if trace:
-            tr[layer.name] = y
-    return SimResult({o: vals[o] for o in graph.outputs}, tr, floats)
+            tr[layer.name] = y.astype(np.int64) if y.dtype != np.int64 else y
+    return SimResult({o: vals[o].astype(np.int64) for o in graph.outputs}, tr, floats)
