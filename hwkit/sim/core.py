@@ -70,20 +70,24 @@ def _mvu(layer: MVU, x: np.ndarray, in_type) -> np.ndarray:
     return acc.reshape(lead + (wt.shape[1],))
 
 
-def _window(layer: SlidingWindow, x: np.ndarray, dtype=None) -> np.ndarray:
-    """im2col; ``dtype`` lets the consuming MVU receive its compute type without a second copy."""
-    if dtype is not None and x.dtype != dtype:
-        x = x.astype(dtype)
+def _window(layer: SlidingWindow, x: np.ndarray) -> np.ndarray:
+    """im2col into (N, OH, OW, KH*KW*C), last axis ordered (kh, kw, c): one contiguous slice copy
+    per kernel tap (much faster than a 6-D strided view)."""
     t, l, b, r = layer.pad
-    if any(layer.pad):
-        x = np.pad(x, ((0, 0), (t, b), (l, r), (0, 0)), constant_values=layer.pad_value)
     n, H, W, C = x.shape
+    if any(layer.pad):
+        xp = np.full((n, H + t + b, W + l + r, C), layer.pad_value, dtype=x.dtype)
+        xp[:, t:t + H, l:l + W] = x
+        x = xp
+    H, W = x.shape[1:3]
     kh, kw = layer.kernel
     sh, sw = layer.stride
     oh, ow = (H - kh) // sh + 1, (W - kw) // sw + 1
-    s = x.strides
-    v = np.lib.stride_tricks.as_strided(x, (n, oh, ow, kh, kw, C), (s[0], s[1] * sh, s[2] * sw, s[1], s[2], s[3]))
-    return v.reshape(n, oh, ow, kh * kw * C)
+    out = np.empty((n, oh, ow, kh * kw, C), dtype=x.dtype)
+    for i in range(kh):
+        for j in range(kw):
+            out[:, :, :, i * kw + j] = x[:, i:i + sh * (oh - 1) + 1:sh, j:j + sw * (ow - 1) + 1:sw]
+    return out.reshape(n, oh, ow, kh * kw * C)
 
 
 def _threshold(layer: Threshold, x: np.ndarray, bipolar: bool) -> np.ndarray:
