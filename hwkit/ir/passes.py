@@ -50,10 +50,27 @@ def fix_batch(model):
 
 
 def cleanup(model):
-    """qonnx cleanup (InferShapes, FoldConstants except quantizers, unique readable names)."""
-    from qonnx.util.cleanup import cleanup_model
+    """qonnx clean-up without renaming: InferShapes, FoldConstants (quantizers kept), unused and
+    static inputs removed. Node and tensor names stay the user's, so errors can name them."""
+    from qonnx.transformation.fold_constants import FoldConstants
+    from qonnx.transformation.general import RemoveStaticGraphInputs, RemoveUnusedTensors
+    from qonnx.transformation.infer_shapes import InferShapes
 
-    return cleanup_model(model)
+    for node in model.graph.node:
+        if node.op_type in ("Quant", "BipolarQuant", "Trunc"):
+            node.domain = "qonnx.custom_op.general"
+    for t in (InferShapes(), FoldConstants(exclude_op_types=["Quant", "BipolarQuant"]), RemoveUnusedTensors(),
+              RemoveStaticGraphInputs(), InferShapes()):
+        model = model.transform(t)
+    taken = {n.name for n in model.graph.node}
+    for i, node in enumerate(model.graph.node):
+        if not node.name:
+            name = f"{node.op_type}_{i}"
+            while name in taken:
+                name += "_"
+            node.name = name
+            taken.add(name)
+    return model
 
 
 def check_static_shapes(model):
