@@ -69,9 +69,8 @@ def _tie(graph, trace, layer_name: str, i: int, elem: tuple) -> bool | None:
         return None
     layer = graph.layer(layer_name)
     src = graph.producer(layer.inputs[0])
-    if src is None:
-        acc_all = trace.get("__input__")
-    else:
+    acc_all = trace.get(layer.inputs[0])  # stream-name keys (the graph input) win over layer names
+    if acc_all is None and src is not None:
         acc_all = trace.get(src.name)
     if acc_all is None:
         return None
@@ -249,6 +248,7 @@ def golden_vs_qonnx(model_or_path, n: int = 1000, *, x_int=None, x_float=None, s
     for layer in graph.hardware_layers():
         ref_streams[layer.outputs[0]] = res.trace[layer.name]
     trace = dict(res.trace)
+    trace[graph.inputs[0]] = x_int
     order = [graph.inputs[0]] + [l.outputs[0] for l in graph.hardware_layers()]
     extra = {}
     for stream, fo in graph.meta["float_outputs"].items():

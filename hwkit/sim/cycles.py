@@ -94,7 +94,7 @@ def choose_folding(graph: HwGraph, target_cycles: int) -> HwGraph:
             for pe in _divisors(l.mh):
                 for simd in _divisors(l.mw):
                     c = pix * (l.mh // pe) * (l.mw // simd)
-                    key = (c > target_cycles, pe * simd, -simd)
+                    key = (max(c, target_cycles), pe * simd, -simd)
                     if best is None or key < best[0]:
                         best = (key, pe, simd)
             l.folding = Folding(pe=best[1], simd=best[2])
