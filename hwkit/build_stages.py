@@ -111,12 +111,15 @@ def lower(ctx: BuildContext) -> dict:
         return _unavailable("hwkit.ir.lower", "golden-model helper")
     graph = fn(str(ctx.artefact("export", QONNX)))
     graph.meta.pop("model", None)  # the QONNX model is the export stage's artefact; keep the pickle small
-    target_cycles = None
-    if ctx.config.target_fps:
+    target_cycles = max(1, int(_clock(ctx) * 1e6 // ctx.config.target_fps)) if ctx.config.target_fps else None
+    rtl_choose = _optional("hwkit.backends.rtl.plan", "choose_folding") if ctx.config.backend == "rtl" else None
+    if rtl_choose is not None:
+        # the RTL backend's own choice, fixed here so the estimate and the generated core agree
+        _apply_folding(graph, rtl_choose(graph, target_ii=target_cycles))
+    elif target_cycles:
         choose = _optional("hwkit.sim.cycles", "choose_folding")
         if choose is None:
             return _unavailable("hwkit.sim.cycles.choose_folding", "golden-model helper")
-        target_cycles = max(1, int(_clock(ctx) * 1e6 // ctx.config.target_fps))
         graph = choose(graph, target_cycles)
     with open(ctx.workdir / GRAPH, "wb") as f:
         pickle.dump(graph, f, protocol=4)
@@ -135,6 +138,30 @@ def lower(ctx: BuildContext) -> dict:
     return {"layers": len(graph.layers), "folding": folding, "target_cycles": target_cycles,
             "summary": f"{len(graph.hardware_layers())} hardware layers"
                        + (f", folded for {target_cycles} cycles/sample" if target_cycles else "")}
+
+
+def _mvus(graph):
+    from hwkit.ir.graph import MVU, SymmetricBlock
+
+    for layer in graph.layers:
+        for part in (layer.body if isinstance(layer, SymmetricBlock) else [layer]):
+            if isinstance(part, MVU):
+                yield part
+
+
+def _apply_folding(graph, folding: dict) -> None:
+    """Set PE/SIMD of every MVU named in ``folding``; a threshold after an MVU takes its PE."""
+    from hwkit.ir.graph import Folding, Threshold
+
+    for layer in _mvus(graph):
+        if layer.name in folding:
+            pe, simd = folding[layer.name]
+            layer.folding = Folding(int(pe), int(simd))
+    for layer in graph.layers:
+        if isinstance(layer, Threshold):
+            prod = graph.producer(layer.inputs[0])
+            if prod is not None and prod.kind == "MVU":
+                layer.folding = Folding(prod.folding.pe, 1)
 
 
 def _float_scores(graph, outputs: dict) -> np.ndarray:
@@ -228,13 +255,19 @@ def generate(ctx: BuildContext) -> dict:
                          clock_mhz=_clock(ctx), target_fps=fps)
         return {"flow": res.get("flow"), "folding": res.get("folding") or {}, "summary": f"FINN {res.get('flow')} flow",
                 "finn_estimate": res.get("estimate")}
-    gen = _optional("hwkit.backends.rtl", "generate")
+    gen = _optional("hwkit.backends.rtl.generate", "generate")
     if gen is None:
         return _unavailable("hwkit.backends.rtl.generate", "RTL helper")
     if not _ok(ctx, "lower"):
         return _unavailable("the HwGraph (lower stage)", "golden-model helper")
-    res = gen(_graph(ctx), ctx.workdir, board=_board(ctx), target_fps=ctx.config.target_fps)
-    return _jsonable(res) | {"summary": "Verilog"}
+    graph = _graph(ctx)
+    folding = {layer.name: [layer.folding.pe, layer.folding.simd] for layer in _mvus(graph)}
+    desc = gen(graph, ctx.workdir, folding={k: tuple(v) for k, v in folding.items()})
+    folding.update({row["name"]: [row["pe"], row["simd"]] for row in desc.get("layers", [])})
+    return {"top": "hwkit_core.v", "ii_cycles": desc.get("ii_cycles"), "folding": folding,
+            "files": len(desc["files"]["verilog"]) + len(desc["files"]["mem"]),
+            "summary": f"hwkit_core: {len(desc['files']['verilog'])} Verilog + {len(desc['files']['mem'])} memory "
+                       f"files, II {desc.get('ii_cycles')}"}
 
 
 def cosim(ctx: BuildContext) -> dict:
@@ -258,11 +291,33 @@ def cosim(ctx: BuildContext) -> dict:
                 "summary": f"{mism} mismatches / {res.get('samples')} vs {res.get('reference')}"}
     if backend == "finn":
         return {"status": "not_applicable", "reason": "FINN rtlsim needs Vivado/XSim (not installed)"}
-    run = _optional("hwkit.backends.rtl", "cosim")
+    run = _optional("hwkit.backends.rtl.cosim", "cosimulate")
     if run is None:
         return _unavailable("hwkit.backends.rtl.cosim", "RTL helper")
-    res = _jsonable(run(ctx.stage_dir("generate"), _graph(ctx), golden["x_int"], workdir=ctx.workdir))
-    return res
+    from hwkit.ir import random_grid_inputs
+    from hwkit.tools import verilator
+
+    ctx.record_tool("verilator", verilator.version())
+    core = ctx.workdir / "core"  # the simulation writes its stimulus beside the sources: use a copy
+    shutil.copytree(ctx.stage_dir("generate"), core, ignore=shutil.ignore_patterns("stage.json"))
+    graph = _graph(ctx)
+    x_test = golden["x_int"]
+    n_rand = ctx.config.n_vectors or 1000
+    x_all = np.concatenate([x_test, random_grid_inputs(graph, n_rand, seed=ctx.config.seed)])
+    res = run(graph, x_all, core)
+    shutil.rmtree(core)
+    out_name, y = next(iter(res.outputs.items()))
+    y_test = y[: len(x_test)]
+    pred = _float_scores(graph, {out_name: y_test}).reshape(len(x_test), -1).argmax(axis=1)
+    mism = int(res.mismatches) if res.mismatches is not None else None
+    np.savez_compressed(ctx.workdir / "rtl_outputs.npz", y=y)
+    out = {"bit_exact": mism == 0 if mism is not None else None, "mismatches": mism, "vectors": int(len(x_all)),
+           "test_vectors": int(len(x_test)), "reference": "hwkit.sim (golden)",
+           "accuracy_hw_sim": float((pred == golden["y"]).mean()),
+           "ii_cycles": res.ii_measured or None, "ii_model": res.ii_model, "latency_cycles": res.latency_cycles,
+           "samples_per_s": round(res.samples_per_second, 1)}
+    out["summary"] = f"{mism} mismatches / {len(x_all)} vectors, II measured {res.ii_measured} (model {res.ii_model})"
+    return out
 
 
 def _hls4ml_reuse(ctx: BuildContext):
@@ -282,16 +337,74 @@ def _needs_open(ctx: BuildContext, what: str):
     return None
 
 
+def _core_files(ctx: BuildContext):
+    gen = ctx.stage_dir("generate")
+    desc = json.loads((gen / "core.json").read_text())
+    return [gen / f for f in desc["files"]["verilog"]], [gen / f for f in desc["files"]["mem"]]
+
+
 def synthesize(ctx: BuildContext) -> dict:
+    """Yosys: the core inside the UART board top (open boards) or the bare core (Xilinx: counts only)."""
     skip = _needs_open(ctx, "synthesis")
     if skip:
         return skip
     if not _ok(ctx, "generate"):
         return _unavailable("generated Verilog", "RTL helper")
-    fn = _optional("hwkit.implement", "synthesize")
-    if fn is None:
-        return _unavailable("hwkit.implement.synthesize", "boards/UART helper")
-    return _jsonable(fn(ctx.stage_dir("generate"), _board(ctx), ctx.workdir, clock_mhz=_clock(ctx)))
+    if _optional("hwkit.implement", "implement") is None:
+        return _unavailable("hwkit.implement", "boards/UART helper")
+    from hwkit.implement.parts import check_fit
+    from hwkit.tools import yosys
+
+    board = _board(ctx)
+    sources, mems = _core_files(ctx)
+    ctx.record_tool("yosys", yosys.version())
+    notes, freq = [], _clock(ctx)
+    if board.is_open:
+        from hwkit.implement.wrapper import TOP, CoreShape, led_active_low, wrapper_sources, write_wrapper
+        from hwkit.tools import pack
+
+        shape = CoreShape.from_json(ctx.stage_dir("generate") / "core.json")
+        osc, extra = float(board.pins.clock_mhz), []
+        if abs(freq - osc) > 1e-6 and board.family == "ecp5":
+            pll_v, achieved = pack.ecp5_pll(ctx.workdir, osc, freq)
+            extra.append(pll_v)
+            notes.append(f"PLL {osc:g} MHz -> {achieved:g} MHz (requested {freq:g})")
+            freq = achieved
+        elif abs(freq - osc) > 1e-6:
+            notes.append(f"no PLL on {board.family}: runs at the {osc:g} MHz oscillator, not {freq:g} MHz")
+            freq = osc
+        wrapper = write_wrapper(ctx.workdir / f"{TOP}.v", shape, clk_hz=int(round(freq * 1e6)),
+                                btn_active_low=board.pins.reset_active_low, led_active_low=led_active_low(board.name),
+                                pll=bool(extra))
+        # the estimate put every product in LUTs (operands of 1-3 bits): tell yosys not to spend multipliers
+        nodsp = board.family == "ecp5" and ctx.results.get("estimate", {}).get("total", {}).get("dsp") == 0
+        if nodsp:
+            notes.append("multipliers mapped to LUTs (-nodsp), as estimated")
+        syn = yosys.synthesize([wrapper, *extra, *wrapper_sources(), *sources], TOP, ctx.workdir, board.family,
+                               data_files=mems, extra_synth_args="-nodsp" if nodsp else "")
+        top, family = TOP, board.family
+    else:
+        syn = yosys.synthesize(sources, "hwkit_core", ctx.workdir, "xilinx", data_files=mems, json_netlist=False)
+        top, family = "hwkit_core", "xilinx"
+        notes.append("Xilinx part: Yosys synth_xilinx cell counts of the core; no open place & route")
+    counts = syn.as_dict()
+    r = board.resources
+    avail = {"lut": r.lut, "ff": r.ff, "bram": r.bram_blocks, "dsp": r.dsp}
+    fit = None
+    if family in ("ecp5", "ice40"):
+        part = f"{board.device} ({board.name})"
+        if counts.get("dsp", 0) > r.dsp and family == "ecp5":
+            # more multipliers than the part has: map them to LUT logic instead and check again
+            notes.append(f"yosys inferred {counts['dsp']} multipliers > {r.dsp}: re-synthesized with -nodsp")
+            syn = yosys.synthesize([wrapper, *extra, *wrapper_sources(), *sources],
+                                   top, ctx.workdir, family, data_files=mems, extra_synth_args="-nodsp")
+            counts = syn.as_dict()
+        fit = check_fit(counts, family, avail, part)
+    total = {k: counts.get(k) for k in ("lut", "ff", "bram", "dsp")}
+    return {"tool": f"yosys {yosys.SYNTH[family]}", "top": top, "netlist": f"{top}.json" if board.is_open else None,
+            "freq_mhz": freq, "total": total, "lutram": counts.get("lutram"), "fit": fit, "notes": notes,
+            "summary": f"LUT {total['lut']} FF {total['ff']} BRAM {total['bram']} DSP {total['dsp']}"
+                       + (f"; {notes[0]}" if notes else "")}
 
 
 def place_route(ctx: BuildContext) -> dict:
@@ -300,10 +413,20 @@ def place_route(ctx: BuildContext) -> dict:
         return skip
     if not _ok(ctx, "synthesize"):
         return _unavailable("a synthesized netlist", "synthesize stage")
-    fn = _optional("hwkit.implement", "place_route")
-    if fn is None:
-        return _unavailable("hwkit.implement.place_route", "boards/UART helper")
-    return _jsonable(fn(ctx.stage_dir("synthesize"), _board(ctx), ctx.workdir, clock_mhz=_clock(ctx)))
+    from hwkit.tools import nextpnr
+
+    board, syn = _board(ctx), ctx.results["synthesize"]
+    ctx.record_tool(f"nextpnr-{board.family}", nextpnr.version(board.family))
+    netlist = ctx.workdir / syn["netlist"]
+    shutil.copyfile(ctx.artefact("synthesize", syn["netlist"]), netlist)
+    pnr = nextpnr.place_and_route(netlist, ctx.workdir, board.family, device=board.pnr["device"],
+                                  package=board.pnr["package"], constraints=board.constraints,
+                                  freq_mhz=syn["freq_mhz"], seed=ctx.config.seed + 1, speed=board.pnr.get("speed"))
+    netlist.unlink()
+    return {"fmax_mhz": pnr.fmax_min, "fmax_by_clock": dict(sorted(pnr.fmax_mhz.items())),
+            "target_mhz": pnr.target_mhz, "timing_met": pnr.timing_met, "utilization": pnr.utilization,
+            "routed": pnr.output.name, "warnings": list(pnr.warnings)[:20],
+            "summary": f"Fmax {pnr.fmax_min:.1f} MHz (target {pnr.target_mhz:g})" if pnr.fmax_min else "no Fmax"}
 
 
 def bitstream(ctx: BuildContext) -> dict:
@@ -312,10 +435,18 @@ def bitstream(ctx: BuildContext) -> dict:
         return skip
     if not _ok(ctx, "place_route"):
         return _unavailable("a routed design", "place_route stage")
-    fn = _optional("hwkit.implement", "bitstream")
-    if fn is None:
-        return _unavailable("hwkit.implement.bitstream", "boards/UART helper")
-    return _jsonable(fn(ctx.stage_dir("place_route"), _board(ctx), ctx.workdir))
+    from hwkit.tools import pack
+
+    board = _board(ctx)
+    ctx.record_tool(f"pack-{board.family}", pack.version(board.family))
+    routed_name = ctx.results["place_route"]["routed"]
+    routed = ctx.workdir / routed_name
+    shutil.copyfile(ctx.artefact("place_route", routed_name), routed)
+    suffix = ".bit" if board.family == "ecp5" else ".bin"
+    res = pack.pack(routed, ctx.workdir / f"{board.name}{suffix}", board.family)
+    routed.unlink()
+    return {"bitstream": res.bitstream.name, "bytes": res.bytes, "sha256": hash_file(res.bitstream),
+            "summary": f"{res.bitstream.name} ({res.bytes:,} bytes)"}
 
 
 def report(ctx: BuildContext) -> dict:
