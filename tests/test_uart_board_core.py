@@ -33,7 +33,7 @@ def tfc_core(tmp_path_factory):
 def test_digits_through_uart_top_match_golden(tfc_core, digits):
     import hwkit.ir as ir
     from hwkit.driver import BoardSim, Device
-    from hwkit.driver.sim import build_board_sim
+    from hwkit.driver.sim import build_board_sim, run_core_on_board
     from hwkit.implement.wrapper import CoreShape
     from hwkit.sim import simulate
     from hwkit.tools.verilator import default_cache_dir
@@ -49,6 +49,9 @@ def test_digits_through_uart_top_match_golden(tfc_core, digits):
         y = dev.infer_many(x_int.reshape((len(x_int),) + tuple(desc["in"]["shape"])))
         seconds = time.monotonic() - t0
     y = y.reshape(golden.shape)
+    # the one-call helper the build flow uses must agree (and reuse the cached simulator)
+    y2, stats = run_core_on_board(core_dir, x_int[:20].reshape((20,) + tuple(desc["in"]["shape"])))
+    assert stats["n"] == 20 and np.array_equal(y2.reshape(golden[:20].shape), golden[:20])
     mism = int(np.sum(y != golden))
     acc_hw = float(np.mean(np.argmax(y.reshape(len(y), -1), 1) == digits.y_test))
     acc_gold = float(np.mean(np.argmax(golden.reshape(len(golden), -1), 1) == digits.y_test))

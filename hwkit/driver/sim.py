@@ -76,6 +76,28 @@ class BoardSim:
         self.stop()
 
 
+def run_core_on_board(core_dir: Path, x_int, *, cache_dir: Optional[Path] = None, cpb: int = 8):
+    """A generated core (directory with core.json, hwkit/backends/rtl) inside the simulated UART board:
+    integer samples (N, *input shape) in, outputs (N, *output shape) out, through pyserial, the UART
+    and the framing FIFO. Returns (outputs, {"seconds", "samples_per_second", "n"})."""
+    import json
+
+    from hwkit.driver.device import Device
+    from hwkit.tools.verilator import default_cache_dir
+
+    core_dir = Path(core_dir).resolve()
+    desc = json.loads((core_dir / "core.json").read_text())
+    exe = build_board_sim([core_dir / f for f in desc["files"]["verilog"]], CoreShape.from_json(desc),
+                          Path(cache_dir) if cache_dir else default_cache_dir(), cpb=cpb,
+                          data_files=[core_dir / f for f in desc["files"]["mem"]])
+    with BoardSim(exe, cpb=cpb, run_dir=core_dir) as sim, Device(sim.port, timeout=60, core=desc) as dev:
+        t0 = time.monotonic()
+        y = dev.infer_many(x_int)
+        seconds = time.monotonic() - t0
+    n = len(y)
+    return y, {"n": n, "seconds": round(seconds, 2), "samples_per_second": round(n / seconds, 1) if seconds else 0.0}
+
+
 def run_samples(exe: Path, xs, *, cpb: int = 8, run_dir: Optional[Path] = None, window: Optional[int] = None):
     """Convenience: start the simulated board, send integer samples ``xs`` through the driver,
     return (outputs, seconds)."""
