@@ -8,6 +8,7 @@ activations changed against the previous step is named too.
 from __future__ import annotations
 
 import json
+import os
 import time
 from pathlib import Path
 from typing import Optional, Sequence
@@ -15,7 +16,9 @@ from typing import Optional, Sequence
 import numpy as np
 
 from hwkit.backends.finn import run_worker
-from hwkit.errors import ConfigError
+from hwkit.errors import ConfigError, ToolMissingError
+
+HLSLIB_ENV = "HWKIT_FINN_HLSLIB"
 
 # Steps whose saved model FINN's python execution can run. Later steps hold _hls/_rtl nodes,
 # which only run in cppsim (finn-hlslib + HLS headers) or rtlsim (Vivado XSim).
@@ -233,3 +236,41 @@ def _explain(report: dict) -> list[str]:
     if bad:
         lines.append("FINN steps disagree with each other: " + ", ".join(f"{k}: {v}" for k, v in bad.items()))
     return lines
+
+
+def cppsim_requirements() -> tuple[Optional[dict], str]:
+    """({'hlslib', 'xilinx_hls'}, '') when the cppsim tier can run, else (None, reason).
+
+    finn-hlslib is on no package registry (FINN clones it at run time, impossible here) and
+    cppsim links Vitis HLS's headers and csim library: the user points hwkit at both."""
+    hlslib, hls = os.environ.get(HLSLIB_ENV), os.environ.get("XILINX_HLS")
+    if not hlslib or not (Path(hlslib) / "mvau.hpp").is_file():
+        return None, (f"cppsim needs a finn-hlslib checkout: set {HLSLIB_ENV} to the directory holding "
+                      "mvau.hpp (not on any package registry)")
+    if not hls or not (Path(hls) / "include" / "ap_int.h").is_file():
+        return None, "cppsim needs Vitis HLS headers and csim libraries: set XILINX_HLS to the Vitis HLS install"
+    return {"hlslib": str(Path(hlslib).resolve()), "xilinx_hls": str(Path(hls).resolve())}, ""
+
+
+def verify_cppsim(qonnx_path, build_dir, x: np.ndarray, reference: Optional[np.ndarray] = None,
+                  venv=None) -> dict:
+    """Opt-in tier: FINN's specialized HLS layers compiled to C++ and run on ``x``."""
+    need, reason = cppsim_requirements()
+    if need is None:
+        raise ToolMissingError(reason)
+    build_dir = Path(build_dir).resolve()
+    work = build_dir / "verify"
+    deps = work / "finn_deps"
+    deps.mkdir(parents=True, exist_ok=True)
+    link = deps / "finn-hlslib"
+    if not link.exists():
+        link.symlink_to(need["hlslib"], target_is_directory=True)
+    np.save(work / "cppsim_inputs.npy", np.ascontiguousarray(x, dtype=np.float32))
+    models = build_dir / "intermediate_models"
+    job = {"build_dir": str(build_dir), "out_dir": str(work), "deps_dir": str(deps),
+           "xilinx_hls": need["xilinx_hls"], "inputs": str(work / "cppsim_inputs.npy"),
+           "parent": str(models / "dataflow_parent.onnx"), "child": str(models / "step_minimize_bit_width.onnx")}
+    res = run_worker("cppsim", job, work, venv)
+    if reference is None:
+        reference, _ = reference_outputs(qonnx_path, x, ties_up=True)
+    return {**compare_outputs(reference, np.load(res["cppsim"]["output"])), **res["cppsim"]}

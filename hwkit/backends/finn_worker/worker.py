@@ -3,6 +3,7 @@
 build    run FINN's step list (estimate-only or full) with per-step timing; copy the reports
 execute  run models with FINN's python execution (finn.core.onnx_exec) on an input .npy
 trace    per-layer activation tensors of models for one input, to name the layer that changed
+cppsim   the specialized partition as compiled HLS C++ (needs finn-hlslib and Vitis HLS headers)
 versions versions of the packages in this environment
 """
 from __future__ import annotations
@@ -75,7 +76,7 @@ def _ordered_folding_step(folding: list[dict]):
                                          and "SIMD" not in inst.get_nodeattr_types()):
                     inst.set_nodeattr(key, int(attrs[key]))
             applied[node.name] = {k: int(attrs[k]) for k in ("PE", "SIMD") if k in attrs}
-        _write(Path(cfg.output_dir) / "report" / "hwkit_folding_config.json", applied)
+        _write(cfg.get_report_directory() / "hwkit_folding_config.json", applied)
         return model
 
     return step_hwkit_ordered_folding
@@ -249,7 +250,37 @@ def cmd_trace(job: dict) -> dict:
     return result
 
 
-COMMANDS = {"build": cmd_build, "execute": cmd_execute, "trace": cmd_trace, "versions": cmd_versions}
+def cmd_cppsim(job: dict) -> dict:
+    """The specialized, folded partition (HLS C++ per layer) compiled with g++ against finn-hlslib
+    and Vitis HLS headers, run inside the dataflow parent on the inputs."""
+    import os
+
+    out = Path(job["out_dir"]).resolve()
+    os.environ["FINN_DEPS"] = job["deps_dir"]  # holds finn-hlslib (a link to the user's checkout)
+    os.environ["XILINX_HLS"] = job["xilinx_hls"]
+    boot.boot(Path(job["build_dir"]), None)
+    from finn.transformation.fpgadataflow.compile_cppsim import CompileCppSim
+    from finn.transformation.fpgadataflow.prepare_cppsim import PrepareCppSim
+    from finn.transformation.fpgadataflow.set_exec_mode import SetExecMode
+    from qonnx.custom_op.registry import getCustomOp
+
+    child = _load(job["child"]).transform(SetExecMode("cppsim")).transform(PrepareCppSim())
+    child = child.transform(CompileCppSim())
+    child.save(str(out / "cppsim_child.onnx"))
+    parent = _load(job["parent"])
+    for node in parent.graph.node:
+        if node.op_type == "StreamingDataflowPartition":
+            getCustomOp(node).set_nodeattr("model", str(out / "cppsim_child.onnx"))
+    x = np.load(job["inputs"]).astype(np.float32)
+    start = time.perf_counter()
+    y, mode = run_model(parent, x)
+    np.save(out / "cppsim.npy", y)
+    return {"cppsim": {"output": str(out / "cppsim.npy"), "mode": mode,
+                       "seconds": round(time.perf_counter() - start, 3)}}
+
+
+COMMANDS = {"build": cmd_build, "execute": cmd_execute, "trace": cmd_trace, "cppsim": cmd_cppsim,
+            "versions": cmd_versions}
 
 
 def main(argv: list[str]) -> int:
