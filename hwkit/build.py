@@ -106,6 +106,7 @@ class Stage:
     fn: Callable[["BuildContext"], Optional[dict]]
     description: str = ""
     version: int = 1
+    deps: Optional[tuple[str, ...]] = None  # earlier stages whose artefacts this one reads; None: all of them
 
 
 class Flow(list):
@@ -239,7 +240,11 @@ def run_flow(flow: Flow, config: BuildConfig, build_dir: Path, *, force: bool = 
     try:
         for index, stage in enumerate(flow):
             final = build_dir / _stage_dirname(index, stage.name)
-            inputs = {"config": config_digest, **{f"stage:{k}": v for k, v in upstream.items()}}
+            deps = list(upstream) if stage.deps is None else list(stage.deps)
+            missing = [d for d in deps if d not in upstream]
+            if missing:
+                raise ConfigError(f"stage '{stage.name}' depends on '{missing[0]}', which does not run before it")
+            inputs = {"config": config_digest, **{f"stage:{k}": upstream[k] for k in deps}}
             key = _digest({"stage": stage.name, "version": stage.version, "inputs": inputs})
             record = _read_record(final) if final.is_dir() else None
             t0 = time.monotonic()
@@ -329,15 +334,15 @@ def default_flow() -> Flow:
     from hwkit import build_stages as s
 
     return Flow([
-        Stage("export", s.export, "model -> cleaned QONNX"),
-        Stage("lower", s.lower, "QONNX -> HwGraph"),
-        Stage("golden_sim", s.golden_sim, "integer simulation, accuracy, cycle model"),
-        Stage("estimate", s.estimate, "analytic LUT/FF/BRAM/DSP vs board"),
-        Stage("generate", s.generate, "backend sources"),
-        Stage("cosim", s.cosim, "backend simulation vs golden"),
-        Stage("synthesize", s.synthesize, "logic synthesis"),
-        Stage("place_route", s.place_route, "place & route, Fmax"),
-        Stage("bitstream", s.bitstream, "bitstream"),
+        Stage("export", s.export, "model -> cleaned QONNX", deps=()),
+        Stage("lower", s.lower, "QONNX -> HwGraph", deps=("export",)),
+        Stage("golden_sim", s.golden_sim, "integer simulation, accuracy, cycle model", deps=("export", "lower")),
+        Stage("estimate", s.estimate, "analytic LUT/FF/BRAM/DSP vs board", version=2, deps=("lower",)),
+        Stage("generate", s.generate, "backend sources", deps=("export", "lower")),
+        Stage("cosim", s.cosim, "backend simulation vs golden", deps=("export", "lower", "golden_sim", "generate")),
+        Stage("synthesize", s.synthesize, "logic synthesis", deps=("generate", "estimate")),
+        Stage("place_route", s.place_route, "place & route, Fmax", deps=("synthesize",)),
+        Stage("bitstream", s.bitstream, "bitstream", deps=("place_route",)),
         Stage("report", s.report, "report.json + report.html"),
     ])
 

@@ -263,7 +263,7 @@ def generate(ctx: BuildContext) -> dict:
     graph = _graph(ctx)
     folding = {layer.name: [layer.folding.pe, layer.folding.simd] for layer in _mvus(graph)}
     desc = gen(graph, ctx.workdir, folding={k: tuple(v) for k, v in folding.items()})
-    folding.update({row["name"]: [row["pe"], row["simd"]] for row in desc.get("layers", [])})
+    folding.update({row["name"]: [row["pe"], row["simd"]] for row in desc.get("layers", []) if row.get("pe")})
     return {"top": "hwkit_core.v", "ii_cycles": desc.get("ii_cycles"), "folding": folding,
             "files": len(desc["files"]["verilog"]) + len(desc["files"]["mem"]),
             "summary": f"hwkit_core: {len(desc['files']['verilog'])} Verilog + {len(desc['files']['mem'])} memory "

@@ -210,3 +210,25 @@ def test_config_yaml_validation(tmp_path):
         with pytest.raises(ConfigError) as exc:
             load_config(bad)
         assert needle in str(exc.value) and "\n" not in str(exc.value), (text, str(exc.value))
+
+
+def test_declared_deps_limit_reruns(tmp_path):
+    calls = []
+
+    def counting(name, text):
+        def fn(ctx):
+            calls.append(name)
+            (ctx.workdir / f"{name}.txt").write_text(text)
+            return {}
+        return fn
+
+    def flow(a_text):  # a new version of stage a writes other bytes
+        return Flow([Stage("a", counting("a", a_text), version=int(a_text)), Stage("b", counting("b", "b"), deps=()),
+                     Stage("c", counting("c", "c"), deps=("a",))])
+
+    run_flow(flow("1"), BuildConfig(), tmp_path / "b")
+    run_flow(flow("2"), BuildConfig(), tmp_path / "b")
+    assert calls == ["a", "b", "c", "a", "c"]  # b reads nothing of a: kept
+    with pytest.raises(ConfigError):
+        run_flow(Flow([Stage("x", counting("x", ""), deps=("later",)), Stage("later", counting("l", ""))]),
+                 BuildConfig(), tmp_path / "c")

@@ -11,8 +11,9 @@ The matrix-vector unit follows FINN's cost model (finn/custom_op/fpgadataflow/ma
 
 hwkit's changes, which are its own guesses until calibrated against Yosys: ``k`` follows the family
 (4 for ECP5/iCE40), c0 is 300 for the HLS backends (FINN's value) and 60 for hwkit's RTL, block RAM
-counts use the family's own block shapes instead of Xilinx RAMB18 only, weight memories of at most 64
-words go to LUTs (FINN's internal_embedded rule is <= 128 words; LUT4 parts hold only 16 bits per LUT),
+counts use the family's own block shapes instead of Xilinx RAMB18 only, weight memories go to LUTs when
+they have at most 64 words (HLS backends; FINN's internal_embedded rule is <= 128 words) or fewer than
+2048 bits (hwkit's RTL, its BLOCK_ROM_BITS rule); LUT4 parts hold only 16 bits per LUT RAM,
 1-bit layers count an XNOR per product, and FF counts (FINN has none) are the registers of the datapath:
 input words, one accumulator per PE, output word, and fold counters.
 """
@@ -30,6 +31,13 @@ BRAM_SHAPES = {
     "xilinx": [(16384, 1), (8192, 2), (4096, 4), (2048, 9), (1024, 18), (512, 36)],  # RAMB18 (UG573)
 }
 LUTRAM_MAX_WORDS = 64
+RTL_BLOCK_ROM_BITS = 2048  # hwkit's RTL backend puts ROMs of at least this many bits in block RAM
+
+
+def _in_luts(depth: int, width: int, backend: str) -> bool:
+    if backend == "rtl":
+        return depth * width < RTL_BLOCK_ROM_BITS
+    return depth <= LUTRAM_MAX_WORDS
 
 
 @dataclass
@@ -87,7 +95,7 @@ def estimate_mvu(layer, in_stream, out_stream, *, lut_inputs: int, family: str, 
         adder = (w + a) * (2 * simd - 1)
     depth = (mh * mw) // (pe * simd) if layer.transposed_of is None else 0
     width = pe * simd * w
-    if depth <= LUTRAM_MAX_WORDS:
+    if _in_luts(depth, width, backend):
         mem_luts, blocks = width * math.ceil(depth / (64 if k >= 6 else 16)), 0
     else:
         mem_luts, blocks = 0, bram_blocks(depth, width, family)
@@ -101,7 +109,8 @@ def estimate_mvu(layer, in_stream, out_stream, *, lut_inputs: int, family: str, 
                          _to_board_units(blocks, family), dsp)
 
 
-def estimate_threshold(layer, in_stream, out_stream, *, lut_inputs: int, family: str) -> LayerEstimate:
+def estimate_threshold(layer, in_stream, out_stream, *, lut_inputs: int, family: str,
+                       backend: str = "rtl") -> LayerEstimate:
     pe = layer.folding.pe
     a = in_stream.dtype.bits
     ch = in_stream.channels
@@ -109,7 +118,7 @@ def estimate_threshold(layer, in_stream, out_stream, *, lut_inputs: int, family:
     depth = max(1, ch // pe) if layer.thresholds.shape[0] > 1 else 1
     width = pe * n * a
     comparators = pe * n * a // 2 if lut_inputs <= 4 else pe * n * a // 3  # carry-chain compares, 2-3 bits/LUT
-    if depth <= LUTRAM_MAX_WORDS:
+    if _in_luts(depth, width, backend):
         mem_luts, blocks = (width * math.ceil(depth / (64 if lut_inputs >= 6 else 16)) if depth > 1 else 0), 0
     else:
         mem_luts, blocks = 0, bram_blocks(depth, width, family)
@@ -167,7 +176,7 @@ def estimate_graph(graph, board, backend: str = "rtl") -> dict:
             use_dsp = board.resources.dsp > 0 and min(w, a) >= 4 and w + a > 8
             rows.append(estimate_mvu(layer, ins, outs, lut_inputs=k, family=family, backend=backend, use_dsp=use_dsp))
         elif layer.kind == "Threshold":
-            rows.append(estimate_threshold(layer, ins, outs, lut_inputs=k, family=family))
+            rows.append(estimate_threshold(layer, ins, outs, lut_inputs=k, family=family, backend=backend))
         else:
             rows.append(estimate_simple(layer, ins, outs, family=family))
 
