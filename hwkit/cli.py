@@ -135,6 +135,81 @@ def verify_cmd(
     typer.echo(run_verify(model, n, dataset, strict))
 
 
+@app.command("board-run")
+def board_run_cmd(
+    port: str = typer.Argument(..., help="serial port of the board (e.g. /dev/ttyUSB0) or a pyserial URL"),
+    core: Path = typer.Option(..., "--core", help="core.json of the loaded accelerator"),
+    model: Optional[Path] = typer.Option(None, "--model", help="QONNX model: classify its test set and compare"),
+    dataset: str = typer.Option("digits", "--dataset", help="digits | mnist | mnist1d"),
+    n: int = typer.Option(0, "--n", help="first N test samples (0 = all)"),
+    baud: int = typer.Option(115200, "--baud", help="UART baud rate of the bitstream"),
+):
+    """Talk to a board running an hwkit bitstream over its UART: info, or classify a test set."""
+    import json
+
+    from hwkit.driver.run import classify
+
+    typer.echo(json.dumps(classify(port, core, model, dataset, n, baud), indent=2))
+
+
+@app.command("cosim")
+def cosim_cmd(
+    model: Path = typer.Argument(..., help="QONNX model (.onnx)"),
+    backend: str = typer.Option("hls4ml", "--backend", help="hls4ml (C simulation of the generated HLS)"),
+    n: int = typer.Option(10000, "--n", help="random inputs on the input quantizer's grid"),
+    io: str = typer.Option("parallel", "--io", help="parallel | stream"),
+    hls_backend: str = typer.Option("Vitis", "--hls-backend", help="Vitis | Vivado"),
+    dataset: Optional[str] = typer.Option(None, "--dataset", help="also the test set of digits | mnist | mnist1d"),
+    out: Path = typer.Option(Path("build/cosim"), "--out", help="project directory"),
+    approximate: bool = typer.Option(False, "--approximate", help="allow float scales (mismatches reported)"),
+):
+    """Generated hardware (C simulation) vs the golden model, bit for bit."""
+    from hwkit.backends.hls4ml.cli import run_cosim
+
+    typer.echo(run_cosim(model, backend, n, io, hls_backend, dataset, out, approximate))
+
+
+def _ints(text: str, what: str) -> list[int]:
+    try:
+        return [int(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise typer.BadParameter(f"{what} must be a comma-separated list of integers, got '{text}'") from None
+
+
+@app.command("sweep")
+def sweep_cmd(
+    models: str = typer.Option("tfc", help="comma-separated zoo models"),
+    wbits: str = typer.Option("1,2,4", help="comma-separated weight bit widths"),
+    abits: str = typer.Option("2", help="comma-separated activation bit widths"),
+    boards: str = typer.Option("ulx3s", help="comma-separated boards (see `hwkit boards`)"),
+    dataset: str = typer.Option("digits", help="training/test dataset"),
+    epochs: int = typer.Option(10, help="QAT epochs per point (0 = untrained)"),
+    target_fps: str = typer.Option("", help="comma-separated throughput targets (empty = fastest that fits)"),
+    workers: int = typer.Option(2, help="local dask worker processes"),
+    scheduler: str = typer.Option("", help="address of an existing dask scheduler (default: a local cluster)"),
+    out: Path = typer.Option(Path("sweep"), help="output directory (one build directory per point)"),
+):
+    """Design-space sweep on dask: accuracy, resources, cycles and fit for every combination."""
+    from rich.table import Table
+
+    from hwkit.dse import grid, pareto_plot, sweep
+
+    fps = [float(v) for v in target_fps.split(",") if v.strip()] or [None]
+    points = grid(model=[m.strip() for m in models.split(",") if m.strip()], wbits=_ints(wbits, "--wbits"),
+                  abits=_ints(abits, "--abits"), board=[b.strip() for b in boards.split(",") if b.strip()],
+                  dataset=dataset, epochs=epochs, target_fps=fps)
+    results = sweep(points, out, scheduler=scheduler or None, n_workers=workers)
+    table = Table(title=f"sweep: {len(results)} points")
+    for col in ("point", "status", "accuracy", "LUT", "BRAM", "DSP", "II cycles"):
+        table.add_column(col)
+    for r in results:
+        ok = r["status"] == "ok"
+        table.add_row(r["name"], r["status"], f"{r['accuracy_golden']:.4f}" if ok else "-",
+                      *(str(r.get(k, "-")) for k in ("lut", "bram", "dsp", "ii_cycles")))
+    Console().print(table)
+    typer.echo(f"results: {Path(out) / 'sweep.json'}  plot: {pareto_plot(results, Path(out) / 'pareto.png')}")
+
+
 def main(argv: Optional[list[str]] = None) -> int:
     try:
         app(args=argv, standalone_mode=False)

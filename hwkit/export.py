@@ -54,7 +54,7 @@ def hardware_friendliness(model: ModelWrapper) -> list[str]:
     Quant nodes whose scale is not a power of two, and float (unquantized) biases."""
     issues = []
     for node in model.graph.node:
-        if node.op_type in ("Quant", "Trunc"):
+        if node.op_type in ("Quant", "BipolarQuant", "Trunc"):
             scale = model.get_initializer(node.input[1])
             if scale is not None and not _is_pow2(scale):
                 issues.append(f"{node.op_type} node '{node.name}': scale {np.ravel(scale)[:3].tolist()} "

@@ -45,6 +45,19 @@ def test_qonnx_execution_equals_brevitas_on_whole_test_set(name, digits, tmp_pat
     assert int((got != expected).sum()) == 0
 
 
+@pytest.mark.parametrize("name,wbits,abits", [("tfc", 1, 1), ("tfc", 1, 2), ("cnv", 1, 1), ("sfc", 3, 5)])
+def test_binary_and_odd_widths_export_exactly(name, wbits, abits, digits, tmp_path):
+    x, y = inputs_for(name, digits)
+    model = briefly_trained(name, x, y, wbits, abits)
+    wrapped = export_qonnx(model, (1, 8, 8), tmp_path / "m.onnx")
+    assert hardware_friendliness(wrapped) == []
+    if wbits == 1:
+        assert "BipolarQuant" in {n.op_type for n in wrapped.graph.node}
+    with torch.no_grad():
+        expected = model(x).numpy()
+    assert int((run_qonnx(wrapped, x.numpy()) != expected).sum()) == 0
+
+
 @pytest.mark.parametrize("name", ["tfc_w2a2_digits", "stable_w4a4_digits"])
 def test_pretrained_models_match_and_reach_recorded_accuracy(name, digits):
     from hwkit import pretrained

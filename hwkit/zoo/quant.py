@@ -41,6 +41,14 @@ from hwkit.errors import ConfigError
 PRESETS = ("pot", "float")
 
 
+class BinaryWeightPoT(SignedBinaryWeightPerTensorConst):
+    """Bipolar weights of scale 2**-3: Brevitas' default constant 0.1 is not a power of two, and
+    the nearest one keeps pre-activations in the range the 0.1 default was chosen for (a scale
+    of 1 saturates the following activation quantizers and training stalls at chance)."""
+
+    scaling_const = 0.125
+
+
 class InputQuantPoT(Uint8ActPerTensorFixedPoint):
     """Inputs in [0, 1] on a fixed grid of 2**-bits: the integer input is the raw pixel code."""
 
@@ -67,7 +75,7 @@ class QuantSpec:
     def weight(self, bits: int) -> dict:
         self._check(bits, "weight")
         if bits == 1:
-            return dict(weight_quant=SignedBinaryWeightPerTensorConst)
+            return dict(weight_quant=BinaryWeightPoT if self.preset == "pot" else SignedBinaryWeightPerTensorConst)
         quant = Int8WeightPerTensorFixedPoint if self.preset == "pot" else Int8WeightPerTensorFloat
         # narrow range: a 2-bit weight is ternary {-1, 0, 1}, symmetric like the hardware MAC
         return dict(weight_quant=quant, weight_bit_width=bits, weight_narrow_range=True)
