@@ -59,3 +59,23 @@ def test_digits_through_uart_top_match_golden(tfc_core, digits):
           f"accuracy {acc_hw:.4f} (golden {acc_gold:.4f})")
     assert mism == 0
     assert acc_hw == acc_gold > 0.9
+
+
+def test_board_run_command_on_simulated_board(tfc_core, capsys):
+    from hwkit.cli import main
+    from hwkit.driver import BoardSim
+    from hwkit.driver.sim import build_board_sim
+    from hwkit.implement.wrapper import CoreShape
+    from hwkit.pretrained import qonnx_path
+    from hwkit.tools.verilator import default_cache_dir
+
+    _, core_dir = tfc_core
+    desc = json.loads((core_dir / "core.json").read_text())
+    exe = build_board_sim([core_dir / f for f in desc["files"]["verilog"]], CoreShape.from_json(desc),
+                          default_cache_dir(), data_files=[core_dir / f for f in desc["files"]["mem"]])
+    with BoardSim(exe, run_dir=core_dir) as sim:
+        code = main(["board-run", sim.port, "--core", str(core_dir / "core.json"),
+                     "--model", str(qonnx_path("tfc_w2a2_digits")), "--n", "40"])
+    out = json.loads(capsys.readouterr().out)
+    assert code == 0 and out["samples"] == 40 and out["mismatches_vs_golden"] == 0
+    assert out["accuracy"] == out["golden_accuracy"] and out["errors"] == "none"
