@@ -97,6 +97,9 @@ class Threshold(Layer):
 
     ``thresholds`` is (C, N) or (1, N), each row sorted ascending; N = number of output levels - 1.
     Any monotone requantization (BatchNorm, float scales, Relu, rounding) folds into it exactly.
+    If the output stream is bipolar (N = 1), the output is ``2 * sum - 1`` in {-1, +1} (``base``
+    is -1 then); its stored bit is ``sum``. Exact rational boundaries per (channel, level) are in
+    ``HwGraph.meta['boundaries'][name]`` (used to flag rounding ties).
     """
 
     thresholds: np.ndarray = None

@@ -825,4 +825,14 @@ class Translator:
         x = self.value(node.input[0])
         if not isinstance(x, Sym) or x.index.ndim != 1:
             self.fail("Softmax is lowered only as the final op on a vector")
+        if self.model.find_consumers(node.output[0]):
+            self.fail("Softmax is lowered only as a final (float tail) op")
         self.env[node.output[0]] = Sym(x.stream, x.chain, x.index, False, x.tail + ["softmax"])
+
+    def op_Sigmoid(self, node):
+        x = self.value(node.input[0])
+        if not isinstance(x, Sym):
+            self.fail("Sigmoid before the input quantizer")
+        if self.model.find_consumers(node.output[0]):
+            self.fail("Sigmoid is lowered only as a final (float tail) op")
+        self.env[node.output[0]] = Sym(x.stream, x.chain, x.index, False, x.tail + ["sigmoid"])

@@ -35,6 +35,9 @@ def _float_lane(graph: HwGraph) -> bool:
             ok = ok and _mvu_plan(layer, graph.streams[layer.inputs[0]].dtype)["dtype"] == np.float32
         if isinstance(layer, Threshold):
             ok = ok and int(np.abs(layer.thresholds).max(initial=0)) < EXACT_F32 // 4
+        if isinstance(layer, Pool) and layer.mode == "avg":  # the sum before the shift must fit too
+            k = layer.kernel[0] * layer.kernel[1]
+            ok = ok and graph.streams[layer.inputs[0]].dtype.bits + (k - 1).bit_length() <= 24
     graph.__dict__["_sim_lane"] = (len(graph.layers), ok)
     return ok
 
@@ -161,9 +164,15 @@ def _pool(layer: Pool, x: np.ndarray, in_type) -> np.ndarray:
 
 def _tail(layer: FloatTail, x: np.ndarray) -> np.ndarray:
     y = x.astype(np.float64) * np.asarray(layer.scale, dtype=np.float64) + np.asarray(layer.offset, dtype=np.float64)
-    if layer.softmax:
-        y = np.exp(y - y.max(axis=-1, keepdims=True))
-        y = y / y.sum(axis=-1, keepdims=True)
+    ops = list(layer.ops) or (["softmax"] if layer.softmax else [])
+    for op in ops:
+        if op == "softmax":
+            y = np.exp(y - y.max(axis=-1, keepdims=True))
+            y = y / y.sum(axis=-1, keepdims=True)
+        elif op == "sigmoid":
+            y = 1.0 / (1.0 + np.exp(-y))
+        else:
+            raise ConfigError(f"float tail op '{op}' of layer '{layer.name}' is unknown to the simulator")
     return y
 
 
