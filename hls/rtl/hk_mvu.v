@@ -8,7 +8,7 @@
 // TRANSPOSED=1 reads a word of another unit's memory (PE, SIMD swapped) as K^T: address sf*NF+nf,
 // element (p,s) at bits [(s*PE+p)*WB +: WB]. EXT_ROM=1 exposes the read port so two units share a ROM.
 // Datapaths: XBIP&WBIP -> XNOR + popcount (acc += 2*pop - SIMD); one bipolar side -> sign flip;
-// otherwise signed/unsigned low-bit multiply, which synthesis builds from LUTs for narrow operands.
+// otherwise signed/unsigned low-bit multiply (LUTMUL: shift-add in LUTs, else '*' for DSP blocks).
 // Pipeline (all stages move together on en, so backpressure freezes it): fetch -> ROM/input register ->
 // products -> adder tree (clog2(SIMD) stages) -> accumulate/output register.
 module hk_mvu #(
@@ -18,7 +18,8 @@ module hk_mvu #(
     parameter AB = 16,
     parameter HAS_BIAS = 0, parameter BB = 16,
     parameter WFILE = "w.mem", parameter BFILE = "b.mem",
-    parameter BLOCK = 1, parameter TRANSPOSED = 0, parameter EXT_ROM = 0
+    parameter BLOCK = 1, parameter TRANSPOSED = 0, parameter EXT_ROM = 0,
+    parameter LUTMUL = 1    // 1: products from LUT shift-add logic; 0: '*' (may map to DSP blocks)
 ) (
     input  wire                 clk,
     input  wire                 rst,
@@ -105,6 +106,24 @@ module hk_mvu #(
                     assign prod = xe[0] ? wv : -wv;
                 end else if (WBIP && XBIP == 0) begin : g_wbip
                     assign prod = we[0] ? xv : -xv;
+                end else if (LUTMUL) begin : g_lutmul
+                    // shift-and-add over the narrower operand's bits: plain LUT logic, so synthesis
+                    // keeps the scarce hard multipliers (28 on an ECP5-25F) for wide products
+                    localparam NS = (WB <= XB) ? WB : XB;
+                    localparam SSG = (WB <= XB) ? WS : XS;
+                    wire [NS-1:0] sel = (WB <= XB) ? we : xe;
+                    wire signed [PB-1:0] oth = (WB <= XB) ? xv : wv;
+                    reg signed [PB-1:0] acc_m;
+                    integer j;
+                    always @(*) begin
+                        acc_m = 0;
+                        for (j = 0; j < NS; j = j + 1)
+                            if (sel[j]) begin
+                                if (SSG && j == NS - 1) acc_m = acc_m - (oth <<< j);
+                                else acc_m = acc_m + (oth <<< j);
+                            end
+                    end
+                    assign prod = acc_m;
                 end else begin : g_mul
                     assign prod = xv * wv;
                 end

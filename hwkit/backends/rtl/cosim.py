@@ -70,8 +70,11 @@ def run_core(core_dir: Path, x_int: np.ndarray, *, exe: Optional[Path] = None, s
         raise ConfigError(f"cosim inputs of shape {x.shape[1:]} do not match the core input {tuple(i['shape'])}")
     n = x.shape[0]
     codes = encode(x.reshape(n * i["beats_per_sample"], i["elems_per_beat"]), i["bits"], i["bipolar"])
+    # a deadlocked design must end: allow 8x the expected cycles (more when stalls are injected)
+    slow = 100 / max(1, 100 - max(stall_in, stall_out))
+    max_cycles = int((n + 16) * desc["ii_cycles"] * 8 * slow) + 200_000
     run = run_stream(exe, codes, i["bits"], n * o["beats_per_sample"], o["elems_per_beat"], o["bits"], core_dir,
-                     stall_in=stall_in, stall_out=stall_out, seed=seed)
+                     stall_in=stall_in, stall_out=stall_out, seed=seed, max_cycles=max_cycles)
     y = decode(run.out_codes, o["bits"], o["signed"], o["bipolar"]).reshape((n,) + tuple(o["shape"]))
     return y, run, desc
 

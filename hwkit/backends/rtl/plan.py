@@ -139,7 +139,7 @@ def choose_folding(graph: HwGraph, target_ii: Optional[int] = None, overrides: O
                 conv_c = streams[prod.inputs[0]].channels
             if layer.name in overrides:
                 pe, simd = overrides[layer.name]
-            elif layer.transposed_of is not None and layer.transposed_of in out:
+            elif _true_transpose(layers, layer) and layer.transposed_of in out:
                 kpe, ksimd = out[layer.transposed_of]
                 pe, simd = ksimd, kpe
             elif (layer.folding.pe, layer.folding.simd) != (1, 1):
@@ -156,13 +156,20 @@ def choose_folding(graph: HwGraph, target_ii: Optional[int] = None, overrides: O
             arriving[layer.outputs[0]] = arriving[layer.inputs[0]]
     # a K memory read as K^T by a later unit must have been folded compatibly
     for layer in mvus:
-        if layer.transposed_of is not None:
+        if _true_transpose(layers, layer):
             kpe, ksimd = out[layer.transposed_of]
             if out[layer.name] != (ksimd, kpe):
                 raise UnsupportedModelError(
                     f"layer '{layer.name}' reads '{layer.transposed_of}' as K^T: its folding must be "
                     f"PE={ksimd} SIMD={kpe}, got PE={out[layer.name][0]} SIMD={out[layer.name][1]}")
     return out
+
+
+def _true_transpose(layers, layer) -> bool:
+    if not isinstance(layer, MVU) or layer.transposed_of is None:
+        return False
+    k = next((l for l in layers if l.name == layer.transposed_of and isinstance(l, MVU)), None)
+    return k is not None and k.weights.shape == layer.weights.shape[::-1] and np.array_equal(layer.weights, k.weights.T)
 
 
 def _pick(mh, mw, px, target, prefer_simd, conv_c):
@@ -225,7 +232,7 @@ class _Builder:
         return s
 
     def n_consumers(self, s: str) -> int:
-        return sum(1 for l in self.layers for i in l.inputs if self.resolve(i) == s) + \
+        return sum(1 for l in self.layers if not isinstance(l, Reshape) for i in l.inputs if self.resolve(i) == s) + \
             (1 if s in [self.resolve(o) for o in self.graph.outputs] else 0)
 
     def take(self, s: str) -> Link:
@@ -349,14 +356,10 @@ class _Builder:
             bb = max(ab, IntType.for_range(min(0, int(bias.min())), max(0, int(bias.max()))).bits + 1)
             p_mem = f"b_{tag}.mem"
             self.plan.mems[p_mem] = _mem(_enc(bias.reshape(nf, pe), None, bb), bb)
-        kname = layer.transposed_of
-        partner = next((l for l in self.layers if isinstance(l, MVU) and l.transposed_of == layer.name), None)
+        kname = self.shares(layer)
+        partner = next((l for l in self.layers if isinstance(l, MVU) and self.shares(l) == layer.name), None)
         shared = kname is not None or partner is not None
         if kname is not None:
-            k = next(l for l in self.layers if l.name == kname)
-            if not np.array_equal(layer.weights, k.weights.T):
-                raise UnsupportedModelError(f"layer '{layer.name}' claims to read '{kname}' transposed but its "
-                                            "weights differ from K^T")
             wfile = f"w_{sanitize(kname)}.mem"
         else:
             wfile = f"w_{tag}.mem"
@@ -394,6 +397,17 @@ class _Builder:
         self.info(layer, ["hk_mvu"], px * nf * sf, pe, simd,
                   {"file": wfile, "width": pe * simd * wb, "depth": depth, "block": bool(block),
                    "shared_with": kname})
+
+    def shares(self, layer: MVU) -> Optional[str]:
+        """Name of the K whose memory this unit reads as K^T, if the words really are K^T. A conv K^T
+        (ConvTranspose) is K with flipped taps, not the plain matrix transpose: it keeps its own ROM."""
+        kname = layer.transposed_of
+        if kname is None:
+            return None
+        k = next((l for l in self.layers if l.name == kname and isinstance(l, MVU)), None)
+        if k is None or k.weights.shape != layer.weights.shape[::-1] or not np.array_equal(layer.weights, k.weights.T):
+            return None
+        return kname
 
     def do_threshold(self, layer: Threshold):
         xin = self.streams[self.resolve(layer.inputs[0])]
