@@ -169,8 +169,9 @@ def _batched(model, batch):
     return m.transform(ChangeBatchSize(batch)).transform(InferShapes())
 
 
-def run_qonnx(model, feed: np.ndarray, batch: int = 256, full: bool = True) -> dict:
-    """execute_onnx over a batch axis in chunks of ``batch`` (zero-padded). Returns tensor -> (N, ...)."""
+def run_qonnx(model, feed: np.ndarray, batch: int = 256, full: bool = True, keep=None) -> dict:
+    """execute_onnx over a batch axis in chunks of ``batch`` (zero-padded). Returns tensor -> (N, ...)
+    for every tensor (or only those named in ``keep``)."""
     from qonnx.core.onnx_exec import execute_onnx
 
     n = feed.shape[0]
@@ -185,6 +186,8 @@ def run_qonnx(model, feed: np.ndarray, batch: int = 256, full: bool = True) -> d
             chunk = np.concatenate([chunk, np.zeros((pad,) + chunk.shape[1:], chunk.dtype)])
         ctx = execute_onnx(mb, {iname: chunk.astype(np.float32)}, return_full_exec_context=full)
         for k, v in ctx.items():
+            if keep is not None and k not in keep:
+                continue
             v = np.asarray(v)
             if v.ndim and v.shape[0] == b:
                 out.setdefault(k, []).append(v[: b - pad] if pad else v)
@@ -220,16 +223,58 @@ def argmax_agreement(golden: np.ndarray, other: np.ndarray) -> dict:
             "argmax_agreement_tie_aware": float(np.mean((g_arg == o_arg) | tied))}
 
 
+def merge(reports: list, offsets: list) -> VerifyReport:
+    """Combine reports of consecutive input chunks (input indices shifted by ``offsets``)."""
+    out = VerifyReport()
+    weights = []
+    for rep, off in zip(reports, offsets):
+        out.mismatches += rep.mismatches
+        out.compared += rep.compared
+        out.inputs += rep.inputs
+        out.inputs_with_mismatch += rep.inputs_with_mismatch
+        out.first_mismatches += rep.first_mismatches
+        out.first_ties += rep.first_ties
+        for k, v in rep.per_stream.items():
+            out.per_stream[k] = out.per_stream.get(k, 0) + v
+        for e in rep.entries:
+            if len(out.entries) < 50:
+                e.input_index += off
+                out.entries.append(e)
+        weights.append(rep.inputs)
+    for key in {k for r in reports for k in r.extra}:
+        vals = [(r.extra[key], w) for r, w in zip(reports, weights) if key in r.extra]
+        out.extra[key] = sum(v * w for v, w in vals) / max(1, sum(w for _, w in vals))
+    return out
+
+
 def golden_vs_qonnx(model_or_path, n: int = 1000, *, x_int=None, x_float=None, seed: int = 0, batch: int = 256,
-                    graph=None, max_entries: int = 50) -> VerifyReport:
+                    graph=None, max_entries: int = 50, chunk: int = 4096) -> VerifyReport:
     """Golden simulation vs qonnx ``execute_onnx`` on ``n`` random grid inputs (or given ``x_int``
     on the input grid, or float ``x_float`` model inputs). Compares every quantizer output stream
-    and the float outputs; reports ties and argmax agreement of the first output."""
-    from hwkit.ir import lower, quantize_input, random_grid_inputs
+    and the float outputs; reports ties and argmax agreement of the first output. Inputs run in
+    chunks of ``chunk`` so that memory stays bounded for 100,000-input runs."""
+    from hwkit.ir import lower, random_grid_inputs
+
+    graph = graph if graph is not None else lower(model_or_path)
+    if x_float is None and x_int is None:
+        x_int = random_grid_inputs(graph, n, seed)
+    data = x_float if x_float is not None else x_int
+    total = len(data)
+    reports, offsets = [], []
+    for s in range(0, total, chunk):
+        part = data[s:s + chunk]
+        kw = {"x_float": part} if x_float is not None else {"x_int": part}
+        reports.append(_golden_vs_qonnx_chunk(graph, batch=batch, max_entries=max_entries, **kw))
+        offsets.append(s)
+    return merge(reports, offsets) if len(reports) != 1 else reports[0]
+
+
+def _golden_vs_qonnx_chunk(graph, *, x_int=None, x_float=None, batch: int = 256,
+                           max_entries: int = 50) -> VerifyReport:
+    from hwkit.ir import quantize_input
     from hwkit.ir.inputs import grid_to_float
     from hwkit.sim import simulate
 
-    graph = graph if graph is not None else lower(model_or_path)
     model = graph.meta["model"]
     if x_float is not None:
         x_float = np.asarray(x_float, dtype=np.float32)
@@ -237,13 +282,12 @@ def golden_vs_qonnx(model_or_path, n: int = 1000, *, x_int=None, x_float=None, s
         m, feed = model, x_float.reshape((x_float.shape[0],) + tuple(model.get_tensor_shape(
             model.graph.input[0].name)[1:]))
     else:
-        if x_int is None:
-            x_int = random_grid_inputs(graph, n, seed)
         m, feed = _strip_prefix(model, graph), grid_to_float(graph, x_int)
     res = simulate(graph, x_int, trace=True)
-    ctx = run_qonnx(m, feed, batch)
+    wanted = {pr["onnx"] for pr in graph.meta["probes"].values()}
+    wanted |= {fo["onnx"] for fo in graph.meta["float_outputs"].values()}
+    ctx = run_qonnx(m, feed, batch, keep=wanted)
     cand = qonnx_to_streams(graph, ctx)
-    ref = dict(res.trace)
     ref_streams = {graph.inputs[0]: x_int}
     for layer in graph.hardware_layers():
         ref_streams[layer.outputs[0]] = res.trace[layer.name]
@@ -257,6 +301,5 @@ def golden_vs_qonnx(model_or_path, n: int = 1000, *, x_int=None, x_float=None, s
         order.append(fo["name"])
         if g.ndim == 2:
             extra.update(argmax_agreement(g, q))
-    del ref
     return compare(ref_streams, cand, graph=graph, trace=trace, order=order, rtol=1e-5, atol=1e-5,
                    max_entries=max_entries, **extra)
