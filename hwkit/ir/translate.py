@@ -469,7 +469,9 @@ class Translator:
     def mvu_out(self, node, mvu, x_a, w: QW, const_term, out_shape_stream, index):
         sw = w.scale  # per output channel
         a = np.array([x_a * Fraction(float(s)) for s in sw], dtype=object)
-        out = self.emit(mvu, out_shape_stream, node.output[0])
+        af = np.array([float(v) for v in a])
+        # the accumulator's real value is acc * scale + (bias terms folded into the chain)
+        out = self.emit(mvu, out_shape_stream, node.output[0], scale=af if np.ptp(af) else float(af[0]))
         self.env[node.output[0]] = Sym(out, [rq.Affine(a, const_term)], index,
                                        exclusive=self.is_single_use(node.output[0]))
 
