@@ -126,7 +126,11 @@ class ExactPrecision:
                 self._add(layer, ins, layer.get_attr("op").lower() == "subtract")
             else:
                 self.refuse(layer, f"no exact hwkit mapping for hls4ml layer class {cls}")
-                self.grids[layer.outputs[0]] = Grid.of_type(layer.get_output_variable().type.precision)
+            if self.approximate and self.grids.get(layer.outputs[0]) is None and cls not in ("Input", "InputLayer"):
+                try:  # approximate mode: carry on with hls4ml's own type
+                    self.grids[layer.outputs[0]] = Grid.of_type(layer.get_output_variable().type.precision)
+                except UnsupportedModelError:
+                    pass
         return self
 
     def _passthrough(self, layer, g):
@@ -181,6 +185,8 @@ class ExactPrecision:
         layer.weights["weight"].update_precision(Grid(int(wi.min()), int(wi.max()), wf).fixed())
         af = g.frac + wf
         # weight layout: Dense (n_in, n_out); Conv (kh, kw, cin, cout) -> contract all but the last axis
+        if layer.get_attr("_weights_transposed", False):  # Resource strategy stores outputs first
+            wi = np.moveaxis(wi, 0, -1)
         wi2 = wi.reshape(-1, wi.shape[-1])
         hi = np.maximum(wi2 * g.hi, wi2 * g.lo).sum(axis=0)
         lo = np.minimum(wi2 * g.hi, wi2 * g.lo).sum(axis=0)

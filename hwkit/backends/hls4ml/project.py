@@ -172,7 +172,7 @@ def _convert(mw, out_dir: Path, backend, io_type, part, reuse, default_rf, proje
     with contextlib.redirect_stdout(io.StringIO()):
         return hls4ml.converters.convert_from_onnx_model(
             mw, output_dir=str(out_dir), project_name=project, io_type=io_type, backend=backend, part=part,
-            hls_config=cfg)
+            hls_config=cfg, write_weights_txt=False)  # weights compiled in: the cached library is self-contained
 
 
 def generate_hls4ml_project(
@@ -287,6 +287,8 @@ def compile_project(proj: Hls4mlProject) -> Hls4mlProject:
 
     from hwkit.tools.base import find_tool, run_tool
 
+    if proj._fn is not None:
+        return proj
     if proj.stamp is None:
         write_project(proj)
     lib = proj.out_dir / "firmware" / f"{proj.name}-{proj.stamp}.so"
@@ -294,7 +296,10 @@ def compile_project(proj: Hls4mlProject) -> Hls4mlProject:
     t0 = time.monotonic()
     proj.cached = cached.is_file()
     if proj.cached:
-        shutil.copyfile(cached, lib)
+        if not lib.is_file():  # never write over a library that may already be mapped
+            tmp = lib.with_suffix(f".{os.getpid()}.tmp")
+            shutil.copyfile(cached, tmp)
+            os.replace(tmp, lib)
     else:
         find_tool("g++", "apt-get install g++")
         run_tool([find_tool("bash", "apt-get install bash"), "build_lib.sh"], cwd=proj.out_dir,

@@ -94,6 +94,7 @@ def prepare(mw):
     """Replace every symmetric block by one HwkitStableBlock node; returns (model, config hook)."""
     from qonnx.transformation.general import RemoveUnusedTensors
 
+    _register()  # always, so every project ships the same sources whatever ran before in this process
     blocks, k = [], 0
     for sub in [n for n in mw.graph.node if n.op_type == "Sub"]:
         found = _match(mw, sub)
@@ -101,7 +102,6 @@ def prepare(mw):
             blocks.append(found)
     if not blocks:
         return mw, None
-    _register()
     for b in blocks:
         pos = min(list(mw.graph.node).index(n) for n in b["nodes"][2:])
         for n in b["nodes"]:

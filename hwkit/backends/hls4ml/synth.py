@@ -1,0 +1,54 @@
+"""HLS synthesis of a generated hls4ml project, when the vendor tool is on PATH.
+
+hls4ml's own ``build()`` shells out through ``os.system``; hwkit runs the same Tcl entry point
+through :mod:`hwkit.tools.base` (argument list, log file, timeout) and reads the reports with
+hls4ml's report parser into a plain dict."""
+from __future__ import annotations
+
+from typing import Optional
+
+from hwkit.tools.base import run_tool
+from hwkit.tools.vitis import find_hls_tool, hls_tool_line
+
+
+def _argv(tool: str, exe: str, csim: bool, synth: bool, cosim: bool, export: bool) -> list[str]:
+    if tool == "vitis-run":
+        return [exe, "--tcl", "build_prj.tcl", "--mode", "hls"]
+    opts = f"reset=0 csim={int(csim)} synth={int(synth)} cosim={int(cosim)} validation=0 export={int(export)} " \
+           "vsynth=0 fifo_opt=0"
+    return [exe, "-f", "build_prj.tcl", opts]
+
+
+def synthesize(project, csim: bool = False, synth: bool = True, cosim: bool = False, export: bool = False,
+               path: Optional[str] = None, timeout: float = 4 * 3600) -> dict:
+    """Run HLS synthesis if the backend's tool is found on ``path`` (default $PATH).
+
+    Returns {'synthesized': False, 'message': one line} when no tool is found, else the parsed
+    report (hls4ml.report.parse_vivado_report) under 'report'. A failing tool raises
+    BuildFailedError naming the log."""
+    found = find_hls_tool(project.backend, path)
+    if found is None:
+        return {"synthesized": False, "message": hls_tool_line(project.backend, path)}
+    tool, exe = found
+    out = project.out_dir
+    (out / "build_opt.tcl").write_text(
+        "array set opt {\n" + "".join(f"    {k:<10} {int(v)}\n" for k, v in (
+            ("reset", False), ("csim", csim), ("synth", synth), ("cosim", cosim), ("validation", False),
+            ("export", export), ("vsynth", False), ("fifo_opt", False))) + "}\n")
+    env = {"PATH": path} if path is not None else None
+    res = run_tool(_argv(tool, exe, csim, synth, cosim, export), cwd=out, log=out / "logs" / "hls_synth.log",
+                   timeout=timeout, env=env, stage=f"hls4ml {project.backend} HLS synthesis")
+    from hls4ml.report import parse_vivado_report
+
+    report = parse_vivado_report(str(out)) or {}
+    return {"synthesized": True, "tool": tool, "seconds": round(res.seconds, 1), "report": _plain(report)}
+
+
+def _plain(obj):
+    if isinstance(obj, dict):
+        return {str(k): _plain(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_plain(v) for v in obj]
+    if isinstance(obj, (int, float, str, bool)) or obj is None:
+        return obj
+    return str(obj)

@@ -1,0 +1,178 @@
+"""hls4ml backend: exact C simulation against the golden model, refusals, stable block, tool detection.
+
+Each (model, io type) project is generated and compiled once per session; compiled libraries are
+cached by content hash (HWKIT_CACHE), so reruns only execute."""
+from __future__ import annotations
+
+import os
+import re
+import stat
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("hls4ml")
+torch = pytest.importorskip("torch")
+
+from hwkit.backends.hls4ml import (compile_project, cosim_hls4ml, generate_hls4ml_project,  # noqa: E402
+                                   synthesize)
+from hwkit.errors import BuildFailedError, ConfigError, UnsupportedModelError  # noqa: E402
+from hwkit.tools.vitis import find_hls_tool  # noqa: E402
+
+ZOO = ["tfc", "jet", "cnv", "stable_mlp"]
+IOS = ["parallel", "stream"]
+
+
+def _export(name, out: Path, preset="pot", wbits=2, abits=2):
+    from hwkit.export import export_qonnx
+    from hwkit.zoo import MODELS, build_model
+
+    torch.manual_seed(0)
+    shape = MODELS[name].default_in_shape
+    model = build_model(name, wbits=wbits, abits=abits, ibits=8, preset=preset).eval()
+    with torch.no_grad():  # settle activation statistics so values spread over the grids
+        for _ in range(4):
+            model(torch.rand(32, *shape))
+    path = out / f"{name}_{preset}_w{wbits}a{abits}.onnx"
+    export_qonnx(model, shape, path)
+    return path
+
+
+@pytest.fixture(scope="session")
+def models(tmp_path_factory):
+    d = tmp_path_factory.mktemp("hls4ml_models")
+    return {name: _export(name, d) for name in ZOO}
+
+
+@pytest.fixture(scope="session")
+def projects(models, tmp_path_factory):
+    d = tmp_path_factory.mktemp("hls4ml_projects")
+    cache = {}
+
+    def get(name, io):
+        if (name, io) not in cache:
+            p = generate_hls4ml_project(models[name], d / f"{name}_{io}", io_type=io)
+            cache[name, io] = compile_project(p)
+        return cache[name, io]
+    return get
+
+
+@pytest.fixture(scope="session")
+def digits():
+    from hwkit.data import load_dataset
+
+    return load_dataset("digits")
+
+
+@pytest.mark.parametrize("io", IOS)
+@pytest.mark.parametrize("name", ZOO)
+def test_zoo_model_bit_exact(name, io, models, projects, digits):
+    proj = projects(name, io)
+    x = digits.x_test if name != "jet" else None
+    rep = cosim_hls4ml(models[name], proj.out_dir, n=300, x=x, seed=1, project=proj)
+    assert rep["samples"] == 300 + (0 if x is None else len(x))
+    assert rep["mismatches"] == 0, rep["detail"]
+    assert rep["reference"].startswith("hwkit.sim"), rep["reference"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("io", IOS)
+@pytest.mark.parametrize("name", ZOO)
+def test_zoo_model_bit_exact_10k(name, io, models, projects):
+    rep = cosim_hls4ml(models[name], projects(name, io).out_dir, n=10_000, seed=7, project=projects(name, io))
+    assert rep["samples"] == 10_000 and rep["mismatches"] == 0, rep["detail"]
+
+
+def test_pretrained_stable_w4a4_on_test_set(tmp_path, digits):
+    from hwkit.pretrained import qonnx_path
+
+    rep = cosim_hls4ml(qonnx_path("stable_w4a4_digits"), tmp_path / "prj", n=200, x=digits.x_test)
+    assert rep["mismatches"] == 0, rep["detail"]
+
+
+def test_stable_block_stores_one_weight_array(projects):
+    for io in IOS:
+        proj = projects("stable_mlp", io)
+        fw = proj.out_dir / "firmware"
+        top = (fw / f"{proj.name}.cpp").read_text()
+        calls = re.findall(r"nnet::stable_block<[^>]*>\(\s*\w+,\s*\w+,\s*(w\d+)\)", top)
+        assert len(calls) == 2, top  # two symmetric blocks, each called with ONE weight array
+        weights = sorted(p.stem for p in (fw / "weights").glob("*.h"))
+        blocks = [lay for lay in proj.model.get_layers() if lay.class_name == "HwkitStableBlock"]
+        dense = [lay for lay in proj.model.get_layers() if lay.class_name == "Dense"]
+        # opening and classifier: weight + bias each; each block: its single K
+        assert len(weights) == 2 * len(dense) + len(blocks) == 6, weights
+        for w, blk in zip(calls, blocks):
+            k = blk.weights["weight"].data
+            assert k.shape == (32, 32) and w in weights
+        assert (fw / "nnet_utils" / "nnet_stable_block.h").is_file()
+        # the header reads the same array in both index orders
+        src = (fw / "nnet_utils" / "nnet_stable_block.h").read_text()
+        assert "w[i * CONFIG_T::n_hidden + j]" in src and src.count("const typename CONFIG_T::weight_t w[") == 2
+
+
+def test_float_scale_model_refused_naming_layer(tmp_path):
+    path = _export("tfc", tmp_path, preset="float")
+    with pytest.raises(UnsupportedModelError, match=r"node 'Quant_\d+' \(Quant\).*not a power of two"):
+        generate_hls4ml_project(path, tmp_path / "prj")
+
+
+def test_float_scale_model_approximate_reports_mismatches(tmp_path):
+    path = _export("tfc", tmp_path, preset="float")
+    rep = cosim_hls4ml(path, tmp_path / "prj", n=200, approximate=True)
+    assert rep["notes"] and "not a power of two" in rep["notes"][0]
+    assert rep["mismatches"] > 0  # hls4ml's fixed<16,6> scales really do change results
+
+
+def test_bipolar_refused(tmp_path):
+    path = _export("tfc", tmp_path, wbits=1, abits=1)
+    with pytest.raises(UnsupportedModelError, match="BipolarQuant"):
+        generate_hls4ml_project(path, tmp_path / "prj")
+
+
+def test_bad_options(models, tmp_path):
+    with pytest.raises(ConfigError, match="io type"):
+        generate_hls4ml_project(models["tfc"], tmp_path, io_type="axi")
+    with pytest.raises(ConfigError, match="backend"):
+        generate_hls4ml_project(models["tfc"], tmp_path, backend="Quartus")
+
+
+def test_generation_deterministic_and_cached(models, projects, tmp_path):
+    first = projects("tfc", "parallel")
+    again = compile_project(generate_hls4ml_project(models["tfc"], tmp_path / "again", io_type="parallel"))
+    assert again.stamp == first.stamp and again.cached
+    a = (first.out_dir / "firmware" / "parameters.h").read_bytes()
+    assert a == (again.out_dir / "firmware" / "parameters.h").read_bytes()
+
+
+def test_reuse_factor_from_folding_list(models, tmp_path):
+    proj = generate_hls4ml_project(models["tfc"], tmp_path / "rf", reuse_factor=[4, 4, 4, 2])
+    assert sorted(proj.reuse.values()) == [2, 4, 4, 4]
+    assert "Resource" in (proj.out_dir / "firmware" / "parameters.h").read_text() or \
+        "resource" in (proj.out_dir / "firmware" / "parameters.h").read_text()
+    with pytest.raises(ConfigError, match="reuse factors"):
+        generate_hls4ml_project(models["tfc"], tmp_path / "rf2", reuse_factor=[2, 2])
+
+
+def test_hls_tool_absent_stops_after_csim(projects, tmp_path):
+    empty = tmp_path / "empty_bin"
+    empty.mkdir()
+    assert find_hls_tool("Vitis", str(empty)) is None
+    res = synthesize(projects("tfc", "parallel"), path=str(empty))
+    assert res["synthesized"] is False and "not on PATH" in res["message"] and "\n" not in res["message"]
+
+
+def test_hls_tool_present_is_invoked(projects, tmp_path):
+    fake_bin = tmp_path / "fake_bin"
+    fake_bin.mkdir()
+    tool = fake_bin / "vitis-run"
+    tool.write_text("#!/bin/sh\necho \"FAKE vitis-run invoked with: $*\"\nexit 3\n")
+    tool.chmod(tool.stat().st_mode | stat.S_IEXEC)
+    assert find_hls_tool("Vitis", str(fake_bin)) == ("vitis-run", str(tool))
+    proj = projects("tfc", "parallel")
+    with pytest.raises(BuildFailedError, match="exited with 3"):
+        synthesize(proj, path=str(fake_bin) + os.pathsep + "/usr/bin:/bin")
+    log = (proj.out_dir / "logs" / "hls_synth.log").read_text()
+    assert "FAKE vitis-run invoked with: --tcl build_prj.tcl --mode hls" in log
+    assert "synth      1" in (proj.out_dir / "build_opt.tcl").read_text()
