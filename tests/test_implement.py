@@ -146,3 +146,16 @@ def test_unknown_family_and_missing_constraints_are_config_errors(tmp_path):
     with pytest.raises(ConfigError, match="no resource table"):
         implement([], "x", tmp_path, family="ecp5", device="12k", package="x", constraints=tmp_path / "x",
                   freq_mhz=10)
+
+
+@pytest.mark.slow
+def test_missed_pll_clock_is_rebuilt_below_fmax(core, tmp_path):
+    """Asking ULX3S for 200 MHz: the stand-in top cannot make it, so the flow rebuilds once with the
+    PLL at <= 90 % of the Fmax it got, and the final bitstream meets its own clock."""
+    from hwkit.implement import implement_board
+
+    r = implement_board([core], _shape(), "ulx3s", tmp_path, clock_mhz=200)
+    assert any("timing missed at 200 MHz" in n for n in r.notes), r.notes
+    assert r.target_mhz < 200 and r.timing_met and r.fmax_mhz >= r.target_mhz
+    wrapper = (tmp_path / "hwkit_board.v").read_text()
+    assert f".CLK_HZ({int(round(r.target_mhz * 1e6))})" in wrapper      # the UART divider follows the clock

@@ -18,6 +18,7 @@ from hwkit.implement.parts import check_fit, part_resources
 from hwkit.implement.wrapper import TOP, CoreShape, led_active_low, wrapper_sources, write_wrapper
 
 BITSTREAM_SUFFIX = {"ecp5": ".bit", "ice40": ".bin"}
+TIMING_MARGIN = 0.9      # retimed PLL clock as a fraction of the Fmax first achieved
 
 
 @dataclass
@@ -114,11 +115,14 @@ def implement_board(
     clock_mhz: Optional[float] = None,
     baud: int = 115200,
     seed: int = 1,
+    retime: bool = True,
     timeout: float = 3600,
 ) -> ImplementResult:
     """``hwkit_core`` (its sources + core.json) inside the UART board top, implemented for ``board``
     (a name or hwkit.boards.Board). On ECP5 a PLL (ecppll) makes ``clock_mhz`` (default: the board's
-    clock) from the oscillator; iCE40 boards run at the oscillator frequency."""
+    clock) from the oscillator; iCE40 boards run at the oscillator frequency. If routing misses the
+    PLL clock and ``retime``, the design is rebuilt once with the PLL at most 90 % of the achieved Fmax
+    (``seconds`` then add up both runs, ``notes`` say so)."""
     from hwkit.boards import load_board
     from hwkit.tools import pack
 
@@ -130,24 +134,39 @@ def implement_board(
     out_dir.mkdir(parents=True, exist_ok=True)
     osc = float(b.pins.clock_mhz)
     target = float(clock_mhz or b.clock_mhz)
-    notes, extra = [], []
-    freq = osc
-    if abs(target - osc) > 1e-6:
-        if b.family == "ecp5":
-            pll_v, freq = pack.ecp5_pll(out_dir, osc, target)
-            extra.append(pll_v)
-            notes.append(f"PLL {osc:g} MHz -> {freq:g} MHz (requested {target:g})")
-        else:
-            notes.append(f"no PLL on {b.family}: the design runs at the {osc:g} MHz oscillator, not {target:g} MHz")
-    wrapper = write_wrapper(out_dir / f"{TOP}.v", shape, clk_hz=int(round(freq * 1e6)), baud=baud,
-                            btn_active_low=b.pins.reset_active_low, led_active_low=led_active_low(b.name),
-                            pll=bool(extra))
+    use_pll = abs(target - osc) > 1e-6 and b.family == "ecp5"
+    notes = [] if use_pll or abs(target - osc) <= 1e-6 else [
+        f"no PLL on {b.family}: the design runs at the {osc:g} MHz oscillator, not {target:g} MHz"]
     res = b.resources
     available = {"lut": res.lut, "ff": res.ff, "bram": res.bram_blocks, "dsp": res.dsp}
-    result = implement([wrapper, *extra, *wrapper_sources(), *core_sources], TOP, out_dir, family=b.family,
-                       device=b.pnr["device"], package=b.pnr["package"], constraints=b.constraints,
-                       freq_mhz=freq, data_files=data_files, available=available,
-                       part_name=f"{b.device} ({b.name})", speed=b.pnr.get("speed"), seed=seed, timeout=timeout)
+
+    def run(request_mhz: float) -> ImplementResult:
+        extra, freq = [], osc
+        if use_pll:
+            pll_v, freq = pack.ecp5_pll(out_dir, osc, request_mhz)
+            extra.append(pll_v)
+            notes.append(f"PLL {osc:g} MHz -> {freq:g} MHz (requested {request_mhz:g})")
+        wrapper = write_wrapper(out_dir / f"{TOP}.v", shape, clk_hz=int(round(freq * 1e6)), baud=baud,
+                                btn_active_low=b.pins.reset_active_low, led_active_low=led_active_low(b.name),
+                                pll=use_pll)
+        return implement([wrapper, *extra, *wrapper_sources(), *core_sources], TOP, out_dir, family=b.family,
+                         device=b.pnr["device"], package=b.pnr["package"], constraints=b.constraints,
+                         freq_mhz=freq, data_files=data_files, available=available,
+                         part_name=f"{b.device} ({b.name})", speed=b.pnr.get("speed"), seed=seed, timeout=timeout)
+
+    result = run(target)
+    if not result.timing_met and result.fmax_mhz:
+        if use_pll and retime:
+            # A bitstream clocked above its Fmax may fail on the board: rebuild once with the PLL
+            # below what was achieved (the baud divider depends on the clock, so it is a rebuild).
+            slower = pack.ecp5_pll_at_most(out_dir, osc, TIMING_MARGIN * result.fmax_mhz)
+            notes.append(f"timing missed at {result.target_mhz:g} MHz (Fmax {result.fmax_mhz:.1f}): "
+                         f"rebuilt at {slower:g} MHz")
+            first = result
+            result = run(slower)
+            result.seconds = {k: round(v + first.seconds.get(k, 0), 2) for k, v in result.seconds.items()}
+        else:
+            notes.append(f"timing missed: Fmax {result.fmax_mhz:.1f} MHz below the {result.target_mhz:g} MHz clock")
     result.notes = notes
     (out_dir / "implement.json").write_text(json.dumps(result.as_dict(), indent=2, sort_keys=True) + "\n")
     return result

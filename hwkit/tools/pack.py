@@ -64,3 +64,14 @@ def ecp5_pll(build_dir: Path, clkin_mhz: float, clkout_mhz: float, module: str =
     if not m:
         raise BuildFailedError(f"ecppll printed no output frequency (log: {build_dir / 'ecppll.log'})")
     return build_dir / name, float(m.group(1))
+
+
+def ecp5_pll_at_most(build_dir: Path, clkin_mhz: float, max_mhz: float, module: str = "pll") -> float:
+    """Write the PLL for the fastest output ecppll can make that does not exceed ``max_mhz``."""
+    request = float(int(max_mhz))
+    while request >= 1:
+        _, got = ecp5_pll(build_dir, clkin_mhz, request, module)
+        if got <= max_mhz + 1e-9:
+            return got
+        request -= 1
+    raise BuildFailedError(f"no PLL setting from {clkin_mhz:g} MHz at or below {max_mhz:.1f} MHz")
