@@ -41,10 +41,11 @@ def _disable_xsi() -> None:
         setattr(xsi, name, None)
 
 
-def boot(build_dir: Path, vivado_root: Optional[str] = None) -> tuple:
-    """Set FINN's environment and import ``finn.builder.build_dataflow``.
+def boot(build_dir: Path, vivado_root: Optional[str] = None, builder: bool = True) -> tuple:
+    """Set FINN's environment and import ``finn.builder.build_dataflow`` (skipped when not
+    ``builder``: it pulls in torch and brevitas, ~20 s on a busy machine, which execution never needs).
 
-    Returns ``(module, xsi_note)``: ``xsi_note`` is None when RTL simulation works (a real
+    Returns ``(module or None, xsi_note)``: ``xsi_note`` is None when RTL simulation works (a real
     Vivado whose XSim headers let FINN build xsi.so), else the reason it does not."""
     os.environ.update(finn_environment(build_dir, vivado_root))
     note = "no Vivado: FINN's XSI (RTL simulation) disabled"
@@ -58,6 +59,8 @@ def boot(build_dir: Path, vivado_root: Optional[str] = None) -> tuple:
             note = f"Vivado at {vivado_root} but FINN's XSI could not be built: {err}"
     if note is not None:
         _disable_xsi()
+    if not builder:
+        return None, note
     import finn.builder.build_dataflow as build_dataflow
 
     return build_dataflow, note

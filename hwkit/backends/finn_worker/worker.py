@@ -83,6 +83,9 @@ def _ordered_folding_step(folding: list[dict]):
 
 
 def cmd_build(job: dict) -> dict:
+    import os
+
+    os.environ.pop("PYTEST_CURRENT_TEST", None)  # FINN re-raises instead of reporting under pytest
     out = Path(job["out_dir"]).resolve()
     bd, xsi_note = boot.boot(out, job.get("vivado_root"))
     import finn.builder.build_dataflow_config as bc
@@ -116,13 +119,17 @@ def cmd_build(job: dict) -> dict:
         steps.insert(at + 1, _timed_steps(bc, [_ordered_folding_step(job["ordered_folding"])], timings)[0])
     cfg = bc.DataflowBuildConfig(steps=steps, generate_outputs=outputs, **kwargs)
     start = time.perf_counter()
-    rc = bd.build_dataflow_cfg(job["model"], cfg)
+    error = None
+    try:
+        rc = bd.build_dataflow_cfg(job["model"], cfg)
+    except Exception as err:  # FINN normally returns -1 itself; keep the step record either way
+        rc, error = -1, f"{type(err).__name__}: {err}"
     result = {"rc": rc, "seconds": round(time.perf_counter() - start, 3), "steps": timings,
               "step_names": [s.__name__ for s in steps], "notes": notes}
     if rc != 0:
         log = out / "build_dataflow.log"
         tail = log.read_text(errors="replace").strip().splitlines()[-15:] if log.exists() else []
-        result["error_tail"] = tail
+        result["error_tail"] = tail + ([error] if error else [])
     return result
 
 
@@ -205,7 +212,7 @@ def run_model(model, x: np.ndarray, chunk: int = 256, check: int = 16) -> tuple[
 
 def cmd_execute(job: dict) -> dict:
     out = Path(job["out_dir"]).resolve()
-    boot.boot(Path(job["build_dir"]), None)
+    boot.boot(Path(job["build_dir"]), None, builder=False)
     x = np.load(job["inputs"]).astype(np.float32)
     result = {}
     for label, path in job["models"]:
@@ -235,7 +242,7 @@ def cmd_trace(job: dict) -> dict:
     input. Values are sorted because layouts differ between steps (NCHW vs NHWC)."""
     from finn.core.onnx_exec import execute_onnx
 
-    boot.boot(Path(job["build_dir"]), None)
+    boot.boot(Path(job["build_dir"]), None, builder=False)
     x = np.load(job["inputs"]).astype(np.float32)
     out = Path(job["out_dir"]).resolve()
     result = {}
@@ -258,7 +265,7 @@ def cmd_cppsim(job: dict) -> dict:
     out = Path(job["out_dir"]).resolve()
     os.environ["FINN_DEPS"] = job["deps_dir"]  # holds finn-hlslib (a link to the user's checkout)
     os.environ["XILINX_HLS"] = job["xilinx_hls"]
-    boot.boot(Path(job["build_dir"]), None)
+    boot.boot(Path(job["build_dir"]), None, builder=False)
     from finn.transformation.fpgadataflow.compile_cppsim import CompileCppSim
     from finn.transformation.fpgadataflow.prepare_cppsim import PrepareCppSim
     from finn.transformation.fpgadataflow.set_exec_mode import SetExecMode
