@@ -155,3 +155,34 @@ def qkeras_style_mlp(path, sizes=(16, 32, 16, 5), in_bits=16, in_int=6, wbits=6,
     mw = ModelWrapper(model)
     mw.save(str(path))
     return Path(path)
+
+
+def cybsec_style_mlp(path, in_features=60, hidden=16, seed=0) -> Path:
+    """FINN's cybersecurity example shape: bipolar input declared by a datatype annotation (no
+    Quant node), ``(x + 1) / 2`` in the graph, 2-bit weights/activations with float scales,
+    BatchNorm, float bias, and a bipolar output quantizer."""
+    import brevitas.nn as qnn
+    from brevitas.quant import SignedBinaryActPerTensorConst
+    from qonnx.core.datatype import DataType
+
+    torch.manual_seed(seed)
+
+    class Net(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.body = torch.nn.Sequential(
+                qnn.QuantLinear(in_features, hidden, bias=True, weight_bit_width=2),
+                torch.nn.BatchNorm1d(hidden), torch.nn.Dropout(0.5), qnn.QuantReLU(bit_width=2),
+                qnn.QuantLinear(hidden, 1, bias=True, weight_bit_width=2))
+            self.out = qnn.QuantIdentity(act_quant=SignedBinaryActPerTensorConst)
+
+        def forward(self, x):
+            return self.out(self.body((x + torch.tensor([1.0])) / 2.0))
+
+    net = Net()
+    randomize_bn(net, seed)
+    export(net, (in_features,), path)
+    m = ModelWrapper(str(path))
+    m.set_tensor_datatype(m.graph.input[0].name, DataType["BIPOLAR"])
+    m.save(str(path))
+    return Path(path)

@@ -144,3 +144,11 @@ def test_pretrained_100k():
 def test_bnn_pynq_100k(tmp_path, name):
     p = gh.bnn_pynq(name, tmp_path / f"{name}.onnx")
     assert_ties_only(golden_vs_qonnx(p, n=100_000, seed=13, batch=1000))
+
+
+def test_finn_cybsec_style_annotated_bipolar_input(tmp_path):
+    p = gh.cybsec_style_mlp(tmp_path / "cyb.onnx")
+    g = lower(p)
+    assert g.streams[g.inputs[0]].dtype.bipolar
+    assert [l.kind for l in g.layers] == ["MVU", "Threshold", "MVU", "Threshold", "FloatTail"]
+    assert_ties_only(golden_vs_qonnx(p, n=2000, seed=9, graph=g))

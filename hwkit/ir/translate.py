@@ -152,6 +152,7 @@ class Translator:
         m = self.model
         inp = m.graph.input[0]
         self.env[inp.name] = Pre([], self.shape(inp.name))
+        self.annotated_input(inp.name)
         for node in m.graph.node:
             self.node = node
             handler = getattr(self, "op_" + node.op_type, None)
@@ -294,6 +295,22 @@ class Translator:
         self.meta["probes"][name] = {"onnx": node.output[0], "index": index, "scale": s_c, "zeropt": z_c}
         chain = [rq.Affine(rq.fvec(s_c), -rq.fvec(z_c) * rq.fvec(s_c))]
         self.env[node.output[0]] = Sym(name, chain, index)
+
+    def annotated_input(self, name):
+        """FINN-style models may declare the input integer (qonnx datatype annotation, e.g. BIPOLAR
+        or UINT8) instead of quantizing it with a Quant node: then that is the input grid."""
+        dt = self.model.get_tensor_datatype(name)
+        if dt is None or not dt.is_integer():
+            return
+        bits = dt.bitwidth()
+        bipolar = dt.name == "BIPOLAR"
+        signed = dt.signed()
+        dtype = BIPOLAR if bipolar else IntType(bits, signed)
+        qmin, qmax = (-1, 1) if bipolar else (int(dt.min()), int(dt.max()))
+        shape = (1,) + self.shape(name)[1:]
+        fake = type(self.model.graph.node[0])(op_type="Quant", name=f"{name}_datatype", input=[name], output=[name])
+        self.node = fake
+        self.quantize_input(fake, Pre([], shape), np.ones(1), np.zeros(1), dtype, qmin, qmax, "ROUND", bipolar)
 
     def producer_mvu(self, sym: Sym):
         lay = self.layers[-1] if self.layers else None
