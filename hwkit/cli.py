@@ -210,6 +210,19 @@ def sweep_cmd(
     typer.echo(f"results: {Path(out) / 'sweep.json'}  plot: {pareto_plot(results, Path(out) / 'pareto.png')}")
 
 
+@app.command("finn-env")
+def finn_env_cmd(
+    venv: Optional[Path] = typer.Option(None, help="where to create it (default $HWKIT_FINN_VENV or .venv-finn)"),
+    force: bool = typer.Option(False, help="recreate even if it exists"),
+):
+    """Create the isolated FINN environment (finn-plus 1.6.1, CPU torch) the finn backend runs in."""
+    from hwkit.backends.finn_env import create_finn_env
+
+    info = create_finn_env(venv, force=force)
+    typer.echo(f"FINN venv {info['venv']}: {info['size_bytes'] / 2**30:.2f} GiB, {info['seconds']:.0f} s, "
+               f"finn-plus {info['versions']['finn-plus']}, torch {info['versions']['torch']}")
+
+
 def main(argv: Optional[list[str]] = None) -> int:
     try:
         app(args=argv, standalone_mode=False)
