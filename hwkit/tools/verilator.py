@@ -90,7 +90,7 @@ def build(
     exe = out_dir / "Vtop"
     if exe.is_file():
         return exe
-    tmp = out_dir.with_name(out_dir.name + ".tmp")
+    tmp = out_dir.with_name(f"{out_dir.name}.tmp{os.getpid()}")   # concurrent builds never share a dir
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
     argv = [
@@ -103,6 +103,9 @@ def build(
     ]
     run_tool(argv, cwd=tmp, log=tmp / "verilator.log", env=inst.env(), timeout=timeout,
              stage=f"verilator build of {top}")
+    if exe.is_file():   # another process finished the same build first
+        shutil.rmtree(tmp, ignore_errors=True)
+        return exe
     shutil.rmtree(out_dir, ignore_errors=True)
     os.replace(tmp, out_dir)
     return exe
