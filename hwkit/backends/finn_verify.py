@@ -222,9 +222,9 @@ def _explain(report: dict) -> list[str]:
     if report["tie_step"]:
         layer = report["tie_layer"] or {}
         n = max(e["mismatches"] for e in report["steps"].values())
-        lines.append(f"{n} output elements differ only by rounding ties: {report['tie_step']} turns "
-                     f"Quant (round half to even) into MultiThreshold (ties round up), first at "
-                     f"{layer.get('node')} (was {layer.get('previous_node')})")
+        lines.append(f"{n} output elements differ only by rounding ties (first seen at {report['tie_step']}): "
+                     "FINN's step_qonnx_to_finn turns Quant (round half to even) into MultiThreshold "
+                     f"(ties round up); first differing layer {layer.get('node')} (was {layer.get('previous_node')})")
     if report["first_failing_step"]:
         layer = report["layer"] or {}
         cause = ("the reference runs non-power-of-two scales in float32 ("
