@@ -31,6 +31,14 @@ def _res(rec: dict) -> dict:
     return rec.get("result", {}) if rec and rec.get("status") == "ok" else {}
 
 
+def _note(rec: dict, entry: dict):
+    """Why a stage did not produce its artefact, or its one-line summary."""
+    if entry.get("status") == "failed":
+        return entry.get("error")
+    res = rec.get("result", {}) or {}
+    return res.get("reason") or res.get("summary")
+
+
 def _num(x):
     return None if x is None else (round(float(x), 6) if isinstance(x, float) else x)
 
@@ -69,7 +77,7 @@ def collect(build_dir: str | Path, extra_stages: Optional[dict] = None) -> dict:
             "synthesized": {k: syn_layers[name].get(k) for k in RESOURCE_KEYS} if name in syn_layers else None,
         })
     stages = [{"name": s["name"], "status": s["status"], "seconds": s.get("seconds"), "ran": s.get("ran", True),
-               "reason": (recs.get(s["name"], {}).get("result", {}) or {}).get("reason")}
+               "reason": _note(recs.get(s["name"], {}), s)}
               for s in manifest.get("stages", []) if s["name"] != "report"]  # same report whenever rendered
     tools = {}
     for rec in recs.values():
