@@ -51,7 +51,7 @@ class CoreShape:
         or nested ``{"in": {"bits", "signed", "elems_per_beat", "beats"}, "out": {...}}``."""
         data = src if isinstance(src, dict) else json.loads(Path(src).read_text())
         aliases = {"bits": ("bits", "elem_bits", "width"), "signed": ("signed",),
-                   "epb": ("epb", "elems_per_beat", "elements_per_beat", "pe"),
+                   "epb": ("epb", "elems_per_beat", "elements_per_beat"),
                    "beats": ("beats", "beats_per_sample")}
         vals = {}
         for side in ("in", "out"):
