@@ -15,7 +15,6 @@ import shutil
 from pathlib import Path
 from typing import Optional, Sequence, Union
 
-import numpy as np
 
 from hwkit.backends.finn_env import finn_python
 from hwkit.backends.finn_reports import import_estimate_reports, import_synth_reports, read_folding
