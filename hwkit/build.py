@@ -339,9 +339,10 @@ def default_flow() -> Flow:
         Stage("golden_sim", s.golden_sim, "integer simulation, accuracy, cycle model", deps=("export", "lower")),
         Stage("estimate", s.estimate, "analytic LUT/FF/BRAM/DSP vs board", version=2, deps=("lower",)),
         Stage("generate", s.generate, "backend sources", deps=("export", "lower")),
-        Stage("cosim", s.cosim, "backend simulation vs golden", deps=("export", "lower", "golden_sim", "generate")),
-        Stage("synthesize", s.synthesize, "logic synthesis", deps=("generate", "estimate")),
-        Stage("place_route", s.place_route, "place & route, Fmax", deps=("synthesize",)),
+        Stage("cosim", s.cosim, "backend simulation vs golden", version=2,
+              deps=("export", "lower", "golden_sim", "generate")),
+        Stage("synthesize", s.synthesize, "logic synthesis", version=2, deps=("generate", "estimate")),
+        Stage("place_route", s.place_route, "place & route, Fmax", version=2, deps=("synthesize", "generate")),
         Stage("bitstream", s.bitstream, "bitstream", deps=("place_route",)),
         Stage("report", s.report, "report.json + report.html"),
     ])

@@ -290,7 +290,24 @@ def cosim(ctx: BuildContext) -> dict:
                 "reference": res.get("reference"), "samples_per_s": res.get("hls_samples_per_s"),
                 "summary": f"{mism} mismatches / {res.get('samples')} vs {res.get('reference')}"}
     if backend == "finn":
-        return {"status": "not_applicable", "reason": "FINN rtlsim needs Vivado/XSim (not installed)"}
+        verify = _optional("hwkit.backends.finn_verify", "verify_finn_build")
+        if verify is None:
+            return _unavailable("hwkit.backends.finn_verify", "FINN helper")
+        from hwkit.data import load_dataset
+
+        work = ctx.workdir / "finn"  # verification writes into the FINN build: use a copy
+        shutil.copytree(ctx.stage_dir("generate") / "finn", work)
+        ds = load_dataset(ctx.config.dataset)
+        rep = verify(str(ctx.artefact("export", QONNX)), work, x=ds.x_test.astype(np.float32), seed=ctx.config.seed)
+        shutil.copyfile(work / "verify" / "verify_report.json", ctx.workdir / "finn_verify_report.json")
+        shutil.rmtree(work)
+        mism = max((int(e["mismatches"]) for e in rep["steps"].values()), default=0)
+        return {"bit_exact": bool(rep.get("bit_exact")), "mismatches": mism, "vectors": int(rep["inputs"]),
+                "reference": rep.get("reference"), "mode": "FINN python execution of the HW-layer graph "
+                "(rtlsim needs Vivado/XSim)", "first_failing_step": rep.get("first_failing_step"),
+                "explanation": rep.get("explanation", []),
+                "summary": f"{mism} mismatches / {rep['inputs']} (FINN python execution) vs {rep.get('reference')}"
+                           + (f": {rep['explanation'][0]}" if rep.get("explanation") else "")}
     run = _optional("hwkit.backends.rtl.cosim", "cosimulate")
     if run is None:
         return _unavailable("hwkit.backends.rtl.cosim", "RTL helper")
@@ -343,6 +360,25 @@ def _core_files(ctx: BuildContext):
     return [gen / f for f in desc["files"]["verilog"]], [gen / f for f in desc["files"]["mem"]]
 
 
+def _synth_open(ctx: BuildContext, workdir: Path, freq: float, use_pll: bool, nodsp: bool, sources, mems):
+    """The core in the UART board top, PLL at ``freq`` (ECP5), synthesized in ``workdir``."""
+    from hwkit.implement.wrapper import TOP, CoreShape, led_active_low, wrapper_sources, write_wrapper
+    from hwkit.tools import pack, yosys
+
+    board = _board(ctx)
+    shape = CoreShape.from_json(ctx.stage_dir("generate") / "core.json")
+    extra = []
+    if use_pll:
+        pll_v, freq = pack.ecp5_pll(workdir, float(board.pins.clock_mhz), freq)
+        extra.append(pll_v)
+    wrapper = write_wrapper(workdir / f"{TOP}.v", shape, clk_hz=int(round(freq * 1e6)),
+                            btn_active_low=board.pins.reset_active_low, led_active_low=led_active_low(board.name),
+                            pll=use_pll)
+    syn = yosys.synthesize([wrapper, *extra, *wrapper_sources(), *sources], TOP, workdir, board.family,
+                           data_files=mems, extra_synth_args="-nodsp" if nodsp else "")
+    return syn, freq
+
+
 def synthesize(ctx: BuildContext) -> dict:
     """Yosys: the core inside the UART board top (open boards) or the bare core (Xilinx: counts only)."""
     skip = _needs_open(ctx, "synthesis")
@@ -358,75 +394,83 @@ def synthesize(ctx: BuildContext) -> dict:
     board = _board(ctx)
     sources, mems = _core_files(ctx)
     ctx.record_tool("yosys", yosys.version())
-    notes, freq = [], _clock(ctx)
+    notes, freq, r = [], _clock(ctx), board.resources
+    avail = {"lut": r.lut, "ff": r.ff, "bram": r.bram_blocks, "dsp": r.dsp}
+    use_pll = nodsp = False
     if board.is_open:
-        from hwkit.implement.wrapper import TOP, CoreShape, led_active_low, wrapper_sources, write_wrapper
-        from hwkit.tools import pack
-
-        shape = CoreShape.from_json(ctx.stage_dir("generate") / "core.json")
-        osc, extra = float(board.pins.clock_mhz), []
-        if abs(freq - osc) > 1e-6 and board.family == "ecp5":
-            pll_v, achieved = pack.ecp5_pll(ctx.workdir, osc, freq)
-            extra.append(pll_v)
-            notes.append(f"PLL {osc:g} MHz -> {achieved:g} MHz (requested {freq:g})")
-            freq = achieved
-        elif abs(freq - osc) > 1e-6:
+        osc = float(board.pins.clock_mhz)
+        use_pll = abs(freq - osc) > 1e-6 and board.family == "ecp5"
+        if abs(freq - osc) > 1e-6 and not use_pll:
             notes.append(f"no PLL on {board.family}: runs at the {osc:g} MHz oscillator, not {freq:g} MHz")
             freq = osc
-        wrapper = write_wrapper(ctx.workdir / f"{TOP}.v", shape, clk_hz=int(round(freq * 1e6)),
-                                btn_active_low=board.pins.reset_active_low, led_active_low=led_active_low(board.name),
-                                pll=bool(extra))
         # the estimate put every product in LUTs (operands of 1-3 bits): tell yosys not to spend multipliers
         nodsp = board.family == "ecp5" and ctx.results.get("estimate", {}).get("total", {}).get("dsp") == 0
+        syn, got = _synth_open(ctx, ctx.workdir, freq, use_pll, nodsp, sources, mems)
+        if use_pll:
+            notes.append(f"PLL {osc:g} MHz -> {got:g} MHz (requested {freq:g})")
+        freq, family = got, board.family
+        counts = syn.as_dict()
+        if counts.get("dsp", 0) > r.dsp and board.family == "ecp5" and not nodsp:
+            notes.append(f"yosys inferred {counts['dsp']} multipliers > {r.dsp}: re-synthesized with -nodsp")
+            nodsp = True
+            syn, freq = _synth_open(ctx, ctx.workdir, freq, use_pll, nodsp, sources, mems)
+            counts = syn.as_dict()
         if nodsp:
-            notes.append("multipliers mapped to LUTs (-nodsp), as estimated")
-        syn = yosys.synthesize([wrapper, *extra, *wrapper_sources(), *sources], TOP, ctx.workdir, board.family,
-                               data_files=mems, extra_synth_args="-nodsp" if nodsp else "")
-        top, family = TOP, board.family
+            notes.append("multipliers mapped to LUTs (-nodsp)")
+        fit = check_fit(counts, family, avail, f"{board.device} ({board.name})")
     else:
         syn = yosys.synthesize(sources, "hwkit_core", ctx.workdir, "xilinx", data_files=mems, json_netlist=False)
-        top, family = "hwkit_core", "xilinx"
+        family, counts, fit = "xilinx", syn.as_dict(), None
         notes.append("Xilinx part: Yosys synth_xilinx cell counts of the core; no open place & route")
-    counts = syn.as_dict()
-    r = board.resources
-    avail = {"lut": r.lut, "ff": r.ff, "bram": r.bram_blocks, "dsp": r.dsp}
-    fit = None
-    if family in ("ecp5", "ice40"):
-        part = f"{board.device} ({board.name})"
-        if counts.get("dsp", 0) > r.dsp and family == "ecp5":
-            # more multipliers than the part has: map them to LUT logic instead and check again
-            notes.append(f"yosys inferred {counts['dsp']} multipliers > {r.dsp}: re-synthesized with -nodsp")
-            syn = yosys.synthesize([wrapper, *extra, *wrapper_sources(), *sources],
-                                   top, ctx.workdir, family, data_files=mems, extra_synth_args="-nodsp")
-            counts = syn.as_dict()
-        fit = check_fit(counts, family, avail, part)
     total = {k: counts.get(k) for k in ("lut", "ff", "bram", "dsp")}
-    return {"tool": f"yosys {yosys.SYNTH[family]}", "top": top, "netlist": f"{top}.json" if board.is_open else None,
-            "freq_mhz": freq, "total": total, "lutram": counts.get("lutram"), "fit": fit, "notes": notes,
+    return {"tool": f"yosys {yosys.SYNTH[family]}", "top": syn.top,
+            "netlist": f"{syn.top}.json" if board.is_open else None, "freq_mhz": freq, "use_pll": use_pll,
+            "nodsp": nodsp, "total": total, "lutram": counts.get("lutram"), "fit": fit, "notes": notes,
             "summary": f"LUT {total['lut']} FF {total['ff']} BRAM {total['bram']} DSP {total['dsp']}"
-                       + (f"; {notes[0]}" if notes else "")}
+                       + (f"; {'; '.join(notes)}" if notes else "")}
+
+
+TIMING_MARGIN = 0.9  # a missed clock is rebuilt at this fraction of the Fmax achieved (as hwkit.implement does)
 
 
 def place_route(ctx: BuildContext) -> dict:
+    """nextpnr; when routing misses a PLL clock, the design is re-synthesized once with the PLL below the
+    achieved Fmax and routed again, so the bitstream never runs faster than its Fmax."""
     skip = _needs_open(ctx, "place & route")
     if skip:
         return skip
     if not _ok(ctx, "synthesize"):
         return _unavailable("a synthesized netlist", "synthesize stage")
-    from hwkit.tools import nextpnr
+    from hwkit.tools import nextpnr, pack
 
     board, syn = _board(ctx), ctx.results["synthesize"]
     ctx.record_tool(f"nextpnr-{board.family}", nextpnr.version(board.family))
     netlist = ctx.workdir / syn["netlist"]
     shutil.copyfile(ctx.artefact("synthesize", syn["netlist"]), netlist)
-    pnr = nextpnr.place_and_route(netlist, ctx.workdir, board.family, device=board.pnr["device"],
-                                  package=board.pnr["package"], constraints=board.constraints,
-                                  freq_mhz=syn["freq_mhz"], seed=ctx.config.seed + 1, speed=board.pnr.get("speed"))
+
+    def route(freq):
+        return nextpnr.place_and_route(netlist, ctx.workdir, board.family, device=board.pnr["device"],
+                                       package=board.pnr["package"], constraints=board.constraints, freq_mhz=freq,
+                                       seed=ctx.config.seed + 1, speed=board.pnr.get("speed"))
+
+    pnr, freq, notes = route(syn["freq_mhz"]), syn["freq_mhz"], []
+    first_fmax = pnr.fmax_min
+    if not pnr.timing_met and pnr.fmax_min and syn.get("use_pll"):
+        slower = pack.ecp5_pll_at_most(ctx.workdir, float(board.pins.clock_mhz), TIMING_MARGIN * pnr.fmax_min)
+        notes.append(f"timing missed at {freq:g} MHz (Fmax {pnr.fmax_min:.1f}): re-synthesized and routed at "
+                     f"{slower:g} MHz")
+        sources, mems = _core_files(ctx)
+        _, freq = _synth_open(ctx, ctx.workdir, slower, True, syn.get("nodsp", False), sources, mems)
+        pnr = route(freq)
+    elif not pnr.timing_met and pnr.fmax_min:
+        notes.append(f"timing missed: Fmax {pnr.fmax_min:.1f} MHz below the {freq:g} MHz clock")
     netlist.unlink()
     return {"fmax_mhz": pnr.fmax_min, "fmax_by_clock": dict(sorted(pnr.fmax_mhz.items())),
-            "target_mhz": pnr.target_mhz, "timing_met": pnr.timing_met, "utilization": pnr.utilization,
-            "routed": pnr.output.name, "warnings": list(pnr.warnings)[:20],
-            "summary": f"Fmax {pnr.fmax_min:.1f} MHz (target {pnr.target_mhz:g})" if pnr.fmax_min else "no Fmax"}
+            "first_fmax_mhz": first_fmax, "clock_mhz": freq, "target_mhz": pnr.target_mhz,
+            "timing_met": pnr.timing_met, "utilization": pnr.utilization, "routed": pnr.output.name,
+            "warnings": list(pnr.warnings)[:20], "notes": notes,
+            "summary": (f"Fmax {pnr.fmax_min:.1f} MHz at a {freq:g} MHz clock" if pnr.fmax_min else "no Fmax")
+                       + (f"; {notes[0]}" if notes else "")}
 
 
 def bitstream(ctx: BuildContext) -> dict:

@@ -58,7 +58,7 @@ def collect(build_dir: str | Path, extra_stages: Optional[dict] = None) -> dict:
     from hwkit.boards import load_board
 
     board = load_board(cfg.get("board", "ulx3s"))
-    clock = cfg.get("clock_mhz") or board.clock_mhz
+    clock = pnr.get("clock_mhz") or syn.get("freq_mhz") or cfg.get("clock_mhz") or board.clock_mhz
     fmax = pnr.get("fmax_mhz")
     ii = cos.get("ii_cycles") or sim.get("ii_cycles")
     latency = cos.get("latency_cycles") or sim.get("latency_cycles")
