@@ -196,7 +196,6 @@ def run_qonnx(model, feed: np.ndarray, batch: int = 256, full: bool = True, keep
 
 def qonnx_to_streams(graph, ctx: dict) -> dict:
     """qonnx tensors at quantizer outputs -> integer streams in the golden layout (where probed)."""
-    from hwkit.ir.inputs import to_stream  # noqa: F401  (layout helper shared with inputs)
 
     out = {}
     for stream, pr in graph.meta["probes"].items():
