@@ -172,7 +172,7 @@ def _convert(mw, out_dir: Path, backend, io_type, part, reuse, default_rf, proje
     with contextlib.redirect_stdout(io.StringIO()):
         return hls4ml.converters.convert_from_onnx_model(
             mw, output_dir=str(out_dir), project_name=project, io_type=io_type, backend=backend, part=part,
-            hls_config=cfg, write_weights_txt=False)  # weights compiled in: the cached library is self-contained
+            hls_config=cfg)
 
 
 def generate_hls4ml_project(
@@ -282,7 +282,12 @@ def write_project(proj: Hls4mlProject) -> str:
 
 
 def compile_project(proj: Hls4mlProject) -> Hls4mlProject:
-    """g++ C emulation of the project, reusing a library compiled earlier from identical sources."""
+    """g++ C emulation of the project, reusing a library compiled earlier from identical sources.
+
+    The cache entry is a directory named by the sources' hash holding the library and the weight
+    text files it reads at run time (hls4ml's C simulation loads weights from WEIGHTS_DIR instead of
+    compiling them in, which keeps g++ fast); the library is compiled to read them from there, so an
+    entry stays valid whatever project directory produced it."""
     import time
 
     from hwkit.tools.base import find_tool, run_tool
@@ -291,23 +296,29 @@ def compile_project(proj: Hls4mlProject) -> Hls4mlProject:
         return proj
     if proj.stamp is None:
         write_project(proj)
-    lib = proj.out_dir / "firmware" / f"{proj.name}-{proj.stamp}.so"
-    cached = cache_dir() / f"{proj.name}-{proj.stamp}.so"
+    entry = cache_dir() / f"{proj.name}-{proj.stamp}"
+    lib = entry / f"{proj.name}-{proj.stamp}.so"
     t0 = time.monotonic()
-    proj.cached = cached.is_file()
-    if proj.cached:
-        if not lib.is_file():  # never write over a library that may already be mapped
-            tmp = lib.with_suffix(f".{os.getpid()}.tmp")
-            shutil.copyfile(cached, tmp)
-            os.replace(tmp, lib)
-    else:
-        find_tool("g++", "apt-get install g++")
-        run_tool([find_tool("bash", "apt-get install bash"), "build_lib.sh"], cwd=proj.out_dir,
-                 log=proj.out_dir / "logs" / "csim_compile.log", timeout=1800, stage="hls4ml C-sim compile")
-        cached.parent.mkdir(parents=True, exist_ok=True)
-        tmp = cached.with_suffix(f".{os.getpid()}.tmp")
-        shutil.copyfile(lib, tmp)
-        os.replace(tmp, cached)
+    proj.cached = lib.is_file()
+    if not proj.cached:
+        gxx = find_tool("g++", "apt-get install g++")
+        tmp = entry.with_name(f"{entry.name}.{os.getpid()}.tmp")
+        shutil.rmtree(tmp, ignore_errors=True)
+        shutil.copytree(proj.out_dir / "firmware" / "weights", tmp / "weights")
+        flags = ["-O3", "-fPIC", "-std=c++17", "-fno-gnu-unique", "-Ifirmware/ap_types/",
+                 f'-DWEIGHTS_DIR="{entry / "weights"}"']
+        log = proj.out_dir / "logs" / "csim_compile.log"
+        for src in (f"firmware/{proj.name}.cpp", f"{proj.name}_bridge.cpp"):
+            run_tool([gxx, *flags, "-c", src, "-o", str(tmp / (Path(src).stem + ".o"))], cwd=proj.out_dir,
+                     log=log, timeout=3600, stage="hls4ml C-sim compile")
+        run_tool([gxx, "-shared", str(tmp / f"{proj.name}.o"), str(tmp / f"{proj.name}_bridge.o"), "-o",
+                  str(tmp / lib.name)], cwd=proj.out_dir, log=log, timeout=600, stage="hls4ml C-sim link")
+        for o in tmp.glob("*.o"):
+            o.unlink()
+        try:
+            os.replace(tmp, entry)  # atomic: a half-written entry is never seen as cached
+        except OSError:  # another process finished the same entry first
+            shutil.rmtree(tmp, ignore_errors=True)
     proj.compile_seconds = time.monotonic() - t0
     handle = ctypes.cdll.LoadLibrary(str(lib))
     proj.model._top_function_lib = handle  # hls4ml's own predict() works too
