@@ -286,7 +286,11 @@ def _run_stage(stage: Stage, ctx: BuildContext, build_dir: Path, final: Path, ke
     ctx.workdir, ctx.tools = partial, {}
     start = time.monotonic()
     try:
-        with console.status(f"[bold]{stage.name}[/] {stage.description}", spinner="dots"):
+        from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+        with Progress(SpinnerColumn(), TextColumn("[bold]{task.description}"), TimeElapsedColumn(),
+                      console=console, transient=True) as progress:
+            progress.add_task(f"{stage.name}: {stage.description}", total=None)
             result = stage.fn(ctx) or {}
         json.dumps(result)  # results must be JSON-able before anything is marked finished
     except BaseException as err:
