@@ -158,8 +158,14 @@ def _config(mw, backend: str, reuse: dict, default_rf: int):
     rfs = [default_rf, *reuse.values()]
     cfg["Model"]["Strategy"] = "Latency" if max(rfs) == 1 else "Resource"
     for name, rf in reuse.items():
-        cfg.setdefault("LayerName", {}).setdefault(name, {})["ReuseFactor"] = int(rf)
-        cfg["LayerName"][name]["Strategy"] = cfg["Model"]["Strategy"]
+        # hls4ml reads the reuse factor under the ONNX node's name before its optimizers rename the
+        # layer (MatMul_0 -> Dense_MatMul_0): set it for every name the layer went by
+        parts = name.split("_")
+        for alias in {"_".join(parts[i:]) for i in range(len(parts))}:
+            if any(ch.isalpha() for ch in alias):
+                entry = cfg.setdefault("LayerName", {}).setdefault(alias, {})
+                entry["ReuseFactor"] = int(rf)
+                entry["Strategy"] = cfg["Model"]["Strategy"]
     return cfg
 
 
@@ -213,7 +219,7 @@ def generate_hls4ml_project(
     reuse = reuse_factor if isinstance(reuse_factor, dict) else {}
     hm = _convert(mw, out_dir, backend, io_type, part, reuse, default_rf, project, custom_setup)
     if isinstance(reuse_factor, (list, tuple)):
-        mvus = [lay.name for lay in hm.get_layers() if lay.class_name in MVU_CLASSES]
+        mvus = [lay.name for lay in hm.get_layers() if lay.class_name in MVU_CLASSES + (stable.OP,)]
         if len(mvus) != len(reuse_factor):
             raise ConfigError(f"{len(reuse_factor)} reuse factors given for {len(mvus)} matrix layers {mvus}")
         reuse = dict(zip(mvus, (int(r) for r in reuse_factor)))
@@ -223,8 +229,13 @@ def generate_hls4ml_project(
     ins, outs = hm.get_input_variables(), hm.get_output_variables()
     if len(ins) != 1 or len(outs) != 1:
         raise UnsupportedModelError("hls4ml backend: models with one input and one output only")
-    in_grid = exact.grids.get(list(hm.get_layers())[0].outputs[0])
-    out_grid = exact.grids.get(list(hm.get_layers())[-1].outputs[0])
+    layers = list(hm.get_layers())
+    in_grid, out_grid = exact.grids.get(layers[0].outputs[0]), exact.grids.get(layers[-1].outputs[0])
+    if approximate:  # carry on with hls4ml's own types where no exact one exists
+        from hwkit.backends.hls4ml.precision import Grid
+
+        in_grid = in_grid or Grid.of_type(layers[0].get_output_variable().type.precision)
+        out_grid = out_grid or Grid.of_type(layers[-1].get_output_variable().type.precision)
     if in_grid is None or out_grid is None:
         raise UnsupportedModelError("hls4ml backend: could not type the model input/output exactly")
     layer_rf = {lay.name: int(lay.get_attr("reuse_factor", 1)) for lay in hm.get_layers()
