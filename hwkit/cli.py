@@ -169,6 +169,20 @@ def cosim_cmd(
     typer.echo(run_cosim(model, backend, n, io, hls_backend, dataset, out, approximate))
 
 
+@app.command("rtl")
+def rtl_cmd(
+    model: Path = typer.Argument(..., help="QONNX model (.onnx)"),
+    out: Path = typer.Option(Path("build/rtl"), "--out", help="core directory (hwkit_core.v, .mem, core.json)"),
+    n: int = typer.Option(10000, "--n", help="random grid inputs for the Verilator cosim (0 = skip)"),
+    target_ii: Optional[int] = typer.Option(None, "--target-ii", help="cycles per sample the folding aims for"),
+    synth: str = typer.Option("", "--synth", help="also run Yosys: ecp5 | ice40 | xilinx"),
+):
+    """Open RTL backend: generate hwkit_core, cosimulate in Verilator vs the golden model, optionally synthesize."""
+    from hwkit.backends.rtl.cli import run_rtl
+
+    typer.echo(run_rtl(model, out, n, target_ii, synth))
+
+
 def _ints(text: str, what: str) -> list[int]:
     try:
         return [int(v) for v in text.split(",") if v.strip()]
