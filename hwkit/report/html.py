@@ -145,7 +145,7 @@ def _cards(r: dict) -> list[tuple[str, str, str]]:
         ("model", r["model"].get("name") or "-", ""),
         ("board", r["board"]["name"], ""),
         ("backend", r.get("backend") or "-", ""),
-        ("clock (target)", f"{s['clock_mhz']:g} MHz" if s.get("clock_mhz") else "n/a", ""),
+        ("clock", f"{s['clock_mhz']:g} MHz" if s.get("clock_mhz") else "n/a", ""),
         ("Fmax (place & route)", f"{s['fmax_mhz']:.1f} MHz" if s.get("fmax_mhz") else "n/a",
          "" if s.get("fmax_mhz") else "na"),
         ("II", f"{s['ii_cycles']:,} cycles" if s.get("ii_cycles") else "n/a", ""),
