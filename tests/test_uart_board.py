@@ -176,3 +176,27 @@ def test_board_signed_packed_multibyte(tmp_path_factory):
     want = _expect(x, 100, -1, 10, True)
     assert int(np.sum(y != want)) == 0
     assert y.min() < -400 and y.max() > 400          # the wrap and the sign extension were exercised
+
+
+@pytest.mark.tools
+def test_board_with_the_bitstream_parameters(tmp_path_factory):
+    """The wrapper exactly as a 25 MHz ULX3S bitstream gets it (217 clocks per bit at 115200 baud,
+    2^16-clock power-on reset, 200-bit resync), not the shortened simulation constants."""
+    _verilator()
+    from hwkit.driver import BoardSim, Device
+    from hwkit.driver.sim import build_board_sim
+    from hwkit.implement.wrapper import CoreShape, clocks_per_bit
+    from hwkit.tools.verilator import default_cache_dir
+
+    tmp = tmp_path_factory.mktemp("hw")
+    core = _standin(tmp, "standin_u8", stall=1)
+    shape = CoreShape(8, False, 1, 16, 8, False, 1, 16)
+    exe = build_board_sim([core], shape, default_cache_dir(), clk_hz=25_000_000, baud=115200, por_bits=16,
+                          resync_bits=200)
+    cpb = clocks_per_bit(25_000_000, 115200)
+    rng = np.random.default_rng(3)
+    x = rng.integers(0, 256, (12, 16))
+    with BoardSim(exe, cpb=cpb, settle=(1 << 16) + 64) as sim, Device(sim.port, timeout=30) as dev:
+        assert dev.info.window == 2 and dev.info.errors == 0
+        y = dev.infer_many(x)
+    assert cpb == 217 and int(np.sum(y != (x + 1) % 256)) == 0

@@ -19,16 +19,20 @@ TESTBENCH = RTL_DIR / "sim" / "board_sim.cpp"
 
 
 def build_board_sim(core_sources: Sequence[Path], shape: CoreShape, build_dir: Path, *, cpb: int = 8,
-                    resync_bits: int = 1 << 20, data_files: Sequence[Path] = ()) -> Path:
+                    resync_bits: int = 1 << 20, data_files: Sequence[Path] = (), clk_hz: Optional[int] = None,
+                    baud: int = 115200, por_bits: int = 3) -> Path:
     """Compile the simulated board; returns the executable (cached by the hash of all inputs).
 
-    The default ``resync_bits`` is huge because simulated time runs far ahead of the host: a
-    millisecond of host scheduling would otherwise look like a line silence and abort a frame."""
+    By default the UART runs at ``cpb`` clocks per bit; with ``clk_hz`` the wrapper gets the real
+    clock and baud rate instead (run it with ``cpb=clocks_per_bit(clk_hz, baud)``). The default
+    ``resync_bits`` is huge because simulated time runs far ahead of the host: a millisecond of host
+    scheduling would otherwise look like a line silence and abort a frame."""
     from hwkit.tools import verilator
 
     build_dir = Path(build_dir)
-    wrapper = write_wrapper(build_dir / f"{TOP}_sim.v", shape, clk_hz=cpb, baud=1, por_bits=3,
-                            resync_bits=resync_bits)
+    clock = dict(clk_hz=cpb, baud=1) if clk_hz is None else dict(clk_hz=clk_hz, baud=baud)
+    name = f"{TOP}_sim.v" if clk_hz is None else f"{TOP}_sim_{clk_hz}_{baud}.v"
+    wrapper = write_wrapper(build_dir / name, shape, **clock, por_bits=por_bits, resync_bits=resync_bits)
     return verilator.build([wrapper, *wrapper_sources(), *core_sources], TESTBENCH, TOP, build_dir,
                            extra_files=data_files)
 
@@ -36,9 +40,11 @@ def build_board_sim(core_sources: Sequence[Path], shape: CoreShape, build_dir: P
 class BoardSim:
     """A running simulated board. Use as a context manager; ``.port`` is the serial device path."""
 
-    def __init__(self, exe: Path, *, cpb: int = 8, run_dir: Optional[Path] = None, log: Optional[Path] = None):
+    def __init__(self, exe: Path, *, cpb: int = 8, run_dir: Optional[Path] = None, log: Optional[Path] = None,
+                 settle: int = 4096):
         self.exe = Path(exe)
         self.cpb = cpb
+        self.settle = settle      # clocks of power-on reset to sit out before driving the line
         self.run_dir = Path(run_dir) if run_dir else self.exe.parent   # $readmemh paths resolve here
         self.log = Path(log) if log else self.exe.parent / "board_sim.log"
         self.port: Optional[str] = None
@@ -46,8 +52,9 @@ class BoardSim:
 
     def start(self, timeout: float = 30.0) -> "BoardSim":
         self._logf = open(self.log, "w")
-        self._proc = subprocess.Popen([str(self.exe), "--cpb", str(self.cpb)], cwd=self.run_dir,
-                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._logf)
+        argv = [str(self.exe), "--cpb", str(self.cpb), "--settle", str(self.settle)]
+        self._proc = subprocess.Popen(argv, cwd=self.run_dir, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                      stderr=self._logf)
         ready, _, _ = select.select([self._proc.stdout], [], [], timeout)
         line = self._proc.stdout.readline().decode(errors="replace").strip() if ready else ""
         if not line.startswith("PTY "):

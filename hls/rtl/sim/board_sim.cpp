@@ -1,7 +1,8 @@
 // Verilator test bench for board_top: the UART pins are bridged to a pseudo-terminal so a host
 // program (hwkit.driver) talks to the simulated board exactly as to a real serial port.
 // Prints "PTY <path>" on stdout once ready; ends when stdin closes (its parent exited) or on SIGTERM.
-// Usage: Vtop --cpb N   (N = clock cycles per UART bit, as board_top computes it). Built by
+// Usage: Vtop --cpb N [--settle C]  (N = clock cycles per UART bit, as board_top computes it;
+// C = clocks to wait for the power-on reset before driving the line, default 4096). Built by
 // hwkit.tools.verilator with --prefix Vtop around the board wrapper (ports clk, btn, uart_rx, uart_tx, led).
 #include "Vtop.h"
 #include "verilated.h"
@@ -17,14 +18,16 @@
 #include <unistd.h>
 
 static const long IDLE_CYCLES = 1000000;
-static const unsigned long long SETTLE_CYCLES = 4096;   // > 2^POR_BITS of the simulation wrapper
 static volatile sig_atomic_t g_stop = 0;
 static void on_signal(int) { g_stop = 1; }
 
 int main(int argc, char **argv) {
     long cpb = 16;
-    for (int i = 1; i + 1 < argc; ++i)
+    unsigned long long settle = 4096;   // clocks before host bytes go on the line: > 2^POR_BITS
+    for (int i = 1; i + 1 < argc; ++i) {
         if (!strcmp(argv[i], "--cpb")) cpb = atol(argv[i + 1]);
+        if (!strcmp(argv[i], "--settle")) settle = strtoull(argv[i + 1], nullptr, 10);
+    }
     Verilated::commandArgs(argc, argv);
     const bool trace = getenv("HWKIT_SIM_TRACE") != nullptr;   // log every byte to stderr
     signal(SIGTERM, on_signal);
@@ -79,7 +82,7 @@ int main(int argc, char **argv) {
         // host -> FPGA: 1 start bit, 8 data bits LSB first, 1 stop bit, back to back
         // Bytes that arrive while the board is still in power-on reset would be lost (as on a real
         // board): hold them until it is up.
-        if (rx_bit < 0 && !rxq.empty() && cycle >= SETTLE_CYCLES) {
+        if (rx_bit < 0 && !rxq.empty() && cycle >= settle) {
             rx_byte = rxq.front(); rxq.pop_front();
             rx_bit = 0; rx_cnt = 0;
         }
