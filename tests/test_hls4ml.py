@@ -84,6 +84,11 @@ def test_zoo_model_bit_exact_10k(name, io, models, projects):
     assert rep["samples"] == 10_000 and rep["mismatches"] == 0, rep["detail"]
 
 
+def test_vivado_backend_bit_exact(models, tmp_path):
+    rep = cosim_hls4ml(models["jet"], tmp_path / "vivado", n=300, backend="Vivado")
+    assert rep["backend"] == "Vivado" and rep["mismatches"] == 0, rep["detail"]
+
+
 def test_pretrained_stable_w4a4_on_test_set(tmp_path, digits):
     from hwkit.pretrained import qonnx_path
 

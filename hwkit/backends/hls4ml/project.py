@@ -215,14 +215,29 @@ def generate_hls4ml_project(
     mw, custom_setup = stable.prepare(mw)
     mw.save(str(out_dir / "model.hls4ml.onnx"))
 
-    default_rf = reuse_factor if isinstance(reuse_factor, int) else 1
-    reuse = reuse_factor if isinstance(reuse_factor, dict) else {}
-    hm = _convert(mw, out_dir, backend, io_type, part, reuse, default_rf, project, custom_setup)
+    if reuse_factor is None:
+        reuse_factor = 1
+    hm = _convert(mw, out_dir, backend, io_type, part, {}, 1, project, custom_setup)
+    layers = [lay for lay in hm.get_layers() if lay.class_name in MVU_CLASSES + (stable.OP,)]
+    mvus = [lay.name for lay in layers]
     if isinstance(reuse_factor, (list, tuple)):
-        mvus = [lay.name for lay in hm.get_layers() if lay.class_name in MVU_CLASSES + (stable.OP,)]
         if len(mvus) != len(reuse_factor):
             raise ConfigError(f"{len(reuse_factor)} reuse factors given for {len(mvus)} matrix layers {mvus}")
         reuse = dict(zip(mvus, (int(r) for r in reuse_factor)))
+    elif isinstance(reuse_factor, dict):
+        reuse = {k: int(reuse_factor.get(k, 1)) for k in mvus}
+    else:
+        reuse = {k: int(reuse_factor) for k in mvus}
+    if io_type == "io_parallel":
+        # hls4ml 1.3.0's io_parallel Resource convolution with reuse > kh*kw*C mismatched the golden
+        # model (measured on the zoo CNV, 1016 of 2000 outputs at reuse 9216): cap it there
+        for lay in layers:
+            if lay.class_name in ("Conv1D", "Conv2D"):
+                n_in = int(lay.get_attr("n_chan", 1) * lay.get_attr("filt_height", 1) * lay.get_attr("filt_width", 1))
+                if reuse[lay.name] > n_in:
+                    notes.append(f"{lay.name}: reuse factor {reuse[lay.name]} capped at {n_in} (io_parallel conv)")
+                    reuse[lay.name] = n_in
+    if any(r != 1 for r in reuse.values()):
         hm = _convert(mw, out_dir, backend, io_type, part, reuse, 1, project, custom_setup)
 
     exact = ExactPrecision(hm, approximate, custom=stable.PRECISION).run()
