@@ -141,3 +141,34 @@ def test_notebook_is_stored_without_outputs():
     for cell in nb["cells"]:
         if cell["cell_type"] == "code":
             assert cell.get("outputs") == [] and cell.get("execution_count") is None
+
+
+def test_hls4ml_build_for_pynq(tmp_path):
+    """hls4ml backend on a vendor board: project generated, C simulation bit-exact against the golden model,
+    vendor-only stages marked not applicable with their reason."""
+    pytest.importorskip("hls4ml")
+    proc = hwkit("build", "--backend", "hls4ml", "--board", "pynq-z1", "--out", tmp_path / "b", timeout=1800)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    r = json.loads((tmp_path / "b" / "report.json").read_text())
+    assert r["summary"]["bit_exact"] is True and r["summary"]["mismatches"] == 0
+    assert r["summary"]["cosim_vectors"] >= 360
+    status = {s["name"]: s for s in r["stages"]}
+    assert status["generate"]["status"] == "ok" and status["place_route"]["status"] == "not_applicable"
+    assert "vendor tools" in status["place_route"]["reason"]
+
+
+def test_finn_build_reports_its_rounding_difference(tmp_path):
+    """FINN backend (estimate flow in its own venv): FINN turns round-half-even quantizers into thresholds
+    that round ties up, so its python execution differs from the golden model on tie elements; the
+    report must say so instead of claiming bit-exactness."""
+    from hwkit.backends.finn_env import finn_env_available
+
+    if not finn_env_available():
+        pytest.skip("FINN environment missing: run `hwkit finn-env` (creates .venv-finn)")
+    proc = hwkit("build", "--backend", "finn", "--board", "pynq-z1", "--out", tmp_path / "b", timeout=1800)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    r = json.loads((tmp_path / "b" / "report.json").read_text())
+    cos = json.loads(next((tmp_path / "b").glob("*-cosim/stage.json")).read_text())["result"]
+    assert r["summary"]["bit_exact"] is (r["summary"]["mismatches"] == 0)
+    if not r["summary"]["bit_exact"]:
+        assert any("ties" in line for line in cos["explanation"])
