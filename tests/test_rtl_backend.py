@@ -41,18 +41,6 @@ def tfc_graph():
     return lower(TFC)
 
 
-def _cycle_model_ii(graph):
-    """II from hwkit.sim.cycles when the golden helper's cycle model exists, else None."""
-    try:
-        from hwkit.sim import cycles
-
-        info = cycles(graph)
-    except (ImportError, ModuleNotFoundError, AttributeError, NotImplementedError):
-        return None
-    ii = info.get("ii") if isinstance(info, dict) else getattr(info, "ii", None)
-    return int(ii) if ii is not None else None
-
-
 def test_generate_is_deterministic(tfc_graph, tmp_path):
     a = generate(tfc_graph, tmp_path / "a")
     b = generate(tfc_graph, tmp_path / "b")
@@ -76,8 +64,8 @@ def test_folding_override_and_bad_folding(tfc_graph, tmp_path):
 
 
 def _bnn_graph(seed=0):
-    """Hand-built: bipolar in -> MVU(bipolar W, XNOR) -> threshold to bipolar -> MVU(int3 W) -> 2-bit
-    threshold with base -1 -> MVU(int2 W, bias)."""
+    """Hand-built: bipolar in -> MVU(bipolar W, XNOR) -> threshold to bipolar -> MVU(int3 W) -> 3
+    thresholds with base -1 (int3) -> MVU(int2 W, bias)."""
     rng = np.random.default_rng(seed)
     w0 = rng.choice([-1, 1], (32, 48))
     w1 = rng.integers(-4, 4, (16, 32))
@@ -90,7 +78,7 @@ def _bnn_graph(seed=0):
         "a0": Stream("a0", (32,), IntType(7, True)),
         "h0": Stream("h0", (32,), BIPOLAR),
         "a1": Stream("a1", (16,), IntType(9, True)),
-        "h1": Stream("h1", (16,), IntType(2, True)),
+        "h1": Stream("h1", (16,), IntType(3, True)),     # base -1 + up to 3 thresholds: -1..2
         "y": Stream("y", (6,), IntType(8, True)),
     }
     layers = [
@@ -126,7 +114,9 @@ def test_cosim_hand_built_bnn(tmp_path):
     ref = _bnn_numpy(x, r)
     res = cosimulate(g, x, tmp_path / "core", golden={"y": ref}, generate_first=True)
     assert res.mismatches == 0
-    assert res.ii_measured == res.ii_model == 32
+    assert res.ii_measured == res.ii_model == 48   # m0: (32/4) * (48/8)
+    if res.extra.get("ii_cycle_model") is not None:
+        assert res.ii_measured == res.extra["ii_cycle_model"]
     from hwkit.sim import simulate
 
     assert np.array_equal(simulate(g, x).outputs["y"], ref)   # the golden model agrees with numpy here
@@ -154,9 +144,8 @@ def test_cosim_default_model_10k(tfc_graph, tmp_path):
     assert res.mismatches == 0, res.report.summary()
     assert res.ii_measured == res.ii_model == 64
     assert res.ii_min == res.ii_max == 64
-    model_ii = _cycle_model_ii(tfc_graph)
-    if model_ii is not None:
-        assert res.ii_measured == model_ii
+    if res.extra.get("ii_cycle_model") is not None:        # hwkit.sim.cycles with this folding
+        assert res.ii_measured == res.extra["ii_cycle_model"]
     stalled = cosimulate(tfc_graph, x[:300], tmp_path / "core", stall_in=30, stall_out=40, seed=9)
     assert stalled.mismatches == 0
 
@@ -177,9 +166,8 @@ def test_cosim_stable_model_shared_rom_10k(tmp_path):
     res = cosimulate(g, x, tmp_path / "core")
     assert res.mismatches == 0, res.report.summary()
     assert res.ii_measured == res.ii_model
-    model_ii = _cycle_model_ii(g)
-    if model_ii is not None:
-        assert res.ii_measured == model_ii
+    if res.extra.get("ii_cycle_model") is not None:
+        assert res.ii_measured == res.extra["ii_cycle_model"]
 
 
 @pytest.mark.tools

@@ -10,7 +10,7 @@
 // Datapaths: XBIP&WBIP -> XNOR + popcount (acc += 2*pop - SIMD); one bipolar side -> sign flip;
 // otherwise signed/unsigned low-bit multiply (LUTMUL: shift-add in LUTs, else '*' for DSP blocks).
 // Pipeline (all stages move together on en, so backpressure freezes it): fetch -> ROM/input register ->
-// products -> adder tree (clog2(SIMD) stages) -> accumulate/output register.
+// ROM output register -> products -> adder tree (clog2(SIMD) stages) -> accumulate/output register.
 module hk_mvu #(
     parameter MW = 8, parameter MH = 8, parameter PE = 2, parameter SIMD = 2,
     parameter XB = 4, parameter XS = 0, parameter XBIP = 0,
@@ -88,6 +88,19 @@ module hk_mvu #(
         end
     endgenerate
 
+    // ---- one more register after the ROM: a block RAM's clock-to-out (5.6 ns on ECP5) leaves no
+    // time for logic in the same cycle; Yosys can fold this stage into the RAM's output register
+    reg [SIMD*XB-1:0] x1b;
+    reg [PE*SIMD*WB-1:0] w1b;
+    reg v1b, first1b, last1b;
+    always @(posedge clk) begin
+        if (rst) v1b <= 0;
+        else if (en) v1b <= v1;
+        if (en) begin
+            x1b <= x1; w1b <= w1; first1b <= first1; last1b <= last1;
+        end
+    end
+
     // ---- products
     reg [PE*SIMD*PB-1:0] p2;
     reg v2, first2, last2;
@@ -95,8 +108,8 @@ module hk_mvu #(
     generate
         for (p = 0; p < PE; p = p + 1) begin : g_pe
             for (s = 0; s < SIMD; s = s + 1) begin : g_simd
-                wire [XB-1:0] xe = x1[s*XB +: XB];
-                wire [WB-1:0] we = TRANSPOSED ? w1[(s*PE+p)*WB +: WB] : w1[(p*SIMD+s)*WB +: WB];
+                wire [XB-1:0] xe = x1b[s*XB +: XB];
+                wire [WB-1:0] we = TRANSPOSED ? w1b[(s*PE+p)*WB +: WB] : w1b[(p*SIMD+s)*WB +: WB];
                 wire signed [XB:0] xv = XS ? {xe[XB-1], xe} : {1'b0, xe};
                 wire signed [WB:0] wv = WS ? {we[WB-1], we} : {1'b0, we};
                 wire signed [PB-1:0] prod;
@@ -134,7 +147,7 @@ module hk_mvu #(
     always @(posedge clk) begin
         if (rst) v2 <= 0;
         else if (en) begin
-            v2 <= v1; first2 <= first1; last2 <= last1;
+            v2 <= v1b; first2 <= first1b; last2 <= last1b;
         end
     end
 

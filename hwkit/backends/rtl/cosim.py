@@ -98,6 +98,8 @@ def cosimulate(graph, x_int: np.ndarray, core_dir: Path, *, golden: Optional[dic
     n = y.shape[0]
     res = CosimResult({out_name: y}, n, None, ii_model=desc["ii_cycles"], seconds_build=t_build, seconds_run=t_run)
     _cycles(res, run, desc, n)
+    if graph is not None:
+        res.extra["ii_cycle_model"] = cycle_model_ii(graph, desc)
     if golden is None and graph is not None:
         from hwkit.sim import simulate
 
@@ -112,6 +114,30 @@ def cosimulate(graph, x_int: np.ndarray, core_dir: Path, *, golden: Optional[dic
         except ImportError:
             res.mismatches = int((ref[out_name] != y).sum())
     return res
+
+
+def cycle_model_ii(graph, desc: dict) -> Optional[int]:
+    """II of hwkit.sim.cycles for the folding this core was generated with (None without it)."""
+    try:
+        from hwkit.sim import cycles
+    except ImportError:
+        return None
+    import copy
+
+    from hwkit.ir.graph import MVU, Folding, Threshold
+
+    g = copy.deepcopy(graph)
+    fold = {l["name"]: (l["pe"], l["simd"]) for l in desc["layers"] if l["kind"] == "MVU"}
+    pes = {l["name"]: l["pe"] for l in desc["layers"] if l["kind"] == "Threshold"}
+    for layer in g.layers:
+        if isinstance(layer, MVU) and layer.name in fold:
+            layer.folding = Folding(*fold[layer.name])
+        elif isinstance(layer, Threshold) and pes.get(layer.name):
+            layer.folding = Folding(pes[layer.name], 1)
+    try:
+        return int(cycles(g)["ii"])
+    except Exception:  # noqa: BLE001 - a cycle model without a rule for some layer: no comparison
+        return None
 
 
 def _cycles(res: CosimResult, run, desc: dict, n: int):
