@@ -80,6 +80,7 @@ def _bnn_graph(seed=0):
         "a1": Stream("a1", (16,), IntType(9, True)),
         "h1": Stream("h1", (16,), IntType(3, True)),     # base -1 + up to 3 thresholds: -1..2
         "y": Stream("y", (6,), IntType(8, True)),
+        "y2": Stream("y2", (6,), IntType(8, True)),
     }
     layers = [
         MVU("m0", ["x"], ["a0"], weights=w0, wtype=BIPOLAR, acc=IntType(7, True), folding=Folding(4, 8)),
