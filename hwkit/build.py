@@ -288,9 +288,12 @@ def _run_stage(stage: Stage, ctx: BuildContext, build_dir: Path, final: Path, ke
     try:
         from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-        with Progress(SpinnerColumn(), TextColumn("[bold]{task.description}"), TimeElapsedColumn(),
-                      console=console, transient=True) as progress:
-            progress.add_task(f"{stage.name}: {stage.description}", total=None)
+        if console.is_terminal:  # a live line with the elapsed time; logs and pipes get the summary line only
+            with Progress(SpinnerColumn(), TextColumn("[bold]{task.description}"), TimeElapsedColumn(),
+                          console=console, transient=True) as progress:
+                progress.add_task(f"{stage.name}: {stage.description}", total=None)
+                result = stage.fn(ctx) or {}
+        else:
             result = stage.fn(ctx) or {}
         json.dumps(result)  # results must be JSON-able before anything is marked finished
     except BaseException as err:
