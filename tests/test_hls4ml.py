@@ -181,3 +181,14 @@ def test_hls_tool_present_is_invoked(projects, tmp_path):
     log = (proj.out_dir / "logs" / "hls_synth.log").read_text()
     assert "FAKE vitis-run invoked with: --tcl build_prj.tcl --mode hls" in log
     assert "synth      1" in (proj.out_dir / "build_opt.tcl").read_text()
+
+
+def test_cli_cosim_pretrained_tfc(tmp_path, capsys):
+    from hwkit.cli import main
+    from hwkit.pretrained import qonnx_path
+
+    code = main(["cosim", str(qonnx_path("tfc_w2a2_digits")), "--n", "200", "--dataset", "digits",
+                 "--io", "stream", "--out", str(tmp_path / "prj")])
+    out = capsys.readouterr().out
+    assert code == 0 and "0 mismatches over 560 inputs vs hwkit.sim" in out, out
+    assert main(["cosim", str(qonnx_path("tfc_w2a2_digits")), "--backend", "finn"]) == 2
