@@ -1,6 +1,6 @@
 // Power-of-two requantization of E elements per beat: y = clip(round(x / 2**SHIFT), LO, HI).
 // SHIFT > 0 divides with RMODE 0 = half to even (ONNX Round), 1 = half up, 2 = floor;
-// SHIFT <= 0 multiplies exactly. One register stage.
+// SHIFT <= 0 multiplies exactly. Two register stages.
 module hk_shiftround #(
     parameter E = 1,
     parameter IB = 16, parameter IS = 1,
@@ -21,13 +21,20 @@ module hk_shiftround #(
     localparam SA = SHIFT > 0 ? SHIFT : 1;
     wire en = !out_valid || out_ready;
     assign in_ready = en;
+    // two stages (shift + round bit, then increment + clip) keep each under one carry chain
     integer e;
     reg signed [XW-1:0] x, q, y;
     reg [SA-1:0] rem;
     reg up;
+    reg [E*XW-1:0] q1;
+    reg [E-1:0] up1;
+    reg v1;
     always @(posedge clk) begin
-        if (rst) out_valid <= 0;
-        else if (en) out_valid <= in_valid;
+        if (rst) begin
+            v1 <= 0; out_valid <= 0;
+        end else if (en) begin
+            v1 <= in_valid; out_valid <= v1;
+        end
         if (en && in_valid) begin
             for (e = 0; e < E; e = e + 1) begin
                 x = IS ? $signed({{(XW-IB){in_data[e*IB+IB-1]}}, in_data[e*IB +: IB]})
@@ -38,10 +45,17 @@ module hk_shiftround #(
                     if (RMODE == 2) up = 0;
                     else if (RMODE == 1) up = rem[SA-1];
                     else up = rem[SA-1] && ((rem & ((1 << (SA-1)) - 1)) != 0 || q[0]);
-                    y = q + up;
                 end else begin
-                    y = x <<< (SHIFT < 0 ? -SHIFT : 0);
+                    q = x <<< (SHIFT < 0 ? -SHIFT : 0);
+                    up = 0;
                 end
+                q1[e*XW +: XW] <= q;
+                up1[e] <= up;
+            end
+        end
+        if (en && v1) begin
+            for (e = 0; e < E; e = e + 1) begin
+                y = $signed(q1[e*XW +: XW]) + $signed({{(XW-1){1'b0}}, up1[e]});
                 if (y < LO) y = LO;
                 if (y > HI) y = HI;
                 out_data[e*OB +: OB] <= y[OB-1:0];
