@@ -183,7 +183,7 @@ def _convert(mw, out_dir: Path, backend, io_type, part, reuse, default_rf, proje
 
 def generate_hls4ml_project(
     qonnx_model, out_dir, io_type: str = "parallel", part: str = DEFAULT_PART,
-    reuse_factor: Union[int, dict, None] = 1, backend: str = "Vitis", approximate: bool = False,
+    reuse_factor: Union[int, dict, list, None] = 1, backend: str = "Vitis", approximate: bool = False,
     name: str = "hwkit", write: bool = True,
 ) -> Hls4mlProject:
     """Convert a QONNX model (path or ModelWrapper) into an hls4ml project in ``out_dir``.
