@@ -130,6 +130,19 @@ def test_float_scale_model_approximate_reports_mismatches(tmp_path):
     assert rep["mismatches"] > 0  # hls4ml's fixed<16,6> scales really do change results
 
 
+def test_residual_mlp_bit_exact_stream(tmp_path):
+    """Plain residual blocks: the Mul by h becomes an hls4ml ApplyAlpha, the fan-out a Clone."""
+    path = _export("residual_mlp", tmp_path)
+    rep = cosim_hls4ml(path, tmp_path / "prj", n=500, io_type="stream")
+    assert rep["mismatches"] == 0, rep["detail"]
+
+
+def test_stable_cnv_refused_naming_op(tmp_path):
+    path = _export("stable_cnv", tmp_path)
+    with pytest.raises(UnsupportedModelError, match="ConvTranspose"):
+        generate_hls4ml_project(path, tmp_path / "prj")
+
+
 def test_bipolar_refused(tmp_path):
     path = _export("tfc", tmp_path, wbits=1, abits=1)
     with pytest.raises(UnsupportedModelError, match="BipolarQuant"):

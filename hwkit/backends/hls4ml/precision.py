@@ -119,6 +119,12 @@ class ExactPrecision:
                 self._mvu(layer, ins[0])
             elif cls in ("Pooling1D", "Pooling2D") and "max" in layer.get_attr("pool_op", "max").lower():
                 self._passthrough(layer, ins[0])
+            elif cls == "Clone":  # io_stream fan-out: every copy carries the input's values
+                for out in layer.outputs:
+                    layer.get_output_variable(out).type.precision = ins[0].fixed()
+                    self.grids[out] = ins[0]
+            elif cls in ("ApplyAlpha", "BatchNormalization"):
+                self._scale(layer, ins[0])
             elif cls in ("ZeroPadding1D", "ZeroPadding2D"):
                 g = ins[0]
                 self.set_result(layer, Grid(min(g.lo, 0), max(g.hi, 0), g.frac))
@@ -215,6 +221,26 @@ class ExactPrecision:
             self.grids[layer.outputs[0]] = Grid.of_type(p)
         else:
             self.set_result(layer, exact)
+
+    def _scale(self, layer, g):
+        """``x * scale + bias`` per channel (a Mul by h, a folded batch norm): exact when both sit on a
+        power-of-two grid; the C++ forms the full-precision product and sum before the cast."""
+        if g is None:
+            return self.refuse(layer, "it scales the unquantized model input")
+        sc = np.asarray(layer.weights["scale"].data, np.float64).ravel()
+        b = np.asarray(layer.weights["bias"].data, np.float64).ravel() if "bias" in layer.weights else np.zeros(1)
+        sf, bf = frac_bits(sc), frac_bits(b)
+        if sf is None or bf is None:
+            return self.refuse(layer, "scale or offset is not on a power-of-two grid (float scale)")
+        f = max(g.frac + sf, bf)
+        si, bi = ints(sc, sf), ints(b, f)
+        layer.weights["scale"].update_precision(Grid(int(min(si.min(), 0)), int(max(si.max(), 0)), sf).fixed())
+        if "bias" in layer.weights:
+            layer.weights["bias"].update_precision(Grid(int(min(bi.min(), 0)), int(max(bi.max(), 0)), f).fixed())
+        shift = f - g.frac - sf
+        lo = np.minimum(si * g.lo, si * g.hi) * (1 << shift) + bi
+        hi = np.maximum(si * g.lo, si * g.hi) * (1 << shift) + bi
+        self._result_or_fused_quant(layer, Grid(int(min(lo.min(), 0)), int(max(hi.max(), 0)), f))
 
     def _add(self, layer, ins, subtract: bool):
         a, b = ins

@@ -172,13 +172,19 @@ def _config(mw, backend: str, reuse: dict, default_rf: int):
 def _convert(mw, out_dir: Path, backend, io_type, part, reuse, default_rf, project, custom_setup):
     import hls4ml
 
-    cfg = _config(mw, backend, reuse, default_rf)
-    if custom_setup:
-        custom_setup(cfg)
-    with contextlib.redirect_stdout(io.StringIO()):
-        return hls4ml.converters.convert_from_onnx_model(
-            mw, output_dir=str(out_dir), project_name=project, io_type=io_type, backend=backend, part=part,
-            hls_config=cfg)
+    try:
+        cfg = _config(mw, backend, reuse, default_rf)
+        if custom_setup:
+            custom_setup(cfg)
+        with contextlib.redirect_stdout(io.StringIO()):
+            return hls4ml.converters.convert_from_onnx_model(
+                mw, output_dir=str(out_dir), project_name=project, io_type=io_type, backend=backend, part=part,
+                hls_config=cfg)
+    except Exception as err:  # hls4ml raises bare Exceptions for ops it has no handler for
+        if "Unsupported operation type" not in str(err):
+            raise
+        raise UnsupportedModelError(
+            f"hls4ml 1.3.0 cannot convert this model: {str(err).replace('ERROR: ', '')}") from None
 
 
 def generate_hls4ml_project(
