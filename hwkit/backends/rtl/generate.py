@@ -57,7 +57,8 @@ def core_description(plan: Plan, files: list[str]) -> dict:
         "ii_cycles": plan.ii,
         "layers": [{"name": l.name, "kind": l.kind, "modules": l.modules, "pe": l.pe, "simd": l.simd,
                     "cycles_per_sample": l.cycles, "rom": l.rom} for l in plan.layers],
-        "fifos": {i.name: dict(i.params)["DEPTH"] for i in plan.insts if i.module == "hk_fifo"},
+        "fifos": {**{i.name: dict(i.params)["DEPTH"] for i in plan.insts if i.module == "hk_fifo"},
+                  **{f"{i.name}.branch": dict(i.params)["BDEPTH"] for i in plan.insts if i.module == "hk_add"}},
         "files": {"verilog": [f for f in files if f.endswith(".v")], "mem": [f for f in files if f.endswith(".mem")]},
     }
 
