@@ -27,6 +27,13 @@ test: $(VENV)/.installed
 pretrained: $(VENV)/.installed
 	OMP_NUM_THREADS=1 $(BIN)/python -m hwkit.pretrained.rebuild
 
+# FINN lives in its own environment (finn-plus pins clash with hwkit's); ~2.2 GB, ~6 min cold
+finn-env: $(VENV)/.installed
+	$(BIN)/python -m hwkit.backends.finn_env
+
+test-finn: finn-env
+	OMP_NUM_THREADS=1 $(BIN)/python -m pytest -q -p no:cacheprovider -m "not slow" tests/test_finn_env.py tests/test_finn.py
+
 bench: $(VENV)/.installed
 	for b in benchmarks/bench_*.py; do OMP_NUM_THREADS=1 $(BIN)/python $$b || exit 1; done
 
