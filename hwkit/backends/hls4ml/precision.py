@@ -120,8 +120,11 @@ class ExactPrecision:
             elif cls in ("Pooling1D", "Pooling2D") and "max" in layer.get_attr("pool_op", "max").lower():
                 self._passthrough(layer, ins[0])
             elif cls == "Clone":  # io_stream fan-out: every copy carries the input's values
+                # hls4ml gives the copies the input's type name and clone_stream one type for all
+                # three streams: the copies need the input's exact precision, rounding mode included
+                p = layer.get_input_variable().type.precision
                 for out in layer.outputs:
-                    layer.get_output_variable(out).type.precision = ins[0].fixed()
+                    layer.get_output_variable(out).type.precision = p
                     self.grids[out] = ins[0]
             elif cls in ("ApplyAlpha", "BatchNormalization"):
                 self._scale(layer, ins[0])
@@ -137,7 +140,33 @@ class ExactPrecision:
                     self.grids[layer.outputs[0]] = Grid.of_type(layer.get_output_variable().type.precision)
                 except UnsupportedModelError:
                     pass
+        self._unshare_type_names()
         return self
+
+    def _unshare_type_names(self):
+        """defines.h holds one typedef per C++ type name, the first one written. hls4ml names every
+        weight it has no layer config for ``model_default_t`` (a Conv's zero bias, an ApplyAlpha's
+        scale), so the exact types set above would all collapse into whichever came first (a zero
+        bias ufixed<1,-8> turned the conv residual's Mul by 0.5 into a Mul by 0): give every type
+        whose name is already taken by a different precision a name of its own."""
+        seen: dict[str, str] = {}
+        renamed = False
+        for layer in self.model.get_layers():
+            named = [*layer.types.items(), *((f"{k}_t", w.type) for k, w in layer.weights.items())]
+            for key, t in named:
+                spec = str(t.precision)
+                if seen.setdefault(t.name, spec) == spec:
+                    continue
+                base, k = f"{key[:-2] if key.endswith('_t') else key}{layer.index}", 0
+                while f"{base}_{k}_t" in seen:
+                    k += 1
+                t.name = f"{base}_{k}_t"
+                seen[t.name] = spec
+                renamed = True
+        if renamed:  # conversion already wrote the type names into the layers' C++ text: write it again
+            flows = [f for group in self.model._applied_flows for f in group if f.endswith(":apply_templates")]
+            for flow in dict.fromkeys(flows):
+                self.model.apply_flow(flow)
 
     def _passthrough(self, layer, g):
         if g is None:  # still the raw model input: keep deferred
