@@ -1,7 +1,7 @@
 """Golden simulator throughput vs qonnx execute_onnx (batch 1 and 256) vs Brevitas forward (batch 256).
 
 Single-threaded, all in one run, on the default MLP (zoo tfc W2A2, PoT) and a CNN (zoo cnv W2A2).
-    OMP_NUM_THREADS=1 python benchmarks/bench_golden.py [--out bench_golden.json]
+    OMP_NUM_THREADS=1 python benchmarks/bench_golden.py [--out benchmarks/results/golden.json]
 """
 from __future__ import annotations
 
@@ -65,7 +65,7 @@ def bench(name: str, tmp: Path, batch: int = 256) -> dict:
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--out", default="bench_golden.json")
+    ap.add_argument("--out", default="benchmarks/results/golden.json")
     ap.add_argument("--models", default="tfc,cnv")
     args = ap.parse_args()
     torch.set_num_threads(1)
@@ -82,6 +82,7 @@ def main():
                   f"brevitas {r['brevitas_b256']:.0f}/s (b256)")
             print(f"  ratios: golden/qonnx b256 {r['golden_vs_qonnx_b256']:.1f}x, b1 {r['golden_vs_qonnx_b1']:.1f}x; "
                   f"golden/brevitas b256 {r['golden_vs_brevitas_b256']:.2f}x", flush=True)
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps({"threads": 1, "results": results}, indent=1, sort_keys=True) + "\n")
     print(f"wrote {args.out}")
 
