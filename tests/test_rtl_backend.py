@@ -171,6 +171,105 @@ def test_cosim_stable_model_shared_rom_10k(tmp_path):
         assert res.ii_measured == res.extra["ii_cycle_model"]
 
 
+@pytest.fixture(scope="module")
+def stable_cnv(tmp_path_factory):
+    """Lowered zoo stable_cnv graphs by (wbits, abits): K a 3x3 pad-1 conv, K^T its conv_transpose."""
+    import warnings
+
+    import torch
+
+    from hwkit.export import export_qonnx
+    from hwkit.ir import lower
+    from hwkit.zoo import MODELS, build_model
+
+    d, cache = tmp_path_factory.mktemp("stable_cnv"), {}
+
+    def get(bits):
+        if bits not in cache:
+            torch.manual_seed(0)
+            m = build_model("stable_cnv", wbits=bits[0], abits=bits[1]).eval()
+            path = d / f"stable_cnv_w{bits[0]}a{bits[1]}.onnx"
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                export_qonnx(m, MODELS["stable_cnv"].default_in_shape, path)
+            cache[bits] = lower(path)
+        return cache[bits]
+
+    return get
+
+
+def _weight_memories(core: Path) -> dict:
+    """{instance: (module, image)} for every weight memory in hwkit_core.v: an hk_mvu with its own ROM
+    (EXT_ROM 0) or an hk_rom_dp shared by two units."""
+    import re
+
+    text = (core / "hwkit_core.v").read_text()
+    mems = {}
+    for kind, params, iname in re.findall(r"\b(hk_mvu|hk_rom_dp) #\((.*?)\)\s*(\w+)\s*\(", text, flags=re.S):
+        wfile = re.search(r'\.(?:WFILE|FILE)\("([^"]+)"\)', params).group(1)
+        if kind == "hk_rom_dp" or ".EXT_ROM(0)" in params:
+            mems[iname] = (kind, wfile)
+    return mems
+
+
+def test_stable_cnv_one_weight_rom_per_block(stable_cnv, tmp_path):
+    g = stable_cnv((4, 4))
+    kts = {l.name: l.transposed_of for l in g.layers if getattr(l, "transposed_of", None)}
+    kts.update({b.name: b.transposed_of for l in g.layers for b in getattr(l, "body", []) if b.transposed_of})
+    assert len(kts) == 2
+    desc = generate(g, tmp_path / "a", folding={"Conv_1": (2, 4)})
+    layers = {l["name"]: l for l in desc["layers"]}
+    for kt, k in kts.items():
+        assert layers[kt]["rom"]["shared_with"] == k
+        assert layers[kt]["rom"]["file"] == layers[k]["rom"]["file"]
+        assert (layers[kt]["pe"], layers[kt]["simd"]) == (layers[k]["simd"], layers[k]["pe"])
+    mems = _weight_memories(tmp_path / "a")
+    files = [f for _, f in mems.values()]
+    assert len(files) == len(set(files))                  # no image instantiated twice
+    for kt, k in kts.items():
+        assert f"w_{k}.mem" in files and f"w_{kt}.mem" not in files
+        assert not (tmp_path / "a" / f"w_{kt}.mem").exists()
+    assert sorted(m for m, _ in mems.values()).count("hk_rom_dp") == 2
+    assert len(mems) == len([l for l in desc["layers"] if l["kind"] == "MVU"]) - len(kts)
+    again = generate(g, tmp_path / "b", folding={"Conv_1": (2, 4)})
+    assert again == desc
+    names = sorted(p.name for p in (tmp_path / "a").iterdir())
+    _, mismatch, errors = filecmp.cmpfiles(tmp_path / "a", tmp_path / "b", names, shallow=False)
+    assert not mismatch and not errors
+
+
+def test_stable_cnv_transposed_folding_tied_to_k(stable_cnv, tmp_path):
+    from hwkit.backends.rtl.plan import choose_folding
+
+    g = stable_cnv((4, 4))
+    assert choose_folding(g, overrides={"ConvTranspose_0": (2, 4)})["Conv_1"] == (4, 2)   # K follows K^T
+    with pytest.raises(UnsupportedModelError, match="'ConvTranspose_0' reads 'Conv_1' as K\\^T.*PE=4 SIMD=2"):
+        generate(g, tmp_path / "c", folding={"Conv_1": (2, 4), "ConvTranspose_0": (2, 4)})
+
+
+@pytest.mark.tools
+@pytest.mark.slow
+@needs_verilator
+@pytest.mark.parametrize("bits", [(4, 4), (2, 2)])
+def test_cosim_stable_cnv_shared_rom(stable_cnv, bits, tmp_path):
+    """K^T reads K's ROM with flipped taps: bit-exact with stalls, for the default folding and one
+    with several output folds (NF > 1 on both units), II equal to the cycle model."""
+    from hwkit.backends.rtl.cosim import cosimulate
+    from hwkit.ir import random_grid_inputs
+
+    g = stable_cnv(bits)
+    x = random_grid_inputs(g, 2000, seed=8)
+    for i, fold in enumerate([None, {"Conv_1": (2, 4), "Conv_2": (4, 2)}]):
+        core = tmp_path / f"core{i}"
+        desc = generate(g, core, folding=fold)
+        assert sum(1 for l in desc["layers"] if l["rom"] and l["rom"]["shared_with"]) == 2
+        res = cosimulate(g, x, core)
+        assert res.n == 2000 and res.mismatches == 0, res.report.summary()
+        assert res.ii_measured == res.ii_model == res.extra["ii_cycle_model"]
+        stalled = cosimulate(g, x, core, stall_in=30, stall_out=40, seed=3 + i)
+        assert stalled.mismatches == 0, stalled.report.summary()
+
+
 @pytest.mark.tools
 @pytest.mark.slow
 def test_synth_ecp5_default_model(tfc_graph, tmp_path):

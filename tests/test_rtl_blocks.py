@@ -106,6 +106,30 @@ def test_mvu_bipolar_weights_int_inputs(tmp_path):
               ws=1, wbip=1, ab=8, bias=False)
 
 
+@pytest.mark.parametrize("o,c,taps,pe,simd", [(6, 4, 3, 3, 2), (4, 6, 9, 2, 3), (4, 6, 1, 4, 2)])
+def test_mvu_transposed_reads_k_words(tmp_path, o, c, taps, pe, simd):
+    """K^T unit (TRANSPOSED, PE/SIMD swapped) fed K's own memory image. With taps > 1, K is a conv
+    matrix (O, taps*C) in im2col order and K^T its adjoint conv: taps flipped, channels swapped."""
+    rng = np.random.default_rng(o * 100 + taps)
+    k = rng.integers(-8, 8, (o, taps * c))
+    kt = np.zeros((c, taps * o), dtype=np.int64)
+    for ci in range(c):
+        for t in range(taps):
+            for oi in range(o):
+                kt[ci, t * o + oi] = k[oi, (taps - 1 - t) * c + ci]
+    n, mh, mw = 40, c, taps * o
+    p = dict(MW=mw, MH=mh, PE=simd, SIMD=pe, XB=3, XS=1, XBIP=0, WB=4, WS=1, WBIP=0, AB=12, HAS_BIAS=0,
+             BLOCK=0, TRANSPOSED=1, TAPS=taps)
+    exe = _build("hk_mvu", p)
+    (tmp_path / "w.mem").write_text(mem_text(encode(_tiles(k, pe, simd), 4), 4))   # K's words, K's folding
+    x = rng.integers(-4, 4, (n, mw))
+    for stall in ((0, 0), (30, 30)):
+        run = run_stream(exe, encode(x.reshape(-1, pe), 3), 3, n * (mh // simd), simd, 12, tmp_path,
+                         stall_in=stall[0], stall_out=stall[1], seed=6)
+        out = decode(run.out_codes, 12, True).reshape(n, mh)
+        assert int((out != x @ kt.T).sum()) == 0
+
+
 @pytest.mark.parametrize("base", [0, -1])
 def test_threshold(tmp_path, base):
     c, pe, ib, n_t = 6, 3, 8, 3

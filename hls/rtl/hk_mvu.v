@@ -5,8 +5,10 @@
 // (AB bits each, two's complement). The vector is taken from the stream during the first neuron fold
 // and kept in a small buffer for the other NF-1 folds.
 // Weight word at address nf*SF+sf holds W[nf*PE+p][sf*SIMD+s] at bits [(p*SIMD+s)*WB +: WB].
-// TRANSPOSED=1 reads a word of another unit's memory (PE, SIMD swapped) as K^T: address sf*NF+nf,
-// element (p,s) at bits [(s*PE+p)*WB +: WB]. EXT_ROM=1 exposes the read port so two units share a ROM.
+// TRANSPOSED=1 reads a word of another unit's memory (PE, SIMD swapped) as K^T, element (p,s) at bits
+// [(s*PE+p)*WB +: WB]. TAPS=1 (matrix K): address sf*NF+nf. TAPS=T (conv K, T=KH*KW window taps, K^T is
+// the adjoint conv: column (tap t, o) of K^T = K column (tap T-1-t, c)): sf = t*(SF/T) + of walks
+// address of*T*NF + (T-1-t)*NF + nf. EXT_ROM=1 exposes the read port so two units share a ROM.
 // Datapaths: XBIP&WBIP -> XNOR + popcount (acc += 2*pop - SIMD); one bipolar side -> sign flip;
 // otherwise signed/unsigned low-bit multiply (LUTMUL: shift-add in LUTs, else '*' for DSP blocks).
 // Pipeline (all stages move together on en, so backpressure freezes it): fetch -> ROM/input register ->
@@ -18,7 +20,7 @@ module hk_mvu #(
     parameter AB = 16,
     parameter HAS_BIAS = 0, parameter BB = 16,
     parameter WFILE = "w.mem", parameter BFILE = "b.mem",
-    parameter BLOCK = 1, parameter TRANSPOSED = 0, parameter EXT_ROM = 0,
+    parameter BLOCK = 1, parameter TRANSPOSED = 0, parameter EXT_ROM = 0, parameter TAPS = 1,
     parameter LUTMUL = 1    // 1: products from LUT shift-add logic; 0: '*' (may map to DSP blocks)
 ) (
     input  wire                 clk,
@@ -49,6 +51,13 @@ module hk_mvu #(
     reg [$clog2(SF > 1 ? SF : 2)-1:0] sf;
     reg [$clog2(NF > 1 ? NF : 2)-1:0] nf;
     reg [RAW-1:0] addr;
+    // K^T of a conv: the address of fold (nf, sf = t*OFN + of) jumps T*NF per output-fold step of K
+    // and back NF per tap; tb holds the address of (t, of=0), so no multiplier is needed
+    localparam OFN = SF / TAPS;
+    localparam TB0 = (TAPS - 1) * NF;
+    reg [RAW-1:0] tb;
+    reg [$clog2(OFN > 1 ? OFN : 2)-1:0] of;
+    wire last_of = (of == OFN - 1);
     wire need_in = (nf == 0);
     wire go = en && (!need_in || in_valid);
     assign in_ready = en && need_in;
@@ -59,7 +68,8 @@ module hk_mvu #(
     reg v1, first1, last1;
     always @(posedge clk) begin
         if (rst) begin
-            sf <= 0; nf <= 0; addr <= 0; v1 <= 0;
+            sf <= 0; nf <= 0; v1 <= 0; of <= 0;
+            addr <= TRANSPOSED ? TB0 : 0; tb <= TB0;
         end else if (en) begin
             v1 <= go;
             if (go) begin
@@ -69,8 +79,20 @@ module hk_mvu #(
                 if (need_in) ibuf[sf] <= in_data;
                 sf <= last_sf ? 0 : sf + 1'b1;
                 if (last_sf) nf <= last_nf ? 0 : nf + 1'b1;
-                if (TRANSPOSED) addr <= last_sf ? (last_nf ? 0 : nf + 1'b1) : addr + NF;
-                else            addr <= (addr == DEPTH - 1) ? 0 : addr + 1'b1;
+                if (TRANSPOSED) begin
+                    of <= last_of ? 0 : of + 1'b1;
+                    if (last_sf) begin
+                        addr <= TB0 + (last_nf ? 0 : nf + 1'b1);
+                        tb   <= TB0 + (last_nf ? 0 : nf + 1'b1);
+                    end else if (last_of) begin
+                        addr <= tb - NF;
+                        tb   <= tb - NF;
+                    end else begin
+                        addr <= addr + TAPS * NF;
+                    end
+                end else begin
+                    addr <= (addr == DEPTH - 1) ? 0 : addr + 1'b1;
+                end
             end
         end
     end

@@ -121,11 +121,16 @@ def _pixels(streams, layer) -> int:
 def choose_folding(graph: HwGraph, target_ii: Optional[int] = None, overrides: Optional[dict] = None) -> dict:
     """{mvu name: (pe, simd)}. Each MVU gets the fewest PE*SIMD lanes that finish a sample within
     ``target_ii`` cycles, preferring SIMD equal to the width arriving from upstream (no converter).
-    A K^T unit takes its K's folding swapped, since both read the same memory words. Defaults: the
-    graph's own Folding when set, else ``target_ii`` = largest MVU's MACs per sample / 64."""
+    A K^T unit takes its K's folding swapped, since both read the same memory words (forcing only
+    K^T's folding forces K's, swapped). Defaults: the graph's own Folding when set, else
+    ``target_ii`` = largest MVU's MACs per sample / 64."""
     layers, streams = flatten(graph)
     overrides = dict(overrides or {})
     mvus = [l for l in layers if isinstance(l, MVU)]
+    for layer in mvus:
+        if _true_transpose(layers, layer) and layer.name in overrides and layer.transposed_of not in overrides:
+            kpe, ksimd = overrides[layer.name]
+            overrides[layer.transposed_of] = (ksimd, kpe)
     if target_ii is None:
         target_ii = max([l.mh * l.mw * _pixels(streams, l) for l in mvus] + [64]) // 64
     out: dict = {}
@@ -165,11 +170,31 @@ def choose_folding(graph: HwGraph, target_ii: Optional[int] = None, overrides: O
     return out
 
 
-def _true_transpose(layers, layer) -> bool:
+def adjoint_taps(k: np.ndarray, kt: np.ndarray) -> Optional[int]:
+    """T when ``kt`` is the adjoint of ``k`` over T window taps, else None. K is (O, T*C) in im2col
+    order (tap-major, channel fastest); its adjoint conv (conv_transpose) is (C, T*O) with
+    kt[c, t*O + o] = k[o, (T-1-t)*C + c]: taps flipped, channels swapped. T=1 is the plain transpose."""
+    o, kw = k.shape
+    c, ktw = kt.shape
+    if kw % c or ktw != (kw // c) * o:
+        return None
+    t = kw // c
+    adj = k.reshape(o, t, c)[:, ::-1, :].transpose(2, 1, 0).reshape(c, t * o)
+    return t if np.array_equal(adj, kt) else None
+
+
+def transpose_taps(layers, layer) -> Optional[int]:
+    """Window taps T when ``layer`` reads its K's weight memory as K^T (see :func:`adjoint_taps`)."""
     if not isinstance(layer, MVU) or layer.transposed_of is None:
-        return False
+        return None
     k = next((l for l in layers if l.name == layer.transposed_of and isinstance(l, MVU)), None)
-    return k is not None and k.weights.shape == layer.weights.shape[::-1] and np.array_equal(layer.weights, k.weights.T)
+    if k is None or k.wtype != layer.wtype:
+        return None
+    return adjoint_taps(k.weights, layer.weights)
+
+
+def _true_transpose(layers, layer) -> bool:
+    return transpose_taps(layers, layer) is not None
 
 
 def _pick(mh, mw, px, target, prefer_simd, conv_c):
@@ -356,8 +381,8 @@ class _Builder:
             bb = max(ab, IntType.for_range(min(0, int(bias.min())), max(0, int(bias.max()))).bits + 1)
             p_mem = f"b_{tag}.mem"
             self.plan.mems[p_mem] = _mem(_enc(bias.reshape(nf, pe), None, bb), bb)
-        kname = self.shares(layer)
-        partner = next((l for l in self.layers if isinstance(l, MVU) and self.shares(l) == layer.name), None)
+        kname, taps = self.shares(layer)
+        partner = next((l for l in self.layers if isinstance(l, MVU) and self.shares(l)[0] == layer.name), None)
         shared = kname is not None or partner is not None
         if kname is not None:
             wfile = f"w_{sanitize(kname)}.mem"
@@ -373,6 +398,8 @@ class _Builder:
                   ("AB", ab), ("HAS_BIAS", int(bias is not None)), ("BB", bb),
                   ("WFILE", wfile), ("BFILE", f"b_{tag}.mem"), ("BLOCK", block),
                   ("TRANSPOSED", int(kname is not None)), ("EXT_ROM", int(shared))]
+        if kname is not None:
+            params.append(("TAPS", taps))
         ports = [("clk", "clk"), ("rst", "rst"), ("in_data", f"{src.name}_d"), ("in_valid", f"{src.name}_v"),
                  ("in_ready", f"{src.name}_r"), ("out_data", f"{dst.name}_d"), ("out_valid", f"{dst.name}_v"),
                  ("out_ready", f"{dst.name}_r")]
@@ -390,7 +417,8 @@ class _Builder:
                          [("clk", "clk"), ("en_a", f"rom_{key}_en_a"), ("addr_a", f"rom_{key}_addr_a"),
                           ("data_a", f"rom_{key}_data_a"), ("en_b", f"rom_{key}_en_b"),
                           ("addr_b", f"rom_{key}_addr_b"), ("data_b", f"rom_{key}_data_b")],
-                         f"one weight memory read as {kname} (K) and {layer.name} (K^T)")
+                         f"one weight memory read as {kname} (K) and {layer.name} (K^T"
+                         f"{f', {taps} taps flipped' if taps > 1 else ''})")
         else:
             ports += [("rom_en", ""), ("rom_addr", ""), ("rom_data", "0")]
         self.add("hk_mvu", layer.name, params, ports, f"{layer.name}: {layer.mh}x{layer.mw} {wt} x {xt} -> {yt}")
@@ -398,16 +426,18 @@ class _Builder:
                   {"file": wfile, "width": pe * simd * wb, "depth": depth, "block": bool(block),
                    "shared_with": kname})
 
-    def shares(self, layer: MVU) -> Optional[str]:
-        """Name of the K whose memory this unit reads as K^T, if the words really are K^T. A conv K^T
-        (ConvTranspose) is K with flipped taps, not the plain matrix transpose: it keeps its own ROM."""
-        kname = layer.transposed_of
-        if kname is None:
-            return None
-        k = next((l for l in self.layers if l.name == kname and isinstance(l, MVU)), None)
-        if k is None or k.weights.shape != layer.weights.shape[::-1] or not np.array_equal(layer.weights, k.weights.T):
-            return None
-        return kname
+    def shares(self, layer: MVU) -> tuple[Optional[str], int]:
+        """(K's name, window taps) when this unit reads K's memory as K^T, else (None, 0). A conv K^T
+        (ConvTranspose) is K with flipped taps and swapped channels; with K^T's PE = K's SIMD (which
+        divides C) and K^T's SIMD = K's PE, each K^T word is one K word with its lanes transposed."""
+        taps = transpose_taps(self.layers, layer)
+        if taps is None:
+            return None, 0
+        kpe, ksimd = self.folding[layer.transposed_of]
+        if self.folding[layer.name] != (ksimd, kpe):    # choose_folding refuses this; keep plans honest
+            raise UnsupportedModelError(f"layer '{layer.name}' reads '{layer.transposed_of}' as K^T but is not "
+                                        f"folded PE={ksimd} SIMD={kpe}")
+        return layer.transposed_of, taps
 
     def do_threshold(self, layer: Threshold):
         xin = self.streams[self.resolve(layer.inputs[0])]
