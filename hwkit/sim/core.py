@@ -10,6 +10,8 @@ import numpy as np
 
 from hwkit.errors import ConfigError
 from hwkit.ir.graph import MVU, Add, FloatTail, HwGraph, Pool, Reshape, ShiftRound, SlidingWindow, Threshold
+from hwkit.sim.conv import conv
+from hwkit.sim.schedule import Schedule, schedule
 
 EXACT_F64 = 1 << 53
 EXACT_F32 = 1 << 24
@@ -38,6 +40,11 @@ def _float_lane(graph: HwGraph) -> bool:
         if isinstance(layer, Pool) and layer.mode == "avg":  # the sum before the shift must fit too
             k = layer.kernel[0] * layer.kernel[1]
             ok = ok and graph.streams[layer.inputs[0]].dtype.bits + (k - 1).bit_length() <= 24
+        if isinstance(layer, ShiftRound):  # 2**-shift must stay a normal float32
+            t = graph.streams[layer.inputs[0]].dtype
+            ok = ok and abs(layer.shift) <= 100
+            if layer.rounding == "half_up" and layer.shift > 0:  # floor(x * 2**-s + 0.5) adds a half
+                ok = ok and max(abs(t.min), abs(t.max)) + (1 << (layer.shift - 1)) < EXACT_F32
     graph.__dict__["_sim_lane"] = (len(graph.layers), ok)
     return ok
 
@@ -58,18 +65,31 @@ def _mvu_plan(layer: MVU, in_type) -> dict:
     return cache
 
 
-def _mvu(layer: MVU, x: np.ndarray, in_type) -> np.ndarray:
+def _mvu(layer: MVU, x: np.ndarray, in_type, win: SlidingWindow | None = None, shift: int = 0) -> np.ndarray:
+    """``win`` set: x is the window's input map and the two layers run fused (hwkit.sim.conv).
+    ``shift`` > 0 (float32 lane only): the result comes multiplied by 2**-shift, exactly, because
+    the weights and bias carry the power-of-two factor (see hwkit.sim.schedule)."""
     plan = _mvu_plan(layer, in_type)
-    wt = plan["wt"]
-    lead = x.shape[:-1]
-    x2 = x.reshape(-1, x.shape[-1])
-    acc = (x2 if x2.dtype == plan["dtype"] else x2.astype(plan["dtype"])) @ wt
+    wt, bias = plan["wt"], plan["bias"]
+    if shift:
+        if plan.get("shift") != shift:
+            plan["shift"], plan["wt_s"] = shift, wt * np.float32(2.0 ** -shift)
+            plan["bias_s"] = None if bias is None else bias * np.float32(2.0 ** -shift)
+        wt, bias = plan["wt_s"], plan["bias_s"]
+    if win is not None:
+        acc = conv(win, x, wt)
+        lead = acc.shape[:-1]
+        acc = acc.reshape(-1, wt.shape[1])
+    else:
+        lead = x.shape[:-1]
+        x2 = x.reshape(-1, x.shape[-1])
+        acc = (x2 if x2.dtype == plan["dtype"] else x2.astype(plan["dtype"])) @ wt
     if x.dtype != np.float32:  # int64 lane: back to integers
         acc = acc.astype(np.int64)
         if layer.bias is not None:
             acc += layer.bias
-    elif layer.bias is not None:
-        acc += plan["bias"]
+    elif bias is not None:
+        acc += bias
     return acc.reshape(lead + (wt.shape[1],))
 
 
@@ -125,14 +145,23 @@ def _threshold(layer: Threshold, x: np.ndarray, bipolar: bool) -> np.ndarray:
     return 2 * cnt - 1 if bipolar else cnt + layer.base
 
 
-def _shift_round(layer: ShiftRound, x: np.ndarray) -> np.ndarray:
+def _shift_round(layer: ShiftRound, x: np.ndarray, prescaled: bool = False, inplace: bool = False) -> np.ndarray:
+    """``prescaled``: x already holds x * 2**-shift (float lane); ``inplace``: x may be overwritten."""
     s = layer.shift
     if x.dtype.kind == "f":  # exact: x is an integer below 2**24, scaling by 2**-s is exact
-        y = x * np.float32(2.0 ** -s) if x.dtype == np.float32 else x * 2.0 ** -s
+        if prescaled:
+            y = x if inplace else x.copy()
+        else:
+            y = np.multiply(x, x.dtype.type(2.0 ** -s), out=x if inplace else None)
         if s > 0:
-            y = np.floor(y) if layer.rounding == "floor" else np.round(y) if layer.rounding == "half_even" \
-                else np.floor(y + 0.5)
-        return np.clip(y, layer.lo, layer.hi, out=y)
+            if layer.rounding == "half_even":
+                np.rint(y, out=y)
+            else:
+                if layer.rounding != "floor":
+                    y += 0.5  # exact: _float_lane checks |x| + 2**(s-1) < 2**24
+                np.floor(y, out=y)
+        np.maximum(y, layer.lo, out=y)
+        return np.minimum(y, layer.hi, out=y)
     if s <= 0:
         y = x << (-s)
     else:
@@ -149,6 +178,7 @@ def _shift_round(layer: ShiftRound, x: np.ndarray) -> np.ndarray:
 
 
 def _pool(layer: Pool, x: np.ndarray, in_type) -> np.ndarray:
+    """Max or sum over the kh*kw strided slices of x (each moving runs of C contiguous values)."""
     t, l, b, r = layer.pad
     if any(layer.pad):
         x = np.pad(x, ((0, 0), (t, b), (l, r), (0, 0)), constant_values=in_type.min)
@@ -156,13 +186,19 @@ def _pool(layer: Pool, x: np.ndarray, in_type) -> np.ndarray:
     kh, kw = layer.kernel
     sh, sw = layer.stride
     oh, ow = (H - kh) // sh + 1, (W - kw) // sw + 1
-    s = x.strides
-    v = np.lib.stride_tricks.as_strided(x, (n, oh, ow, kh, kw, C), (s[0], s[1] * sh, s[2] * sw, s[1], s[2], s[3]))
+    op = np.maximum if layer.mode == "max" else np.add
+    y = None
+    for i in range(kh):
+        for j in range(kw):
+            sl = x[:, i:i + sh * (oh - 1) + 1:sh, j:j + sw * (ow - 1) + 1:sw]
+            y = sl.copy() if y is None else op(y, sl, out=y)
     if layer.mode == "max":
-        return v.max(axis=(3, 4))
-    if x.dtype.kind == "f":
-        return np.floor(v.sum(axis=(3, 4)) * 2.0 ** -layer.shift).astype(x.dtype)
-    return v.sum(axis=(3, 4)) >> layer.shift
+        return y
+    if x.dtype.kind == "f":  # the sum is below 2**24 (checked by _float_lane): exact
+        y *= 2.0 ** -layer.shift
+        return np.floor(y, out=y)
+    y >>= layer.shift
+    return y
 
 
 def _tail(layer: FloatTail, x: np.ndarray) -> np.ndarray:
@@ -200,17 +236,22 @@ def simulate(graph: HwGraph, x_int, trace: bool = False) -> SimResult:
     vals = {graph.inputs[0]: x}
     tr = {} if trace else None
     floats = {}
+    sch = Schedule() if trace else schedule(graph, x.dtype == np.float32)  # a trace shows every stream
     for layer in graph.layers:
         ins = [vals[s] for s in layer.inputs]
         t_in = graph.streams[layer.inputs[0]].dtype
-        if isinstance(layer, MVU):
-            y = _mvu(layer, ins[0], t_in)
+        if layer.name in sch.through:  # its work is done by a neighbour (hwkit.sim.schedule)
+            y = ins[0]
+        elif isinstance(layer, MVU):
+            y = _mvu(layer, ins[0], t_in, sch.fused.get(layer.name), sch.prescale.get(layer.name, 0))
         elif isinstance(layer, SlidingWindow):
             y = _window(layer, ins[0])
         elif isinstance(layer, Threshold):
             y = _threshold(layer, ins[0], graph.streams[layer.outputs[0]].dtype.bipolar)
         elif isinstance(layer, ShiftRound):
-            y = _shift_round(layer, ins[0])
+            pool = sch.pool_first.get(layer.name)
+            x0 = ins[0] if pool is None else _pool(pool, ins[0], t_in)
+            y = _shift_round(layer, x0, layer.name in sch.prescaled, layer.name in sch.inplace)
         elif isinstance(layer, Pool):
             y = _pool(layer, ins[0], t_in)
         elif isinstance(layer, Add):
