@@ -186,3 +186,37 @@ def cybsec_style_mlp(path, in_features=60, hidden=16, seed=0) -> Path:
     m.set_tensor_datatype(m.graph.input[0].name, DataType["BIPOLAR"])
     m.save(str(path))
     return Path(path)
+
+
+def activate_stable_blocks(model: torch.nn.Module, gain: float = 8.0) -> torch.nn.Module:
+    """Scale every symmetric block's K so its K^T path changes the stream.
+
+    At random initialisation and 2 bits, ``h * K^T z`` stays below half an LSB of ``x`` and the output
+    requantizer rounds it away: the block is the identity, and a wrong K^T (unflipped taps, a
+    transposed index) would give the very same outputs. Tests that check K^T must use active blocks;
+    :func:`stable_block_activity` measures it."""
+    from hwkit.zoo.stable import SymmetricConvBlock, SymmetricLinearBlock
+
+    with torch.no_grad():
+        for mod in model.modules():
+            if isinstance(mod, (SymmetricConvBlock, SymmetricLinearBlock)):
+                mod.K.weight.mul_(gain)
+    return model
+
+
+def stable_block_activity(onnx_path, n: int = 200, seed: int = 0) -> list[float]:
+    """Per residual add of the golden graph: the fraction of stream elements the block changed
+    (requantized output != block input), over ``n`` random grid inputs."""
+    from hwkit.ir import lower, random_grid_inputs
+    from hwkit.ir.graph import Add, ShiftRound
+    from hwkit.sim import simulate
+
+    g = lower(str(onnx_path))
+    res = simulate(g, random_grid_inputs(g, n, seed), trace=True)
+    producer = {t: lay for lay in g.layers for t in lay.outputs}
+    out = []
+    for add in (lay for lay in g.layers if isinstance(lay, Add)):
+        x = next(producer[t] for t in add.inputs if isinstance(producer.get(t), ShiftRound))
+        requant = next(lay for lay in g.layers if lay.inputs and lay.inputs[0] == add.outputs[0])
+        out.append(float(np.mean(res.trace[x.name] != res.trace[requant.name])))
+    return out

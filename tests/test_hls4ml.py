@@ -20,20 +20,26 @@ from hwkit.backends.hls4ml import (compile_project, cosim_hls4ml, generate_hls4m
 from hwkit.errors import BuildFailedError, ConfigError, UnsupportedModelError  # noqa: E402
 from hwkit.tools.vitis import find_hls_tool  # noqa: E402
 
-ZOO = ["tfc", "jet", "cnv", "stable_mlp", "residual_cnv"]
+ZOO = ["tfc", "jet", "cnv", "stable_mlp", "stable_cnv", "residual_cnv"]
 IOS = ["parallel", "stream"]
 # at 2 bits this model's outputs did not reveal its Mul by 0.5 computed as a Mul by 0 (the scale
 # once shared a C++ type name with a zero bias); at 4 bits they did, in thousands of outputs
 BITS = {"residual_cnv": {"wbits": 4, "abits": 4}}
+# random-init symmetric blocks are the identity after requantization: scale K so K^T shows
+GAIN = {"stable_mlp": 8.0, "stable_cnv": 8.0}
 
 
 def _export(name, out: Path, preset="pot", wbits=2, abits=2):
+    from golden_helpers import activate_stable_blocks
+
     from hwkit.export import export_qonnx
     from hwkit.zoo import MODELS, build_model
 
     torch.manual_seed(0)
     shape = MODELS[name].default_in_shape
     model = build_model(name, wbits=wbits, abits=abits, ibits=8, preset=preset).eval()
+    if name in GAIN:
+        activate_stable_blocks(model, GAIN[name])
     with torch.no_grad():  # settle activation statistics so values spread over the grids
         for _ in range(4):
             model(torch.rand(32, *shape))
@@ -99,25 +105,60 @@ def test_pretrained_stable_w4a4_on_test_set(tmp_path, digits):
     assert rep["mismatches"] == 0, rep["detail"]
 
 
-def test_stable_block_stores_one_weight_array(projects):
-    for io in IOS:
-        proj = projects("stable_mlp", io)
-        fw = proj.out_dir / "firmware"
-        top = (fw / f"{proj.name}.cpp").read_text()
-        calls = re.findall(r"nnet::stable_block<[^>]*>\(\s*\w+,\s*\w+,\s*(w\d+)\)", top)
-        assert len(calls) == 2, top  # two symmetric blocks, each called with ONE weight array
-        weights = sorted(p.stem for p in (fw / "weights").glob("*.h"))
-        blocks = [lay for lay in proj.model.get_layers() if lay.class_name == "HwkitStableBlock"]
-        dense = [lay for lay in proj.model.get_layers() if lay.class_name == "Dense"]
-        # opening and classifier: weight + bias each; each block: its single K
-        assert len(weights) == 2 * len(dense) + len(blocks) == 6, weights
-        for w, blk in zip(calls, blocks):
-            k = blk.weights["weight"].data
-            assert k.shape == (32, 32) and w in weights
-        assert (fw / "nnet_utils" / "nnet_stable_block.h").is_file()
-        # the header reads the same array in both index orders
-        src = (fw / "nnet_utils" / "nnet_stable_block.h").read_text()
-        assert "w[i * CONFIG_T::n_hidden + j]" in src and src.count("const typename CONFIG_T::weight_t w[") == 2
+def test_stable_blocks_are_active(models):
+    """Test power: the symmetric blocks of the models these tests use really change the stream, so a
+    wrong K^T cannot pass unseen (an inactive block is the identity after requantization)."""
+    from golden_helpers import stable_block_activity
+
+    for name in ("stable_mlp", "stable_cnv"):
+        activity = stable_block_activity(models[name])
+        assert len(activity) == 2 and min(activity) > 0.2, (name, activity)
+
+
+def _single_weight_array(proj, function, layer_class, k_shape):
+    fw = proj.out_dir / "firmware"
+    top = (fw / f"{proj.name}.cpp").read_text()
+    calls = re.findall(rf"nnet::{function}<[^>]*>\(\s*\w+,\s*\w+,\s*(w\d+)\)", top)
+    assert len(calls) == 2, top  # two symmetric blocks, each called with ONE weight array
+    weights = sorted(p.stem for p in (fw / "weights").glob("*.h"))
+    blocks = [lay for lay in proj.model.get_layers() if lay.class_name == layer_class]
+    others = [lay for lay in proj.model.get_layers() if lay.class_name in ("Dense", "Conv2D")]
+    # every other matrix layer: weight + bias; each block: its single K
+    assert len(weights) == 2 * len(others) + len(blocks) == 6, weights
+    for w, blk in zip(calls, blocks):
+        assert blk.weights["weight"].data.shape == k_shape and w in weights
+    src = (fw / "nnet_utils" / "nnet_stable_block.h").read_text()
+    assert src.count("const typename CONFIG_T::weight_t w[") == 2
+    return src
+
+
+@pytest.mark.parametrize("io", IOS)
+def test_stable_block_stores_one_weight_array(projects, io):
+    src = _single_weight_array(projects("stable_mlp", io), "stable_block", "HwkitStableBlock", (32, 32))
+    assert "w[i * CONFIG_T::n_hidden + j]" in src  # the header reads the same array in both index orders
+
+
+@pytest.mark.parametrize("io", IOS)
+def test_stable_conv_block_stores_one_weight_array(projects, io):
+    """Conv form: K (3x3, 8 -> 8 channels) stored once; K^T reads it with flipped taps."""
+    src = _single_weight_array(projects("stable_cnv", io), "stable_conv_block", "HwkitStableConvBlock", (3, 3, 8, 8))
+    fw = projects("stable_cnv", io).out_dir / "firmware"
+    assert "ConvTranspose" not in (fw / "parameters.h").read_text()
+    assert "const int rr = r - ky + P, qq = q - kx + P;" in src
+
+
+def test_conv_block_with_foreign_transpose_weight_refused(tmp_path):
+    """A ConvTranspose whose weight is not K's is no symmetric block: it is left alone, and hls4ml
+    1.3.0 (which has no ConvTranspose) refuses it by name."""
+    from qonnx.core.modelwrapper import ModelWrapper
+
+    mw = ModelWrapper(str(_export("stable_cnv", tmp_path)))
+    ct = next(n for n in mw.graph.node if n.op_type == "ConvTranspose")
+    w = mw.find_producer(ct.input[1]).input[0]
+    mw.set_initializer(w, -mw.get_initializer(w))
+    mw.save(str(tmp_path / "tampered.onnx"))
+    with pytest.raises(UnsupportedModelError, match="ConvTranspose"):
+        generate_hls4ml_project(tmp_path / "tampered.onnx", tmp_path / "prj")
 
 
 def test_float_scale_model_refused_naming_layer(tmp_path):
@@ -138,12 +179,6 @@ def test_residual_mlp_bit_exact_stream(tmp_path):
     path = _export("residual_mlp", tmp_path)
     rep = cosim_hls4ml(path, tmp_path / "prj", n=500, io_type="stream")
     assert rep["mismatches"] == 0, rep["detail"]
-
-
-def test_stable_cnv_refused_naming_op(tmp_path):
-    path = _export("stable_cnv", tmp_path)
-    with pytest.raises(UnsupportedModelError, match="ConvTranspose"):
-        generate_hls4ml_project(path, tmp_path / "prj")
 
 
 def test_bipolar_refused(tmp_path):

@@ -199,7 +199,7 @@ def generate_hls4ml_project(
     (see :mod:`.precision`); models hls4ml cannot represent raise UnsupportedModelError naming the layer.
     """
     from hwkit.backends.hls4ml.precision import ExactPrecision
-    from hwkit.backends.hls4ml import stable
+    from hwkit.backends.hls4ml import stable, stable_layers
 
     if backend not in BACKENDS:
         raise ConfigError(f"hls4ml backend must be one of {', '.join(BACKENDS)}, got '{backend}'")
@@ -224,7 +224,7 @@ def generate_hls4ml_project(
     if reuse_factor is None:
         reuse_factor = 1
     hm = _convert(mw, out_dir, backend, io_type, part, {}, 1, project, custom_setup)
-    layers = [lay for lay in hm.get_layers() if lay.class_name in MVU_CLASSES + (stable.OP,)]
+    layers = [lay for lay in hm.get_layers() if lay.class_name in MVU_CLASSES + stable.OPS]
     mvus = [lay.name for lay in layers]
     if isinstance(reuse_factor, (list, tuple)):
         if len(mvus) != len(reuse_factor):
@@ -246,7 +246,7 @@ def generate_hls4ml_project(
     if any(r != 1 for r in reuse.values()):
         hm = _convert(mw, out_dir, backend, io_type, part, reuse, 1, project, custom_setup)
 
-    exact = ExactPrecision(hm, approximate, custom=stable.PRECISION).run()
+    exact = ExactPrecision(hm, approximate, custom=stable_layers.PRECISION).run()
     ins, outs = hm.get_input_variables(), hm.get_output_variables()
     if len(ins) != 1 or len(outs) != 1:
         raise UnsupportedModelError("hls4ml backend: models with one input and one output only")
@@ -260,7 +260,7 @@ def generate_hls4ml_project(
     if in_grid is None or out_grid is None:
         raise UnsupportedModelError("hls4ml backend: could not type the model input/output exactly")
     layer_rf = {lay.name: int(lay.get_attr("reuse_factor", 1)) for lay in hm.get_layers()
-                if lay.class_name in MVU_CLASSES or lay.class_name in stable.PRECISION}
+                if lay.class_name in MVU_CLASSES or lay.class_name in stable.OPS}
     proj = Hls4mlProject(hm, out_dir, backend, io_type, part, layer_rf, in_grid, out_grid, clean_path,
                          ref_path, notes + exact.notes)
     if write:
