@@ -377,6 +377,7 @@ def synthesize(ctx: BuildContext) -> dict:
     if not _ok(ctx, "generate"):
         return _unavailable("generated Verilog", "generate stage")
     from hwkit.implement.parts import check_fit
+    from hwkit.implement.policy import nodsp_from_estimate, nodsp_retry
     from hwkit.tools import yosys
 
     board = _board(ctx)
@@ -391,14 +392,13 @@ def synthesize(ctx: BuildContext) -> dict:
         if abs(freq - osc) > 1e-6 and not use_pll:
             notes.append(f"no PLL on {board.family}: runs at the {osc:g} MHz oscillator, not {freq:g} MHz")
             freq = osc
-        # the estimate put every product in LUTs (operands of 1-3 bits): tell yosys not to spend multipliers
-        nodsp = board.family == "ecp5" and ctx.results.get("estimate", {}).get("total", {}).get("dsp") == 0
+        nodsp = nodsp_from_estimate(board.family, ctx.results.get("estimate", {}).get("total", {}).get("dsp"))
         syn, got = _synth_open(ctx, ctx.workdir, freq, use_pll, nodsp, sources, mems)
         if use_pll:
             notes.append(f"PLL {osc:g} MHz -> {got:g} MHz (requested {freq:g})")
         freq, family = got, board.family
         counts = syn.as_dict()
-        if counts.get("dsp", 0) > r.dsp and board.family == "ecp5" and not nodsp:
+        if nodsp_retry(board.family, counts.get("dsp", 0), r.dsp, nodsp):
             notes.append(f"yosys inferred {counts['dsp']} multipliers > {r.dsp}: re-synthesized with -nodsp")
             nodsp = True
             syn, freq = _synth_open(ctx, ctx.workdir, freq, use_pll, nodsp, sources, mems)
@@ -418,9 +418,6 @@ def synthesize(ctx: BuildContext) -> dict:
                        + (f"; {'; '.join(notes)}" if notes else "")}
 
 
-TIMING_MARGIN = 0.9  # a missed clock is rebuilt at this fraction of the Fmax achieved (as hwkit.implement does)
-
-
 def place_route(ctx: BuildContext) -> dict:
     """nextpnr; when routing misses a PLL clock, the design is re-synthesized once with the PLL below the
     achieved Fmax and routed again, so the bitstream never runs faster than its Fmax."""
@@ -429,6 +426,7 @@ def place_route(ctx: BuildContext) -> dict:
         return skip
     if not _ok(ctx, "synthesize"):
         return _unavailable("a synthesized netlist", "synthesize stage")
+    from hwkit.implement.policy import retime_limit_mhz, timing_missed
     from hwkit.tools import nextpnr, pack
 
     board, syn = _board(ctx), ctx.results["synthesize"]
@@ -443,14 +441,15 @@ def place_route(ctx: BuildContext) -> dict:
 
     pnr, freq, notes = route(syn["freq_mhz"]), syn["freq_mhz"], []
     first_fmax = pnr.fmax_min
-    if not pnr.timing_met and pnr.fmax_min and syn.get("use_pll"):
-        slower = pack.ecp5_pll_at_most(ctx.workdir, float(board.pins.clock_mhz), TIMING_MARGIN * pnr.fmax_min)
+    limit = retime_limit_mhz(pnr.timing_met, pnr.fmax_min, bool(syn.get("use_pll")))
+    if limit is not None:
+        slower = pack.ecp5_pll_at_most(ctx.workdir, float(board.pins.clock_mhz), limit)
         notes.append(f"timing missed at {freq:g} MHz (Fmax {pnr.fmax_min:.1f}): re-synthesized and routed at "
                      f"{slower:g} MHz")
         sources, mems = _core_files(ctx)
         _, freq = _synth_open(ctx, ctx.workdir, slower, True, syn.get("nodsp", False), sources, mems)
         pnr = route(freq)
-    elif not pnr.timing_met and pnr.fmax_min:
+    elif timing_missed(pnr.timing_met, pnr.fmax_min):
         notes.append(f"timing missed: Fmax {pnr.fmax_min:.1f} MHz below the {freq:g} MHz clock")
     netlist.unlink()
     return {"fmax_mhz": pnr.fmax_min, "fmax_by_clock": dict(sorted(pnr.fmax_mhz.items())),

@@ -59,3 +59,25 @@ def test_fit_check_names_every_overused_resource():
     assert "MULT18X18D" not in msg and "\n" not in msg
     with pytest.raises(ConfigError, match="no resource table"):
         part_resources("ecp5", "12k")
+
+
+def test_retime_policy_only_for_a_missed_clock_the_flow_can_lower():
+    from hwkit.implement.policy import TIMING_MARGIN, retime_limit_mhz, timing_missed
+
+    assert retime_limit_mhz(False, 80.0, True) == pytest.approx(80.0 * TIMING_MARGIN)
+    assert TIMING_MARGIN < 1
+    assert retime_limit_mhz(True, 120.0, True) is None        # met: keep the clock
+    assert retime_limit_mhz(False, 80.0, False) is None       # iCE40 / no PLL: nothing to lower
+    assert retime_limit_mhz(False, None, True) is None        # no Fmax reported: nothing to aim at
+    assert timing_missed(False, 80.0) and not timing_missed(True, 80.0) and not timing_missed(False, 0.0)
+
+
+def test_nodsp_policy():
+    from hwkit.implement.policy import nodsp_from_estimate, nodsp_retry
+
+    assert nodsp_from_estimate("ecp5", 0) and not nodsp_from_estimate("ecp5", 3)
+    assert not nodsp_from_estimate("ice40", 0)                # iCE40 synthesis has no such switch in the flow
+    assert not nodsp_from_estimate("ecp5", None)              # no estimate: let yosys choose
+    assert nodsp_retry("ecp5", 30, 28, False)
+    assert not nodsp_retry("ecp5", 28, 28, False) and not nodsp_retry("ecp5", 30, 28, True)
+    assert not nodsp_retry("ice40", 30, 8, False)

@@ -15,10 +15,10 @@ from typing import Optional, Sequence, Union
 
 from hwkit.errors import ConfigError
 from hwkit.implement.parts import check_fit, part_resources
+from hwkit.implement.policy import nodsp_retry, retime_limit_mhz, timing_missed
 from hwkit.implement.wrapper import TOP, CoreShape, led_active_low, wrapper_sources, write_wrapper
 
 BITSTREAM_SUFFIX = {"ecp5": ".bit", "ice40": ".bin"}
-TIMING_MARGIN = 0.9      # retimed PLL clock as a fraction of the Fmax first achieved
 
 
 @dataclass
@@ -75,10 +75,13 @@ def implement(
     speed: Optional[str] = None,
     seed: int = 1,
     compress: bool = True,
+    nodsp: bool = False,
     timeout: float = 3600,
 ) -> ImplementResult:
     """Synthesize, fit-check, place, route and pack. ``available`` (lut/ff/bram/dsp) defaults to the
-    part's data-sheet counts; a design that needs more raises DoesNotFitError before P&R."""
+    part's data-sheet counts; a design that needs more raises DoesNotFitError before P&R. ``nodsp``
+    keeps products out of the ECP5 multipliers; when yosys infers more multipliers than the part has,
+    the design is re-synthesized that way (hwkit.implement.policy)."""
     from hwkit.tools import nextpnr, pack, yosys
 
     if family not in BITSTREAM_SUFFIX:
@@ -86,7 +89,15 @@ def implement(
     out_dir = Path(out_dir).resolve()
     out_dir.mkdir(parents=True, exist_ok=True)
     part = part_resources(family, device) if available is None else {"name": part_name or device, **available}
-    syn = yosys.synthesize(sources, top, out_dir, family, data_files=data_files, timeout=timeout)
+
+    def synth_run(flag: bool):
+        return yosys.synthesize(sources, top, out_dir, family, data_files=data_files, timeout=timeout,
+                                extra_synth_args="-nodsp" if flag else "")
+
+    syn, notes = synth_run(nodsp), []
+    if nodsp_retry(family, int(syn.as_dict().get("dsp", 0)), int(part.get("dsp", 0)), nodsp):
+        notes.append(f"yosys inferred {syn.as_dict()['dsp']} multipliers > {part['dsp']}: re-synthesized with -nodsp")
+        syn = synth_run(True)
     synth = syn.as_dict()
     fit = check_fit(synth, family, part, part_name or part["name"])
     pnr = nextpnr.place_and_route(syn.netlist, out_dir, family, device=device, package=package,
@@ -99,7 +110,7 @@ def implement(
         fmax_by_clock=dict(sorted(pnr.fmax_mhz.items())), target_mhz=float(freq_mhz), timing_met=pnr.timing_met,
         synth=synth, fit=fit, utilization=dict(sorted(pnr.utilization.items())),
         seconds={"synth": round(syn.seconds, 2), "pnr": round(pnr.seconds, 2), "pack": round(bit.seconds, 2)},
-        versions=_versions(family), logs={"synth": syn.log, "pnr": pnr.log, "pack": bit.log},
+        versions=_versions(family), logs={"synth": syn.log, "pnr": pnr.log, "pack": bit.log}, notes=notes,
     )
     (out_dir / "implement.json").write_text(json.dumps(result.as_dict(), indent=2, sort_keys=True) + "\n")
     return result
@@ -155,11 +166,11 @@ def implement_board(
                          part_name=f"{b.device} ({b.name})", speed=b.pnr.get("speed"), seed=seed, timeout=timeout)
 
     result = run(target)
-    if not result.timing_met and result.fmax_mhz:
-        if use_pll and retime:
-            # A bitstream clocked above its Fmax may fail on the board: rebuild once with the PLL
-            # below what was achieved (the baud divider depends on the clock, so it is a rebuild).
-            slower = pack.ecp5_pll_at_most(out_dir, osc, TIMING_MARGIN * result.fmax_mhz)
+    limit = retime_limit_mhz(result.timing_met, result.fmax_mhz, use_pll and retime)
+    if timing_missed(result.timing_met, result.fmax_mhz):
+        if limit is not None:
+            # the baud divider depends on the clock, so a slower PLL means a rebuild, not a re-route
+            slower = pack.ecp5_pll_at_most(out_dir, osc, limit)
             notes.append(f"timing missed at {result.target_mhz:g} MHz (Fmax {result.fmax_mhz:.1f}): "
                          f"rebuilt at {slower:g} MHz")
             first = result
@@ -167,6 +178,6 @@ def implement_board(
             result.seconds = {k: round(v + first.seconds.get(k, 0), 2) for k, v in result.seconds.items()}
         else:
             notes.append(f"timing missed: Fmax {result.fmax_mhz:.1f} MHz below the {result.target_mhz:g} MHz clock")
-    result.notes = notes
+    result.notes = notes + result.notes
     (out_dir / "implement.json").write_text(json.dumps(result.as_dict(), indent=2, sort_keys=True) + "\n")
     return result
