@@ -31,6 +31,7 @@ def zoo_path(tmp_path_factory):
             torch.manual_seed(0)
             m = build_model(name, wbits=wbits, abits=abits, preset=preset).eval()
             gh.randomize_bn(m)
+            gh.activate_stable_blocks(m)  # else the blocks are the identity and K^T goes unchecked
             p = d / f"{name}_{preset}_w{wbits}a{abits}.onnx"
             import warnings
 
@@ -60,6 +61,7 @@ def test_zoo_pot_exact(zoo_path, name):
 
 def test_zoo_symmetric_blocks_share_weights(zoo_path):
     for name in ("stable_mlp", "stable_cnv"):
+        assert min(gh.stable_block_activity(zoo_path(name))) > 0.2, name  # K^T really shows in the outputs
         g = lower(zoo_path(name))
         linked = [l for l in g.layers if getattr(l, "transposed_of", None)]
         assert len(linked) == 2, name
