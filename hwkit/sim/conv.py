@@ -4,8 +4,15 @@ The batch is cut into chunks whose im2col fits in the L2 cache: each chunk is co
 padded buffer (its border written once with the pad value), unrolled into a reused im2col buffer
 and multiplied straight into its rows of the output. The full-batch im2col (9x the activations for
 a 3x3 kernel) never goes through main memory, and the input is cast to the MVU's exact arithmetic
-type before the unroll, not after. Results equal SlidingWindow then MVU bit for bit: the same
-products in the same exact arithmetic (see ``core._mvu_plan``)."""
+type before the unroll, not after.
+
+Two samples per float lane: when the accumulators are small (|acc| <= B, B < 2**(p-1)), samples a and
+b run as one input ``a + 2**p * b``. The convolution is linear, so the packed accumulator is
+``acc_a + 2**p * acc_b``; if ``B * (1 + 2**p)`` stays below the lane's exact-integer limit (2**24
+for float32, 2**53 for float64), every partial sum of it is an exact integer, and it splits back
+exactly: ``acc_b = rint(packed / 2**p)`` (|acc_a / 2**p| < 1/2), ``acc_a = packed - 2**p * acc_b``.
+This halves the im2col copies and the matrix product. Results equal SlidingWindow then MVU bit for
+bit (tests/test_sim_conv.py checks both sides of the packing bound)."""
 from __future__ import annotations
 
 import numpy as np
@@ -13,6 +20,7 @@ import numpy as np
 from hwkit.ir.graph import MVU, SlidingWindow
 
 CHUNK_BYTES = 1 << 19  # im2col bytes per chunk: well inside a 1-2 MiB L2 with the GEMM's own buffers
+EXACT = {np.dtype(np.float32): 1 << 24, np.dtype(np.float64): 1 << 53}
 
 
 def fusable(win: SlidingWindow, mvu: MVU, in_type) -> bool:
@@ -21,8 +29,43 @@ def fusable(win: SlidingWindow, mvu: MVU, in_type) -> bool:
     return abs(int(win.pad_value)) <= max(abs(in_type.min), abs(in_type.max))
 
 
-def conv(win: SlidingWindow, x: np.ndarray, wt: np.ndarray) -> np.ndarray:
-    """``im2col(x) @ wt`` for x (N, H, W, C) and wt (KH*KW*C, O) in wt's dtype: (N, OH, OW, O)."""
+def pack_shift(wt: np.ndarray, acc_bound: int, in_bound: int) -> int:
+    """The shift p that packs two samples per lane, or 0 when packing is not exact or not worth it.
+    ``acc_bound`` bounds |acc| and every partial sum in integer units, ``in_bound`` bounds |input|."""
+    limit = EXACT.get(wt.dtype)
+    K, O = wt.shape
+    if limit is None or K < 2 * O:  # unpacking costs a few passes over the output: needs K >> O
+        return 0
+    p = acc_bound.bit_length() + 1  # acc_bound < 2**(p-1)
+    if acc_bound * ((1 << p) + 1) >= limit or in_bound * ((1 << p) + 1) >= limit:
+        return 0
+    return p
+
+
+def conv(win: SlidingWindow, x: np.ndarray, wt: np.ndarray, pack: int = 0, unit: float = 1.0) -> np.ndarray:
+    """``im2col(x) @ wt`` for x (N, H, W, C) and wt (KH*KW*C, O) in wt's dtype: (N, OH, OW, O).
+    ``pack`` > 0 packs two samples per lane with that shift (see :func:`pack_shift`); ``unit`` is
+    the value of one integer step of the accumulator (2**-shift when wt is prescaled)."""
+    dt = wt.dtype
+    n = x.shape[0]
+    pad_value = win.pad_value
+    if pack and n > 1:
+        h = (n + 1) // 2
+        xa = x[:h].astype(dt)  # a fresh copy: the packed input, pad value packed alike
+        xa[:n - h] += x[h:].astype(dt) * dt.type(2.0 ** pack)
+        pad_value = pad_value * (1 + 2 ** pack)
+        packed = _conv(win, xa, wt, pad_value)
+        hi = np.multiply(packed, dt.type(2.0 ** -pack / unit))
+        np.rint(hi, out=hi)  # acc_b in integer units
+        out = np.empty((n,) + packed.shape[1:], dtype=dt)
+        np.multiply(hi[:n - h], dt.type(unit), out=out[h:])
+        np.multiply(hi, dt.type(-(2.0 ** pack) * unit), out=out[:h])
+        out[:h] += packed
+        return out
+    return _conv(win, x, wt, pad_value)
+
+
+def _conv(win: SlidingWindow, x: np.ndarray, wt: np.ndarray, pad_value) -> np.ndarray:
     dt = wt.dtype
     t, l, b, r = win.pad
     n, H, W, C = x.shape
@@ -34,7 +77,7 @@ def conv(win: SlidingWindow, x: np.ndarray, wt: np.ndarray) -> np.ndarray:
     if K != kh * kw * C:
         raise ValueError(f"window '{win.name}' yields {kh * kw * C} values per pixel, MVU expects {K}")
     nb = int(max(1, min(n, CHUNK_BYTES // max(1, oh * ow * K * dt.itemsize))))
-    xp = np.full((nb, Hp, Wp, C), win.pad_value, dtype=dt)
+    xp = np.full((nb, Hp, Wp, C), pad_value, dtype=dt)
     col = np.empty((nb, oh, ow, kh, kw * C), dtype=dt)
     acc = np.empty((n * oh * ow, O), dtype=dt)
     s0, s1, s2, s3 = xp.strides

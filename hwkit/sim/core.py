@@ -10,7 +10,7 @@ import numpy as np
 
 from hwkit.errors import ConfigError
 from hwkit.ir.graph import MVU, Add, FloatTail, HwGraph, Pool, Reshape, ShiftRound, SlidingWindow, Threshold
-from hwkit.sim.conv import conv
+from hwkit.sim.conv import conv, pack_shift
 from hwkit.sim.schedule import Schedule, schedule
 
 EXACT_F64 = 1 << 53
@@ -77,7 +77,11 @@ def _mvu(layer: MVU, x: np.ndarray, in_type, win: SlidingWindow | None = None, s
             plan["bias_s"] = None if bias is None else bias * np.float32(2.0 ** -shift)
         wt, bias = plan["wt_s"], plan["bias_s"]
     if win is not None:
-        acc = conv(win, x, wt)
+        if "pack" not in plan:
+            in_bound = max(abs(in_type.min), abs(in_type.max))
+            acc_bound = int(np.abs(layer.weights).sum(axis=1).max(initial=0)) * in_bound
+            plan["pack"] = pack_shift(plan["wt"], acc_bound, in_bound)
+        acc = conv(win, x, wt, plan["pack"], 2.0 ** -shift)
         lead = acc.shape[:-1]
         acc = acc.reshape(-1, wt.shape[1])
     else:
@@ -256,8 +260,15 @@ def simulate(graph: HwGraph, x_int, trace: bool = False) -> SimResult:
             y = _pool(layer, ins[0], t_in)
         elif isinstance(layer, Add):
             (a, b), (sa, sb), (ga, gb) = ins, layer.shifts, layer.signs
-            if a.dtype.kind == "f":
-                y = ga * (a * 2.0 ** sa) + gb * (b * 2.0 ** sb)
+            if a.dtype.kind == "f":  # two passes; power-of-two factors and the bounded sum are exact
+                y = np.multiply(a, a.dtype.type(ga * 2.0 ** sa))
+                fb = gb * 2.0 ** sb
+                if fb == 1:
+                    y += b
+                elif fb == -1:
+                    y -= b
+                else:
+                    y += b * b.dtype.type(fb)
             else:
                 y = ga * (a << sa) + gb * (b << sb)
         elif isinstance(layer, Reshape):

@@ -10,12 +10,12 @@ that exactly one layer reads and that are not graph outputs:
   function (scale by a positive power of two, round, clip), and max(f(a), f(b)) = f(max(a, b)) for
   any non-decreasing f, so rounding the pooled values is exact and touches kh*kw times fewer;
 - a ShiftRound may round in place when its input is a fresh array nobody else reads (an MVU's
-  accumulator read only by it, or the Pool it runs first)."""
+  or Add's result read only by it, or the Pool it runs first)."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from hwkit.ir.graph import MVU, HwGraph, Pool, ShiftRound, SlidingWindow
+from hwkit.ir.graph import MVU, Add, HwGraph, Pool, ShiftRound, SlidingWindow
 from hwkit.sim.conv import fusable
 
 
@@ -55,9 +55,10 @@ def schedule(graph: HwGraph, float_lane: bool) -> Schedule:
             sch.pool_first[layer.name] = nxt
             sch.through.add(nxt.name)
             sch.inplace.add(layer.name)
-        from_mvu = isinstance(producer.get(layer.inputs[0]), MVU) and layer.inputs[0] in owned
-        if isinstance(layer, ShiftRound) and from_mvu:
-            sch.inplace.add(layer.name)
+        src = producer.get(layer.inputs[0])
+        from_mvu = isinstance(src, MVU) and layer.inputs[0] in owned
+        if isinstance(layer, ShiftRound) and isinstance(src, (MVU, Add)) and layer.inputs[0] in owned:
+            sch.inplace.add(layer.name)  # MVU and Add results are fresh arrays
         if float_lane and isinstance(layer, ShiftRound) and 0 < layer.shift <= 64 and from_mvu:
             sch.prescale[producer[layer.inputs[0]].name] = layer.shift
             sch.prescaled.add(layer.name)
