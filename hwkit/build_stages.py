@@ -227,7 +227,7 @@ def estimate(ctx: BuildContext) -> dict:
     from hwkit.estimate import check_fit, estimate_graph
 
     board = _board(ctx)
-    est = estimate_graph(_graph(ctx), board, ctx.config.backend)
+    est = estimate_graph(_graph(ctx), board, ctx.config.backend, clock_mhz=_clock(ctx))
     (ctx.workdir / "estimate.json").write_text(json.dumps(est, indent=2, sort_keys=True) + "\n")
     check_fit(est, board)
     t = est["total"]

@@ -35,7 +35,7 @@ def small_graph(mh=16, mw=64, pe=2, simd=4):
         MVU("fc2", ["h1"], ["a2"], weights=rng.integers(-2, 2, (10, mh)), wtype=i2, acc=acc2, folding=Folding(1, 2)),
         FloatTail("tail", ["a2"], ["y"], scale=0.25),
     ]
-    return HwGraph("small", streams, layers, ["x"], ["y"])
+    return HwGraph("small", streams, layers, ["x"], ["a2"])  # as lowering does: the integer stream before the tail
 
 
 def test_bram_blocks_hand_computed():
@@ -48,17 +48,35 @@ def test_bram_blocks_hand_computed():
 
 def test_mvu_estimate_hand_computed():
     g = small_graph()
-    est = estimate_graph(g, load_board("ulx3s"), backend="rtl")
-    fc1 = est["layers"][0]
-    # FINN-R with k=4, c0=60: mult = 4*(2*ceil(10/4)-1)*10 = 200, adder = 10*7 = 70, acc = 12
-    assert fc1["lut"] == int(60 + 1.1 * 2 * (200 + 70 + 12))
+    # HLS backends: FINN-R. LUT6 family with the HLS constant reproduces FINN's own numbers
+    xil = estimate_graph(g, load_board("pynq-z1"), backend="hls4ml")
+    fc1 = xil["layers"][0]
+    assert xil["method"] == "finn-r"
+    assert fc1["lut"] == int(300 + 1.1 * 2 * (4 * (2 * 2 - 1) * 10 + 70 + 12))
     assert fc1["cycles"] == (16 // 2) * (64 // 4)  # FINN get_exp_cycles
-    assert fc1["bram"] == 1  # depth 128 x width 16 -> one 1024 x 18 block
+    assert fc1["bram"] == 0.5  # one RAMB18 = half a 36 Kb block
     assert fc1["dsp"] == 0  # a 2-bit operand: shift-and-add in LUTs
-    # LUT6 family with the HLS constant reproduces FINN's own numbers
-    xil = estimate_graph(g, load_board("pynq-z1"), backend="hls4ml")["layers"][0]
-    assert xil["lut"] == int(300 + 1.1 * 2 * (4 * (2 * 2 - 1) * 10 + 70 + 12))
-    assert xil["bram"] == 0.5  # one RAMB18 = half a 36 Kb block
+
+
+def test_rtl_estimate_follows_the_generated_plan():
+    from hwkit.backends.rtl.plan import build_plan
+
+    g = small_graph()
+    est = estimate_graph(g, load_board("ulx3s"), backend="rtl")
+    assert est["method"] == "rtl-plan"
+    plan = build_plan(g, folding={"fc1": (2, 4), "fc2": (1, 2)})
+    assert [r["name"] for r in est["layers"]] == [info.name for info in plan.layers] == ["fc1", "act1", "fc2"]
+    fc1 = est["layers"][0]
+    assert fc1["cycles"] == (16 // 2) * (64 // 4) and (fc1["pe"], fc1["simd"]) == (2, 4)
+    # 128 words x 16 bits of weights (2048 bits: the backend's block-ROM rule) -> one DP16KD
+    assert fc1["bram"] == 1 and fc1["dsp"] == 0
+    # every instance of the plan is costed once: layers own their feeds, the wrapper the core's I/O FIFOs
+    modules = sorted(m for r in est["layers"] + [est["wrapper"]] for m in r["modules"])
+    assert modules == sorted([i.module for i in plan.insts] + ["board_top"])
+    for key in ("lut", "ff", "bram", "lutram", "dsp"):
+        assert est["total"][key] == sum(r[key] for r in est["layers"]) + est["wrapper"][key]
+    # a Xilinx board synthesizes the bare core: no board top
+    assert "board_top" not in estimate_graph(g, load_board("pynq-z1"), backend="rtl")["wrapper"]["modules"]
 
 
 def test_does_not_fit_is_one_line():

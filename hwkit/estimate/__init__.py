@@ -1,163 +1,28 @@
 """Analytic resource and cycle estimates per HwGraph layer, for a board's FPGA family.
 
-The matrix-vector unit follows FINN's cost model (finn/custom_op/fpgadataflow/matrixvectoractivation.py
-``bram_estimation``/``get_exp_cycles`` and hls/matrixvectoractivation_hls.py ``lut_estimation``/
-``dsp_estimation``, finn-plus 1.6.1, BSD-3), which comes from FINN-R (Blott et al., ACM TRETS 2018):
+For hwkit's own RTL backend the estimate costs what the generated Verilog instantiates: the RTL plan
+(blocks, widths, FIFOs, converters) block by block (:mod:`hwkit.estimate.rtl`,
+:mod:`hwkit.estimate.blocks`) plus the UART board top on open-toolchain boards. The HLS backends
+(hls4ml, FINN) use a FINN-R style model (:mod:`hwkit.estimate.finnr`).
 
-    LUT  = c0 + c1 * PE * (mult + addertree + acc + thr + comp) + c2
-    mult = SIMD * (2 * ceil((W + A) / k) - 1) * (W + A)         (k = LUT inputs; FINN uses k = 6)
-    addertree = (W + A) * (2 * SIMD - 1),  acc = accumulator bits
-    cycles = MH / PE * MW / SIMD * pixels
-
-hwkit's changes, which are its own guesses until calibrated against Yosys: ``k`` follows the family
-(4 for ECP5/iCE40), c0 is 300 for the HLS backends (FINN's value) and 60 for hwkit's RTL, block RAM
-counts use the family's own block shapes instead of Xilinx RAMB18 only, weight memories go to LUTs when
-they have at most 64 words (HLS backends; FINN's internal_embedded rule is <= 128 words) or fewer than
-2048 bits (hwkit's RTL, its BLOCK_ROM_BITS rule); LUT4 parts hold only 16 bits per LUT RAM,
-1-bit layers count an XNOR per product, and FF counts (FINN has none) are the registers of the datapath:
-input words, one accumulator per PE, output word, and fold counters.
+``lut`` counts logic LUT4/LUT6s as hwkit.tools.yosys does (an ECP5 carry cell as two), ``lutram`` the
+LUT RAM primitives (ECP5 TRELLIS_DPR16X4) apart, ``bram`` the board's block units.
 """
 from __future__ import annotations
 
-import math
-from dataclasses import asdict, dataclass
+from typing import Optional
 
 from hwkit.errors import DoesNotFitError
+from hwkit.estimate.finnr import LayerEstimate, estimate_mvu, estimate_simple, estimate_threshold
+from hwkit.estimate.memory import BRAM_SHAPES, bram_blocks
 
-# (depth, width) shapes of one block RAM in simple dual-port mode, per family
-BRAM_SHAPES = {
-    "ecp5": [(16384, 1), (8192, 2), (4096, 4), (2048, 9), (1024, 18), (512, 36)],  # DP16KD/PDPW16KD
-    "ice40": [(2048, 2), (1024, 4), (512, 8), (256, 16)],  # SB_RAM40_4K
-    "xilinx": [(16384, 1), (8192, 2), (4096, 4), (2048, 9), (1024, 18), (512, 36)],  # RAMB18 (UG573)
-}
-LUTRAM_MAX_WORDS = 64
-RTL_BLOCK_ROM_BITS = 2048  # hwkit's RTL backend puts ROMs of at least this many bits in block RAM
+__all__ = ["estimate_graph", "check_fit", "needed", "bram_blocks", "LayerEstimate", "BRAM_SHAPES"]
+
+TOTAL_KEYS = ("lut", "ff", "bram", "dsp", "lutram")
+ECP5_LUTS_PER_LUTRAM = 6  # as hwkit.implement.parts counts them: 4 RAM LUTs + 2 write-port LUTs
 
 
-def _in_luts(depth: int, width: int, backend: str) -> bool:
-    if backend == "rtl":
-        return depth * width < RTL_BLOCK_ROM_BITS
-    return depth <= LUTRAM_MAX_WORDS
-
-
-@dataclass
-class LayerEstimate:
-    name: str
-    kind: str
-    pe: int = 1
-    simd: int = 1
-    wbits: int = 0
-    abits: int = 0
-    obits: int = 0
-    cycles: int = 0
-    lut: int = 0
-    ff: int = 0
-    bram: float = 0.0  # in the board's own block units (Xilinx: 36 Kb blocks, so halves appear)
-    dsp: int = 0
-
-    def as_dict(self) -> dict:
-        return asdict(self)
-
-
-def _family_key(family: str) -> str:
-    return family if family in ("ecp5", "ice40") else "xilinx"
-
-
-def bram_blocks(depth: int, width: int, family: str) -> int:
-    """Fewest blocks of one shape holding a depth x width memory (in the family's primitive blocks)."""
-    if depth <= 0 or width <= 0:
-        return 0
-    return min(math.ceil(depth / d) * math.ceil(width / w) for d, w in BRAM_SHAPES[_family_key(family)])
-
-
-def _to_board_units(blocks: int, family: str) -> float:
-    return blocks / 2 if _family_key(family) == "xilinx" else float(blocks)  # RAMB18 -> RAMB36 blocks
-
-
-def _pixels(shape) -> int:
-    return int(math.prod(shape[:-1])) if len(shape) > 1 else 1
-
-
-def estimate_mvu(layer, in_stream, out_stream, *, lut_inputs: int, family: str, backend: str,
-                 use_dsp: bool) -> LayerEstimate:
-    pe, simd = layer.folding.pe, layer.folding.simd
-    mh, mw = layer.mh, layer.mw
-    w = layer.wtype.bits
-    a = in_stream.dtype.bits
-    acc = layer.acc.bits if layer.acc is not None else out_stream.dtype.bits
-    binary = getattr(layer.wtype, "bipolar", False) and getattr(in_stream.dtype, "bipolar", False)
-    k = lut_inputs
-    if binary:
-        mult = simd  # one XNOR per product, popcount in the adder tree
-        adder = 2 * simd
-    else:
-        mult = 0 if use_dsp else simd * (2 * math.ceil((w + a) / k) - 1) * (w + a)
-        adder = (w + a) * (2 * simd - 1)
-    depth = (mh * mw) // (pe * simd) if layer.transposed_of is None else 0
-    width = pe * simd * w
-    if _in_luts(depth, width, backend):
-        mem_luts, blocks = width * math.ceil(depth / (64 if k >= 6 else 16)), 0
-    else:
-        mem_luts, blocks = 0, bram_blocks(depth, width, family)
-    c0 = 60 if backend == "rtl" else 300
-    lut = int(c0 + 1.1 * pe * (mult + adder + acc) + mem_luts)
-    fold = max(1, (mh // pe) * (mw // simd))
-    ff = simd * a + pe * acc + pe * out_stream.dtype.bits + 2 * math.ceil(math.log2(fold + 1)) + 4
-    dsp = pe * simd * math.ceil((w + a) / 48) if use_dsp and not binary else 0
-    cycles = (mh // pe) * (mw // simd) * _pixels(in_stream.shape)
-    return LayerEstimate(layer.name, "MVU", pe, simd, w, a, out_stream.dtype.bits, cycles, lut, ff,
-                         _to_board_units(blocks, family), dsp)
-
-
-def estimate_threshold(layer, in_stream, out_stream, *, lut_inputs: int, family: str,
-                       backend: str = "rtl") -> LayerEstimate:
-    pe = layer.folding.pe
-    a = in_stream.dtype.bits
-    ch = in_stream.channels
-    n = layer.thresholds.shape[1]
-    depth = max(1, ch // pe) if layer.thresholds.shape[0] > 1 else 1
-    width = pe * n * a
-    comparators = pe * n * a // 2 if lut_inputs <= 4 else pe * n * a // 3  # carry-chain compares, 2-3 bits/LUT
-    if _in_luts(depth, width, backend):
-        mem_luts, blocks = (width * math.ceil(depth / (64 if lut_inputs >= 6 else 16)) if depth > 1 else 0), 0
-    else:
-        mem_luts, blocks = 0, bram_blocks(depth, width, family)
-    obits = out_stream.dtype.bits
-    lut = comparators + mem_luts + pe * n  # + the adder summing comparator outputs
-    ff = pe * (a + obits) + math.ceil(math.log2(depth + 1)) + 2
-    return LayerEstimate(layer.name, "Threshold", pe, 1, 0, a, obits, depth * _pixels(in_stream.shape),
-                         lut, ff, _to_board_units(blocks, family), 0)
-
-
-def estimate_simple(layer, in_stream, out_stream, *, family: str) -> LayerEstimate:
-    """Streaming helpers (requantizers, reshapes, pools, adds, window buffers): width-proportional."""
-    a = in_stream.dtype.bits
-    obits = out_stream.dtype.bits
-    ch = in_stream.channels
-    kind = layer.kind
-    lut = ff = blocks = 0
-    if kind == "ShiftRound":
-        lut, ff = 2 * a, obits
-    elif kind == "Add":
-        lut, ff = 2 * obits, obits
-    elif kind == "Pool":
-        kh, kw = layer.kernel
-        lut, ff = ch * a * 2, ch * a * (kw + 1)
-    elif kind == "SlidingWindow":
-        kh, kw = layer.kernel
-        width = in_stream.shape[1] if len(in_stream.shape) == 3 else 1
-        depth = kh * width  # line buffer of KH rows
-        w = ch * a
-        blocks = bram_blocks(depth, w, family) if depth * w > 1024 else 0
-        lut, ff = 40 + w, 2 * w + 20
-    elif kind == "Reshape":
-        lut, ff = 10, ch * a
-    cycles = _pixels(out_stream.shape)
-    return LayerEstimate(layer.name, kind, 1, 1, 0, a, obits, cycles, lut, ff, _to_board_units(blocks, family), 0)
-
-
-def estimate_graph(graph, board, backend: str = "rtl") -> dict:
-    """Per-layer estimates and totals: ``{'layers': [LayerEstimate dicts], 'total': {...}, 'board': {...}}``."""
+def _finnr_rows(graph, board, backend: str) -> list[dict]:
     family, k = board.family, board.resources.lut_inputs
     rows = []
 
@@ -182,21 +47,47 @@ def estimate_graph(graph, board, backend: str = "rtl") -> dict:
 
     for layer in graph.layers:
         visit(layer, graph.streams)
-    total = {key: sum(getattr(r, key) for r in rows) for key in ("lut", "ff", "bram", "dsp")}
-    total["ii_cycles"] = max((r.cycles for r in rows), default=0)
+    return [r.as_dict() | {"lutram": 0} for r in rows]
+
+
+def estimate_graph(graph, board, backend: str = "rtl", *, clock_mhz: Optional[float] = None) -> dict:
+    """Per-layer estimates and totals: ``{'layers': [rows], 'wrapper': row or None, 'total': {...},
+    'available': {...}, 'utilization': {...}, 'method': ...}``. The total includes the wrapper."""
+    if backend == "rtl":
+        from hwkit.estimate.rtl import estimate_rtl
+
+        rows, wrapper = estimate_rtl(graph, board, clock_mhz=clock_mhz)
+        method = "rtl-plan"
+    else:
+        rows, wrapper, method = _finnr_rows(graph, board, backend), None, "finn-r"
+    parts = rows + ([wrapper] if wrapper else [])
+    total = {key: sum(r[key] for r in parts) for key in TOTAL_KEYS}
+    total["ii_cycles"] = max((r["cycles"] for r in rows), default=0)
     res = board.resources
     avail = {"lut": res.lut, "ff": res.ff, "bram": res.bram_blocks, "dsp": res.dsp}
-    return {"layers": [r.as_dict() for r in rows], "total": total, "available": avail,
-            "utilization": {key: (total[key] / avail[key] if avail[key] else None) for key in avail}}
+    need = needed(total, board.family)
+    return {"method": method, "layers": rows, "wrapper": wrapper, "total": total, "available": avail,
+            "utilization": {key: (need[key] / avail[key] if avail[key] else None) for key in avail}}
+
+
+def needed(total: dict, family: str) -> dict:
+    """What the part must provide: ECP5 LUT RAMs take LUTs too; an iCE40 logic cell holds one LUT and
+    one FF, so max(LUT, FF) cells is the least a design can use (as hwkit.implement.parts checks)."""
+    lut, ff = total["lut"], total["ff"]
+    if family == "ecp5":
+        lut += ECP5_LUTS_PER_LUTRAM * total.get("lutram", 0)
+    elif family == "ice40":
+        lut = max(lut, ff)
+    return {"lut": lut, "ff": ff, "bram": total["bram"], "dsp": total["dsp"]}
 
 
 def check_fit(estimate: dict, board, margin: float = 1.0) -> None:
     """DoesNotFitError naming every resource whose estimate exceeds the board's (times ``margin``)."""
+    need = needed(estimate["total"], board.family)
     over = []
     for key, have in estimate["available"].items():
-        need = estimate["total"][key]
-        if need > have * margin:
-            over.append(f"{key.upper()} {need:g} (has {have:g})")
+        if need[key] > have * margin:
+            over.append(f"{key.upper()} {need[key]:g} (has {have:g})")
     if over:
         raise DoesNotFitError(f"design does not fit {board.name} ({board.part}): estimated {'; '.join(over)}; "
                               f"lower the target throughput or pick a larger board")

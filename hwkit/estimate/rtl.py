@@ -1,0 +1,94 @@
+"""Estimate of what hwkit's RTL backend instantiates: the same plan the generator renders
+(:func:`hwkit.backends.rtl.plan.build_plan`), costed block by block (:mod:`hwkit.estimate.blocks`),
+plus the UART board top that open-toolchain builds synthesize around the core.
+
+Converters, forks and FIFOs in front of a layer count towards that layer; the core's input and output
+FIFOs and the board top are the ``wrapper`` row, part of the total but not of any layer.
+"""
+from __future__ import annotations
+
+from typing import Optional
+
+from hwkit.estimate.blocks import block_cost, board_top
+from hwkit.estimate.memory import Cost, family_key
+
+KEYS = ("lut", "ff", "bram", "lutram", "dsp")
+
+
+def _mvus(graph):
+    from hwkit.ir.graph import MVU, SymmetricBlock
+
+    for layer in graph.layers:
+        for part in (layer.body if isinstance(layer, SymmetricBlock) else [layer]):
+            if isinstance(part, MVU):
+                yield part
+
+
+def plan_for(graph):
+    """The RTL plan with the folding the graph carries (what the build's generate stage renders)."""
+    from hwkit.backends.rtl.plan import build_plan
+
+    folding = {m.name: (m.folding.pe, m.folding.simd) for m in _mvus(graph)}
+    return build_plan(graph, folding=folding)
+
+
+def attribute(plan) -> tuple[dict, list]:
+    """{layer name: [instances]} in plan order, and the instances of no layer (core input/output FIFOs).
+
+    The plan adds a layer's feed (fork, converter, FIFO) right before the layer's own block, so every
+    instance up to a layer's block belongs to it."""
+    from hwkit.backends.rtl.plan import sanitize
+
+    owned: dict = {info.name: [] for info in plan.layers}
+    mains = {}
+    for info in plan.layers:
+        n = sanitize(info.name)
+        mains[f"u_{n}_swg" if info.kind == "SlidingWindow" else f"u_{n}"] = info.name
+    pending, spare = [], []
+    for inst in plan.insts:
+        if inst.name in ("u_fifo_in", "u_fifo_out"):
+            spare.append(inst)
+        elif inst.name in mains:
+            owned[mains[inst.name]] += pending + [inst]
+            pending = []
+        else:
+            pending.append(inst)
+    return owned, spare + pending
+
+
+def wrapper_params(plan, clock_mhz: float) -> dict:
+    return {"CLK_HZ": int(round(clock_mhz * 1e6)), "BAUD": 115200, "IN_BITS": plan.input.bits,
+            "IN_EPB": plan.input.e, "IN_BEATS": plan.input.beats, "OUT_BITS": plan.output.bits,
+            "OUT_EPB": plan.output.e, "OUT_BEATS": plan.output.beats}
+
+
+def estimate_rtl(graph, board, *, clock_mhz: Optional[float] = None) -> tuple[list, dict]:
+    """(layer rows, wrapper row) for the RTL backend on ``board``; rows are plain dicts with the keys of
+    :class:`hwkit.estimate.LayerEstimate` plus ``lutram``."""
+    from hwkit.backends.rtl.plan import flatten
+
+    fam = family_key(board.family)
+    plan = plan_for(graph)
+    owned, spare = attribute(plan)
+    layers, streams = flatten(graph)
+    by_name = {layer.name: layer for layer in layers}
+    rows = []
+    for info in plan.layers:
+        cost = Cost()
+        for inst in owned[info.name]:
+            cost += block_cost(inst.module, inst.params, fam)
+        layer = by_name[info.name]
+        ins, outs = streams[layer.inputs[0]], streams[layer.outputs[0]]
+        wt = getattr(layer, "wtype", None)
+        rows.append({"name": info.name, "kind": info.kind, "pe": info.pe or 1, "simd": info.simd or 1,
+                     "wbits": wt.bits if wt is not None else 0, "abits": ins.dtype.bits, "obits": outs.dtype.bits,
+                     "cycles": info.cycles, **cost.as_dict(), "modules": [i.module for i in owned[info.name]]})
+    wrap = Cost()
+    for inst in spare:
+        wrap += block_cost(inst.module, inst.params, fam)
+    modules = [i.module for i in spare]
+    if board.is_open and fam in ("ecp5", "ice40"):
+        wrap += board_top(wrapper_params(plan, clock_mhz or board.clock_mhz), fam)
+        modules.append("board_top")
+    return rows, {"name": "wrapper", "kind": "Wrapper", **wrap.as_dict(), "modules": modules}
+
