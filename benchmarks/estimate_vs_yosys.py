@@ -1,6 +1,6 @@
 """hwkit.estimate against Yosys on four builds: the estimate of the current code next to the cell
 counts of a real synthesis of the same core inside the UART board top (the build's own export ->
-lower -> estimate -> generate -> synthesize stages, run into benchmarks/results/estimate_builds/).
+lower -> estimate -> generate -> synthesize stages, run into build/estimate_vs_yosys/).
 
     .venv/bin/python benchmarks/estimate_vs_yosys.py [--out DIR] [--per-block]
 
@@ -128,7 +128,7 @@ def table(rows: list) -> str:
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "estimate_builds")
+    ap.add_argument("--out", type=Path, default=ROOT / "build" / "estimate_vs_yosys")
     ap.add_argument("--per-block", action="store_true")
     ap.add_argument("designs", nargs="*", help="subset of: " + "; ".join(DESIGNS))
     args = ap.parse_args(argv)
@@ -143,7 +143,9 @@ def main(argv=None) -> int:
             per_block(Path(r["dir"]), load_board(DESIGNS[name]["board"]).family)
     text = table(rows)
     print(text)
-    (ROOT / "benchmarks" / "results" / "estimate_vs_yosys.md").write_text(text)
+    res = ROOT / "benchmarks" / "results"
+    res.mkdir(parents=True, exist_ok=True)
+    (res / "estimate_vs_yosys.md").write_text(text)
     return 0
 
 

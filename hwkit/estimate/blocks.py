@@ -11,6 +11,7 @@ the instances of four builds (benchmarks/estimate_vs_yosys.py). Memories go thro
 from __future__ import annotations
 
 import math
+from typing import Optional
 
 from hwkit.estimate.memory import Cost, clog2, family_key, memory_cost
 
@@ -31,7 +32,7 @@ def _rom_style(block: int) -> str:
     return "block" if block else "logic"
 
 
-def fifo(p: dict, family: str) -> Cost:
+def fifo(p: dict, family: str, mems: dict) -> Cost:
     fam = family_key(family)
     w, depth = int(p["W"]), int(p["DEPTH"])
     aw = 1 if depth < 2 else clog2(depth)
@@ -47,7 +48,7 @@ def fifo(p: dict, family: str) -> Cost:
     return mem + Cost(lut=ctrl * CTRL[fam], ff=ff)
 
 
-def mvu(p: dict, family: str) -> Cost:
+def mvu(p: dict, family: str, mems: dict) -> Cost:
     fam = family_key(family)
     mw, mh, pe, simd = (int(p[k]) for k in ("MW", "MH", "PE", "SIMD"))
     xb, wb, ab, bb = int(p["XB"]), int(p["WB"]), int(p["AB"]), int(p.get("BB", p["AB"]))
@@ -80,22 +81,23 @@ def mvu(p: dict, family: str) -> Cost:
     lut += pe * 2 * ai + simd * xb + 40                                  # accumulate/bias select, input mux
     cost = Cost(lut=lut * ARITH[fam], ff=ff)
     if not int(p.get("EXT_ROM", 0)):
-        rom = memory_cost(depth, wbits, fam, rom=True, style=_rom_style(int(p["BLOCK"])), sync_read=True)
-        cost += rom
+        cost += memory_cost(depth, wbits, fam, rom=True, style=_rom_style(int(p["BLOCK"])), sync_read=True,
+                            image=mems.get(p.get("WFILE")))
     # the input vector, replayed for the other neuron folds (kept even when NF = 1: synthesis cannot
     # prove the fold counter stays 0)
     cost += memory_cost(sf, simd * xb, fam)
     if int(p.get("HAS_BIAS", 0)):
-        cost += memory_cost(nf, pe * bb, fam, rom=True)
+        cost += memory_cost(nf, pe * bb, fam, rom=True, image=mems.get(p.get("BFILE")))
     return cost
 
 
-def rom_dp(p: dict, family: str) -> Cost:
+def rom_dp(p: dict, family: str, mems: dict) -> Cost:
     """Two read ports: a true dual-port block RAM (ECP5 DP16KD up to 18 bits a port; an iCE40 EBR has
     one read port, so two copies), or two LUT decoders of one table."""
     fam = family_key(family)
     w, depth = int(p["W"]), int(p["DEPTH"])
-    one = memory_cost(depth, w, fam, rom=True, style=_rom_style(int(p["BLOCK"])), sync_read=True)
+    one = memory_cost(depth, w, fam, rom=True, style=_rom_style(int(p["BLOCK"])), sync_read=True,
+                      image=mems.get(p.get("FILE")))
     if one.bram:
         if fam == "ecp5":
             return Cost(bram=min(math.ceil(depth / d) * math.ceil(w / wd)
@@ -104,17 +106,18 @@ def rom_dp(p: dict, family: str) -> Cost:
     return one.scaled(2)
 
 
-def thresh(p: dict, family: str) -> Cost:
+def thresh(p: dict, family: str, mems: dict) -> Cost:
     fam = family_key(family)
     c, pe, ib, n, tb, ob = (int(p[k]) for k in ("C", "PE", "IB", "N", "TB", "OB"))
     cf = c // pe
     ff = cw(cf) + pe * ib + pe * n + pe * ob + 3
-    lut = pe * n * (tb + 1) + pe * n + 10
-    rom = memory_cost(cf, pe * n * tb, fam, rom=True, style=_rom_style(int(p["BLOCK"])), sync_read=True)
+    lut = pe * n * (ib + 1) + pe * n + 10     # thresholds are clipped into the input range: IB+1-bit compares
+    rom = memory_cost(cf, pe * n * tb, fam, rom=True, style=_rom_style(int(p["BLOCK"])), sync_read=True,
+                      image=mems.get(p.get("TFILE")))
     return Cost(lut=lut * ARITH[fam], ff=ff) + rom
 
 
-def shiftround(p: dict, family: str) -> Cost:
+def shiftround(p: dict, family: str, mems: dict) -> Cost:
     fam = family_key(family)
     e, ib, shift, ob = int(p["E"]), int(p["IB"]), int(p["SHIFT"]), int(p["OB"])
     sa = max(shift, 1)
@@ -126,7 +129,7 @@ def shiftround(p: dict, family: str) -> Cost:
     return Cost(lut=e * per * ARITH[fam], ff=ff)
 
 
-def dwc(p: dict, family: str) -> Cost:
+def dwc(p: dict, family: str, mems: dict) -> Cost:
     fam = family_key(family)
     b, ei, eo = int(p["B"]), int(p["EI"]), int(p["EO"])
     if ei == eo:
@@ -137,18 +140,18 @@ def dwc(p: dict, family: str) -> Cost:
     return Cost(lut=lut, ff=ff)
 
 
-def fork(p: dict, family: str) -> Cost:
+def fork(p: dict, family: str, mems: dict) -> Cost:
     return Cost(lut=9, ff=2)
 
 
-def add(p: dict, family: str) -> Cost:
+def add(p: dict, family: str, mems: dict) -> Cost:
     fam = family_key(family)
     e, ab, bb, ob = int(p["E"]), int(p["AB"]), int(p["BB"]), int(p["OB"])
-    branch = fifo({"W": e * bb, "DEPTH": int(p["BDEPTH"])}, fam)
+    branch = fifo({"W": e * bb, "DEPTH": int(p["BDEPTH"])}, fam, mems)
     return branch + Cost(lut=(e * ob + 4) * ARITH[fam], ff=e * ob + 1)
 
 
-def swg(p: dict, family: str) -> Cost:
+def swg(p: dict, family: str, mems: dict) -> Cost:
     fam = family_key(family)
     h, w, c, simd, b = (int(p[k]) for k in ("H", "W", "C", "SIMD", "B"))
     kh, kw = int(p["KH"]), int(p["KW"])
@@ -164,7 +167,7 @@ def swg(p: dict, family: str) -> Cost:
     return mem + Cost(lut=lut * ARITH[fam], ff=ff)
 
 
-def pool(p: dict, family: str) -> Cost:
+def pool(p: dict, family: str, mems: dict) -> Cost:
     fam = family_key(family)
     c, simd, k, b, ob = (int(p[x]) for x in ("C", "SIMD", "K", "B", "OB"))
     cf = c // simd
@@ -182,12 +185,13 @@ BLOCKS = {"hk_fifo": fifo, "hk_mvu": mvu, "hk_rom_dp": rom_dp, "hk_thresh": thre
           "hk_dwc": dwc, "hk_fork": fork, "hk_add": add, "hk_swg": swg, "hk_pool": pool}
 
 
-def block_cost(module: str, params, family: str) -> Cost:
-    """Cost of one instance of an hls/rtl module (``params``: dict or [(name, value)])."""
+def block_cost(module: str, params, family: str, mems: Optional[dict] = None) -> Cost:
+    """Cost of one instance of an hls/rtl module (``params``: dict or [(name, value)]); ``mems`` maps
+    memory file names to their $readmemh text (the plan's images), for ROMs left in LUTs."""
     fn = BLOCKS.get(module)
     if fn is None:
         raise KeyError(f"no cost model for RTL block '{module}'")
-    cost = fn(dict(params), family)
+    cost = fn(dict(params), family, mems or {})
     k = SCALE.get((module, family_key(family)))
     return cost if k is None else Cost(cost.lut * k, cost.ff, cost.bram, cost.lutram, cost.dsp)
 
@@ -209,6 +213,8 @@ def board_top(p: dict, family: str) -> Cost:
                 + cw(ibpe + 1) + cw(in_epb + 1) + cw(out_epb + 1) + cw(obpe + 1) + 25)
     uart = 2 + 2 + 8 + 8 + 2 + 9 + 1 + 4          # rx sync, state, data, shift, pulses; tx shift/line/bits
     flags = 2 + 3 + 1 + 1 + 1 + 1 + 1 + 1 + 1 + 4 + 3   # button sync, err, frame/read/beat/output/info state
-    ff = counters + uart + flags + 8 + in_w + ibpe * 8 + out_w + obpe * 8
+    # elements narrower than a byte use only the low bits of each stored byte: the rest is removed
+    byte_bits = min(8, in_bits) if ibpe == 1 else 8
+    ff = counters + uart + flags + byte_bits + in_w + ibpe * byte_bits + out_w + obpe * 8
     lut = 1.2 * counters + 0.5 * (in_w + out_w) + 40
-    return memory_cost(1 << aw, 8, fam, sync_read=True) + Cost(lut=lut * ARITH[fam], ff=ff)
+    return memory_cost(1 << aw, byte_bits, fam, sync_read=True) + Cost(lut=lut * ARITH[fam], ff=ff)

@@ -86,10 +86,23 @@ def mapping(depth: int, width: int, family: str, *, rom: bool = False, style: st
     return min(options, key=lambda k: (options[k], k != "logic"))
 
 
+def rom_columns(text: str, width: int) -> int:
+    """Bit columns of a ROM image ($readmemh text) that synthesis keeps in logic: a column equal in
+    every word is a constant, and columns equal to each other share their logic."""
+    words = [int(line, 16) for line in text.split()]
+    cols = set()
+    for b in range(width):
+        col = tuple((w >> b) & 1 for w in words)
+        if len(set(col)) > 1:
+            cols.add(col)
+    return len(cols)
+
+
 def memory_cost(depth: int, width: int, family: str, *, rom: bool = False, style: str = "auto",
-                sync_read: bool = False) -> Cost:
-    """Storage plus read logic of a depth x width memory. ``sync_read``: the read is registered (the
-    register is inside a block RAM, beside the LUTs otherwise)."""
+                sync_read: bool = False, image: str | None = None) -> Cost:
+    """Storage plus read logic of a depth x width memory. ``sync_read``: the read is registered (inside
+    a block RAM; a ROM in LUTs registers its address instead, beside the LUTs otherwise). ``image``:
+    the ROM's $readmemh text, whose constant and repeated columns cost no logic."""
     fam = family_key(family)
     kind = mapping(depth, width, fam, rom=rom, style=style, async_read=not sync_read)
     out_ff = width if sync_read else 0
@@ -106,6 +119,7 @@ def memory_cost(depth: int, width: int, family: str, *, rom: bool = False, style
         # ECP5 (PFUMX, L6MUX21) and Xilinx (MUXF7/8), and cost about a LUT per leaf on iCE40
         leaves = math.ceil(depth / 2 ** k)
         free = 1 if fam == "ice40" else 4
-        return Cost(lut=width * (leaves + max(0, leaves - free)), ff=out_ff)
+        bits = rom_columns(image, width) if image is not None else width
+        return Cost(lut=bits * (leaves + max(0, leaves - free)), ff=clog2(depth) if sync_read else 0)
     # registers, a depth:1 read mux per bit (~depth/2 LUT4s) and a write-enable per word
     return Cost(lut=width * math.ceil((depth - 1) / (k - 2)) + depth, ff=depth * width + out_ff)

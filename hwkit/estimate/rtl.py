@@ -76,7 +76,7 @@ def estimate_rtl(graph, board, *, clock_mhz: Optional[float] = None) -> tuple[li
     for info in plan.layers:
         cost = Cost()
         for inst in owned[info.name]:
-            cost += block_cost(inst.module, inst.params, fam)
+            cost += block_cost(inst.module, inst.params, fam, plan.mems)
         layer = by_name[info.name]
         ins, outs = streams[layer.inputs[0]], streams[layer.outputs[0]]
         wt = getattr(layer, "wtype", None)
@@ -85,7 +85,7 @@ def estimate_rtl(graph, board, *, clock_mhz: Optional[float] = None) -> tuple[li
                      "cycles": info.cycles, **cost.as_dict(), "modules": [i.module for i in owned[info.name]]})
     wrap = Cost()
     for inst in spare:
-        wrap += block_cost(inst.module, inst.params, fam)
+        wrap += block_cost(inst.module, inst.params, fam, plan.mems)
     modules = [i.module for i in spare]
     if board.is_open and fam in ("ecp5", "ice40"):
         wrap += board_top(wrapper_params(plan, clock_mhz or board.clock_mhz), fam)
