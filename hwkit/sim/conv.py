@@ -15,11 +15,13 @@ This halves the im2col copies and the matrix product. Results equal SlidingWindo
 bit (tests/test_sim_conv.py checks both sides of the packing bound)."""
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 
 from hwkit.ir.graph import MVU, SlidingWindow
 
-CHUNK_BYTES = 1 << 19  # im2col bytes per chunk: well inside a 1-2 MiB L2 with the GEMM's own buffers
+CHUNK_BYTES = 1 << 18  # im2col bytes per chunk: inside L2 with the GEMM's own buffers (256-512 KiB measured best)
 EXACT = {np.dtype(np.float32): 1 << 24, np.dtype(np.float64): 1 << 53}
 
 
@@ -42,30 +44,58 @@ def pack_shift(wt: np.ndarray, acc_bound: int, in_bound: int) -> int:
     return p
 
 
-def conv(win: SlidingWindow, x: np.ndarray, wt: np.ndarray, pack: int = 0, unit: float = 1.0) -> np.ndarray:
+class Arena:
+    """Arrays reused from one simulate call to the next (fresh multi-100-KiB arrays cost page
+    faults on every call). One slot per key, per thread; only for values that never leave
+    ``simulate`` (graph outputs are copied out)."""
+
+    MAX_BYTES = 1 << 26
+
+    def __init__(self):
+        self._local = threading.local()
+
+    def __reduce__(self):  # a copied or pickled graph starts with an empty arena
+        return (Arena, ())
+
+    def get(self, key, shape: tuple, dtype, fill=None) -> np.ndarray:
+        slots = self._local.__dict__.setdefault("slots", {})
+        a = slots.get(key)
+        if a is None or a.shape != shape or a.dtype != dtype:
+            a = np.empty(shape, dtype=dtype) if fill is None else np.full(shape, fill, dtype=dtype)
+            if a.nbytes <= self.MAX_BYTES:
+                slots[key] = a
+        return a
+
+
+def conv(win: SlidingWindow, x: np.ndarray, wt: np.ndarray, pack: int = 0, unit: float = 1.0,
+         arena: Arena | None = None) -> np.ndarray:
     """``im2col(x) @ wt`` for x (N, H, W, C) and wt (KH*KW*C, O) in wt's dtype: (N, OH, OW, O).
     ``pack`` > 0 packs two samples per lane with that shift (see :func:`pack_shift`); ``unit`` is
-    the value of one integer step of the accumulator (2**-shift when wt is prescaled)."""
+    the value of one integer step of the accumulator (2**-shift when wt is prescaled). With an
+    ``arena``, the result lives in it until the next call for this window."""
+    arena = arena or Arena()
     dt = wt.dtype
     n = x.shape[0]
     pad_value = win.pad_value
     if pack and n > 1:
         h = (n + 1) // 2
-        xa = x[:h].astype(dt)  # a fresh copy: the packed input, pad value packed alike
-        xa[:n - h] += x[h:].astype(dt) * dt.type(2.0 ** pack)
+        xa = arena.get((win.name, "xa"), (h,) + x.shape[1:], dt)  # packed input, pad value packed alike
+        xa[:] = x[:h]
+        xa[:n - h] += x[h:] * dt.type(2.0 ** pack)
         pad_value = pad_value * (1 + 2 ** pack)
-        packed = _conv(win, xa, wt, pad_value)
-        hi = np.multiply(packed, dt.type(2.0 ** -pack / unit))
+        packed = _conv(win, xa, wt, pad_value, arena)
+        hi = arena.get((win.name, "hi"), packed.shape, dt)
+        np.multiply(packed, dt.type(2.0 ** -pack / unit), out=hi)
         np.rint(hi, out=hi)  # acc_b in integer units
-        out = np.empty((n,) + packed.shape[1:], dtype=dt)
+        out = arena.get((win.name, "out"), (n,) + packed.shape[1:], dt)
         np.multiply(hi[:n - h], dt.type(unit), out=out[h:])
         np.multiply(hi, dt.type(-(2.0 ** pack) * unit), out=out[:h])
         out[:h] += packed
         return out
-    return _conv(win, x, wt, pad_value)
+    return _conv(win, x, wt, pad_value, arena)
 
 
-def _conv(win: SlidingWindow, x: np.ndarray, wt: np.ndarray, pad_value) -> np.ndarray:
+def _conv(win: SlidingWindow, x: np.ndarray, wt: np.ndarray, pad_value, arena: Arena) -> np.ndarray:
     dt = wt.dtype
     t, l, b, r = win.pad
     n, H, W, C = x.shape
@@ -77,13 +107,13 @@ def _conv(win: SlidingWindow, x: np.ndarray, wt: np.ndarray, pad_value) -> np.nd
     if K != kh * kw * C:
         raise ValueError(f"window '{win.name}' yields {kh * kw * C} values per pixel, MVU expects {K}")
     nb = int(max(1, min(n, CHUNK_BYTES // max(1, oh * ow * K * dt.itemsize))))
-    xp = np.full((nb, Hp, Wp, C), pad_value, dtype=dt)
-    col = np.empty((nb, oh, ow, kh, kw * C), dtype=dt)
-    acc = np.empty((n * oh * ow, O), dtype=dt)
+    # only the interior is ever written: the border keeps the pad value from the first fill
+    xp = arena.get((win.name, "xp", pad_value), (nb, Hp, Wp, C), dt, fill=pad_value)
+    col = arena.get((win.name, "col"), (nb, oh, ow, kh, kw * C), dt)
+    acc = arena.get((win.name, "acc"), (n * oh * ow, O), dt)
     s0, s1, s2, s3 = xp.strides
     # kernel row i of every window: kw*C values contiguous in the padded (H, W, C) map, one run each
-    rows = [np.lib.stride_tricks.as_strided(xp[:, i:], (nb, oh, ow, kw * C), (s0, s1 * sh, s2 * sw, s3))
-            for i in range(kh)]
+    rows = [np.ndarray((nb, oh, ow, kw * C), dt, xp, i * s1, (s0, s1 * sh, s2 * sw, s3)) for i in range(kh)]
     inner = xp[:, t:t + H, l:l + W]
     for i0 in range(0, n, nb):
         m = min(nb, n - i0)

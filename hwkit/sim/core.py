@@ -10,7 +10,7 @@ import numpy as np
 
 from hwkit.errors import ConfigError
 from hwkit.ir.graph import MVU, Add, FloatTail, HwGraph, Pool, Reshape, ShiftRound, SlidingWindow, Threshold
-from hwkit.sim.conv import conv, pack_shift
+from hwkit.sim.conv import Arena, conv, pack_shift
 from hwkit.sim.schedule import Schedule, schedule
 
 EXACT_F64 = 1 << 53
@@ -65,7 +65,8 @@ def _mvu_plan(layer: MVU, in_type) -> dict:
     return cache
 
 
-def _mvu(layer: MVU, x: np.ndarray, in_type, win: SlidingWindow | None = None, shift: int = 0) -> np.ndarray:
+def _mvu(layer: MVU, x: np.ndarray, in_type, win: SlidingWindow | None = None, shift: int = 0,
+         arena: Arena | None = None) -> np.ndarray:
     """``win`` set: x is the window's input map and the two layers run fused (hwkit.sim.conv).
     ``shift`` > 0 (float32 lane only): the result comes multiplied by 2**-shift, exactly, because
     the weights and bias carry the power-of-two factor (see hwkit.sim.schedule)."""
@@ -81,7 +82,7 @@ def _mvu(layer: MVU, x: np.ndarray, in_type, win: SlidingWindow | None = None, s
             in_bound = max(abs(in_type.min), abs(in_type.max))
             acc_bound = int(np.abs(layer.weights).sum(axis=1).max(initial=0)) * in_bound
             plan["pack"] = pack_shift(plan["wt"], acc_bound, in_bound)
-        acc = conv(win, x, wt, plan["pack"], 2.0 ** -shift)
+        acc = conv(win, x, wt, plan["pack"], 2.0 ** -shift, arena)
         lead = acc.shape[:-1]
         acc = acc.reshape(-1, wt.shape[1])
     else:
@@ -241,13 +242,14 @@ def simulate(graph: HwGraph, x_int, trace: bool = False) -> SimResult:
     tr = {} if trace else None
     floats = {}
     sch = Schedule() if trace else schedule(graph, x.dtype == np.float32)  # a trace shows every stream
+    arena = graph.__dict__.setdefault("_sim_arena", Arena())
     for layer in graph.layers:
         ins = [vals[s] for s in layer.inputs]
         t_in = graph.streams[layer.inputs[0]].dtype
         if layer.name in sch.through:  # its work is done by a neighbour (hwkit.sim.schedule)
             y = ins[0]
         elif isinstance(layer, MVU):
-            y = _mvu(layer, ins[0], t_in, sch.fused.get(layer.name), sch.prescale.get(layer.name, 0))
+            y = _mvu(layer, ins[0], t_in, sch.fused.get(layer.name), sch.prescale.get(layer.name, 0), arena)
         elif isinstance(layer, SlidingWindow):
             y = _window(layer, ins[0])
         elif isinstance(layer, Threshold):

@@ -30,8 +30,9 @@ class Schedule:
 
 
 def schedule(graph: HwGraph, float_lane: bool) -> Schedule:
+    key = (float_lane, tuple(graph.outputs)) + tuple(map(id, graph.layers))  # it holds layers: same objects only
     cached = graph.__dict__.get("_sim_schedule")
-    if cached is not None and cached[0] == (len(graph.layers), float_lane):
+    if cached is not None and cached[0] == key:
         return cached[1]
     readers: dict = {}
     for layer in graph.layers:
@@ -62,5 +63,5 @@ def schedule(graph: HwGraph, float_lane: bool) -> Schedule:
         if float_lane and isinstance(layer, ShiftRound) and 0 < layer.shift <= 64 and from_mvu:
             sch.prescale[producer[layer.inputs[0]].name] = layer.shift
             sch.prescaled.add(layer.name)
-    graph.__dict__["_sim_schedule"] = ((len(graph.layers), float_lane), sch)
+    graph.__dict__["_sim_schedule"] = (key, sch)
     return sch
