@@ -125,23 +125,26 @@ def bound_weights(O, K, total, rng):
 
 
 @pytest.mark.parametrize("total,packs", [(2047, True), (2048, False)])
-def test_packing_bound_both_sides(total, packs):
-    """0/1 inputs, acc_bound = total. 2047 * (2**12 + 1) < 2**24 packs two samples per lane;
-    2048 * (2**13 + 1) >= 2**24 must not. All-ones samples put rows 0 and 1 on +-total."""
+@pytest.mark.parametrize("with_bias", [False, True])
+def test_packing_bound_both_sides(total, packs, with_bias):
+    """0/1 inputs, acc_bound = total (weights, plus bias 7 when given). 2047 * (2**12 + 1) < 2**24
+    packs two samples per lane; 2048 * (2**13 + 1) >= 2**24 must not. All-ones samples put rows 0
+    and 1 on +-total."""
     rng = np.random.default_rng(total)
     t = IntType(1, False)
     C, O = 16, 4
-    W = bound_weights(O, 9 * C, total, rng)
-    wt = W.T.astype(np.float32)
-    assert (pack_shift(wt, total, 1) > 0) == packs
+    b = 7 if with_bias else 0
+    W = bound_weights(O, 9 * C, total - b, rng)
+    bias = np.array([b, -b, 1, -1]) if with_bias else None
+    assert (pack_shift(W.T.astype(np.float32), total, 1) > 0) == packs
     x = rng.integers(0, 2, (9, 5, 5, C))
     x[[0, 4, 5, 8]] = 1  # packed pairs (i, i + 5): sample 0 with 5, 4 with 8 are both on the bound
     x[3] = 0
     for shift in (None, 3):
-        g = conv_graph((5, 5, C), t, W, None, (3, 3), (1, 1), (1, 1, 1, 1), 0, shift, "half_even")
+        g = conv_graph((5, 5, C), t, W, bias, (3, 3), (1, 1), (1, 1, 1, 1), 0, shift, "half_even")
         check(g, x)
         assert plan(g)["dtype"] == np.float32 and (plan(g)["pack"] > 0) == packs
-        acc = ref_conv(x, W, None, (3, 3), (1, 1), (1, 1, 1, 1), 0)
+        acc = ref_conv(x, W, bias, (3, 3), (1, 1), (1, 1, 1, 1), 0)
         assert acc.max() == total and acc.min() == -total  # the test really reaches the bound
 
 

@@ -67,12 +67,13 @@ class Arena:
         return a
 
 
-def conv(win: SlidingWindow, x: np.ndarray, wt: np.ndarray, pack: int = 0, unit: float = 1.0,
-         arena: Arena | None = None) -> np.ndarray:
-    """``im2col(x) @ wt`` for x (N, H, W, C) and wt (KH*KW*C, O) in wt's dtype: (N, OH, OW, O).
-    ``pack`` > 0 packs two samples per lane with that shift (see :func:`pack_shift`); ``unit`` is
-    the value of one integer step of the accumulator (2**-shift when wt is prescaled). With an
-    ``arena``, the result lives in it until the next call for this window."""
+def conv(win: SlidingWindow, x: np.ndarray, wt: np.ndarray, bias: np.ndarray | None = None, pack: int = 0,
+         unit: float = 1.0, arena: Arena | None = None) -> np.ndarray:
+    """``im2col(x) @ wt + bias`` for x (N, H, W, C), wt (KH*KW*C, O) and bias (O,) in wt's dtype:
+    (N, OH, OW, O). ``pack`` > 0 packs two samples per lane with that shift (see
+    :func:`pack_shift`, whose bound must cover the bias); ``unit`` is the value of one integer step
+    of the accumulator (2**-shift when wt and bias are prescaled). With an ``arena``, the result
+    lives in it until the next call for this window."""
     arena = arena or Arena()
     dt = wt.dtype
     n = x.shape[0]
@@ -84,6 +85,8 @@ def conv(win: SlidingWindow, x: np.ndarray, wt: np.ndarray, pack: int = 0, unit:
         xa[:n - h] += x[h:] * dt.type(2.0 ** pack)
         pad_value = pad_value * (1 + 2 ** pack)
         packed = _conv(win, xa, wt, pad_value, arena)
+        if bias is not None:  # both samples of a lane get it: half the work of adding it unpacked
+            packed += bias * dt.type(1 + 2 ** pack)
         hi = arena.get((win.name, "hi"), packed.shape, dt)
         np.multiply(packed, dt.type(2.0 ** -pack / unit), out=hi)
         np.rint(hi, out=hi)  # acc_b in integer units
@@ -92,7 +95,10 @@ def conv(win: SlidingWindow, x: np.ndarray, wt: np.ndarray, pack: int = 0, unit:
         np.multiply(hi, dt.type(-(2.0 ** pack) * unit), out=out[:h])
         out[:h] += packed
         return out
-    return _conv(win, x, wt, pad_value, arena)
+    acc = _conv(win, x, wt, pad_value, arena)
+    if bias is not None:
+        acc += bias
+    return acc
 
 
 def _conv(win: SlidingWindow, x: np.ndarray, wt: np.ndarray, pad_value, arena: Arena) -> np.ndarray:
@@ -114,11 +120,17 @@ def _conv(win: SlidingWindow, x: np.ndarray, wt: np.ndarray, pad_value, arena: A
     s0, s1, s2, s3 = xp.strides
     # kernel row i of every window: kw*C values contiguous in the padded (H, W, C) map, one run each
     rows = [np.ndarray((nb, oh, ow, kw * C), dt, xp, i * s1, (s0, s1 * sh, s2 * sw, s3)) for i in range(kh)]
+    # one channel: runs of kw values are too short; copy tap by tap (runs along the output row)
+    taps = [(col.reshape(nb, oh, ow, kh * kw)[..., i * kw + j],
+             np.ndarray((nb, oh, ow), dt, xp, i * s1 + j * s2, (s0, s1 * sh, s2 * sw)))
+            for i in range(kh) for j in range(kw)] if C == 1 else []
     inner = xp[:, t:t + H, l:l + W]
     for i0 in range(0, n, nb):
         m = min(nb, n - i0)
         inner[:m] = x[i0:i0 + m]
-        for i in range(kh):
+        for dst, src in taps:
+            dst[:m] = src[:m]
+        for i in range(kh if C > 1 else 0):
             col[:m, :, :, i] = rows[i][:m]
         np.matmul(col[:m].reshape(m * oh * ow, K), wt, out=acc[i0 * oh * ow:(i0 + m) * oh * ow])
     return acc.reshape(n, oh, ow, O)

@@ -81,14 +81,14 @@ def _mvu(layer: MVU, x: np.ndarray, in_type, win: SlidingWindow | None = None, s
         if "pack" not in plan:
             in_bound = max(abs(in_type.min), abs(in_type.max))
             acc_bound = int(np.abs(layer.weights).sum(axis=1).max(initial=0)) * in_bound
+            if layer.bias is not None:
+                acc_bound += int(np.abs(layer.bias).max(initial=0))
             plan["pack"] = pack_shift(plan["wt"], acc_bound, in_bound)
-        acc = conv(win, x, wt, plan["pack"], 2.0 ** -shift, arena)
-        lead = acc.shape[:-1]
-        acc = acc.reshape(-1, wt.shape[1])
-    else:
-        lead = x.shape[:-1]
-        x2 = x.reshape(-1, x.shape[-1])
-        acc = (x2 if x2.dtype == plan["dtype"] else x2.astype(plan["dtype"])) @ wt
+        acc = conv(win, x, wt, bias, plan["pack"], 2.0 ** -shift, arena)  # bias included
+        return acc.astype(np.int64) if x.dtype != np.float32 else acc
+    lead = x.shape[:-1]
+    x2 = x.reshape(-1, x.shape[-1])
+    acc = (x2 if x2.dtype == plan["dtype"] else x2.astype(plan["dtype"])) @ wt
     if x.dtype != np.float32:  # int64 lane: back to integers
         acc = acc.astype(np.int64)
         if layer.bias is not None:
