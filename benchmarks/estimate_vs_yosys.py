@@ -22,18 +22,25 @@ DESIGNS = {
     "cnv_w2a2 (zoo, untrained) / ulx3s": dict(model="cnv", board="ulx3s"),
     "tfc_w2a2 / icebreaker, 20k fps": dict(model="", board="icebreaker", target_fps=20000),
 }
+EXTRA = {  # other block mixes: thresholds and XNOR popcounts, residual adds and forks, a Xilinx part
+    "tfc_w1a1 (zoo, untrained) / ulx3s": dict(model="zoo:tfc:1:1", board="ulx3s"),
+    "residual_cnv_w4a4 (zoo, untrained) / ulx3s": dict(model="zoo:residual_cnv:4:4", board="ulx3s"),
+    "tfc_w2a2 / pynq-z1 (core only)": dict(model="", board="pynq-z1"),
+}
 
 
-def _cnv(out: Path) -> str:
-    path = out / "cnv_w2a2.onnx"
+def _zoo(out: Path, name: str, wbits: int, abits: int) -> str:
+    """An untrained zoo model (seed 0) on 8x8 inputs, exported once."""
+    path = out / f"{name}_w{wbits}a{abits}.onnx"
     if not path.exists():
         import torch
 
         from hwkit.export import export_qonnx
-        from hwkit.zoo import build_model
+        from hwkit.zoo import MODELS, build_model
 
         torch.manual_seed(0)
-        export_qonnx(build_model("cnv", 2, 2, 8).eval(), (1, 8, 8), path)
+        shape = (1, 8, 8) if MODELS[name].kind != "mlp" else MODELS[name].default_in_shape
+        export_qonnx(build_model(name, wbits, abits, 8).eval(), shape, path)
     return str(path)
 
 
@@ -52,9 +59,12 @@ def run(name: str, out: Path) -> dict:
     from hwkit.build import BuildConfig, run_flow
     from hwkit.estimate import estimate_graph
 
-    kw = dict(DESIGNS[name])
+    kw = dict({**DESIGNS, **EXTRA}[name])
     if kw["model"] == "cnv":
-        kw["model"] = _cnv(out)
+        kw["model"] = _zoo(out, "cnv", 2, 2)
+    elif kw["model"].startswith("zoo:"):
+        _, zname, wb, ab = kw["model"].split(":")
+        kw["model"] = _zoo(out, zname, int(wb), int(ab))
     d = out / "".join(c if c.isalnum() else "_" for c in name)
     ctx = run_flow(_flow(), BuildConfig(**kw), d)
     graph = pickle.loads((ctx.stage_dir("lower") / "graph.pkl").read_bytes())
@@ -71,6 +81,7 @@ def per_block(d: Path, family: str) -> list:
     import subprocess
 
     from hwkit.estimate.blocks import block_cost
+    from hwkit.estimate.memory import family_key
     from hwkit.estimate.rtl import plan_for
     from hwkit.tools.yosys import SYNTH, count_cells, yosys_path
 
@@ -80,6 +91,7 @@ def per_block(d: Path, family: str) -> list:
     for f in list(gen.glob("*.mem")) + list(gen.glob("hk_*.v")):
         shutil.copyfile(f, work / f.name)
     plan = plan_for(pickle.loads((next(d.glob("*-lower")) / "graph.pkl").read_bytes()))
+    family = family_key(family)
     synth = SYNTH[family] + (" -nodsp" if family == "ecp5" else "")
     ins = {"clk", "rst", "in_data", "in_valid", "out_ready", "a_data", "a_valid", "b_data", "b_valid",
            "rom_data", "en_a", "addr_a", "en_b", "addr_b"}
@@ -105,7 +117,7 @@ def per_block(d: Path, family: str) -> list:
         (work / f"t{k}.ys").write_text("\n".join(script) + "\n")
         subprocess.run([yosys_path(), "-q", "-s", f"t{k}.ys"], cwd=work, check=True, capture_output=True)
         got = count_cells(json.loads((work / f"t{k}.json").read_text())["design"]["num_cells_by_type"], family)
-        est = block_cost(inst.module, inst.params, family).as_dict()
+        est = block_cost(inst.module, inst.params, family, plan.mems).as_dict()
         rows.append({"instance": inst.name, "module": inst.module, "estimate": est, "yosys": got})
         print(f"  {inst.name:28s} LUT {est['lut']:6d} / {got['lut']:6.0f}  FF {est['ff']:6d} / {got['ff']:6d}  "
               f"BRAM {est['bram']:3d} / {got['bram']:3.0f}  LUTRAM {est['lutram']:4d} / {got['lutram']:4d}", flush=True)
@@ -130,17 +142,18 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", type=Path, default=ROOT / "build" / "estimate_vs_yosys")
     ap.add_argument("--per-block", action="store_true")
+    ap.add_argument("--extra", action="store_true", help="also: " + "; ".join(EXTRA))
     ap.add_argument("designs", nargs="*", help="subset of: " + "; ".join(DESIGNS))
     args = ap.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
     rows = []
-    for name in args.designs or DESIGNS:
+    for name in args.designs or [*DESIGNS, *(EXTRA if args.extra else ())]:
         r = run(name, args.out)
         rows.append(r)
         if args.per_block:
             from hwkit.boards import load_board
 
-            per_block(Path(r["dir"]), load_board(DESIGNS[name]["board"]).family)
+            per_block(Path(r["dir"]), load_board({**DESIGNS, **EXTRA}[name]["board"]).family)
     text = table(rows)
     print(text)
     res = ROOT / "benchmarks" / "results"

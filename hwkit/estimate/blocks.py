@@ -17,10 +17,10 @@ from hwkit.estimate.memory import Cost, clog2, family_key, memory_cost
 
 # logic LUTs per datapath bit, relative to ECP5 (iCE40 carries live in SB_CARRY cells beside the LUTs,
 # ECP5 carry cells count as two LUT4s; Xilinx LUT6s absorb more)
-ARITH = {"ecp5": 1.0, "ice40": 0.8, "xilinx": 0.7}
+ARITH = {"ecp5": 1.0, "ice40": 1.0, "xilinx": 0.7}
 CTRL = {"ecp5": 1.0, "ice40": 1.0, "xilinx": 0.7}   # counters and compares of a few bits
 # measured per block where yosys maps better than bit-by-bit (iCE40 requantizers share their carry LUTs)
-SCALE = {("hk_shiftround", "ice40"): 0.55, ("hk_dwc", "ice40"): 0.45}
+SCALE = {("hk_shiftround", "ice40"): 0.44, ("hk_dwc", "ice40"): 0.45}
 
 
 def cw(n: int) -> int:

@@ -56,6 +56,14 @@ def attribute(plan) -> tuple[dict, list]:
     return owned, spare + pending
 
 
+def _board_units(cost: Cost, fam: str) -> dict:
+    """Block RAM in the board's units: Xilinx boards count 36 Kb blocks, the costs RAMB18 halves."""
+    d = cost.as_dict()
+    if fam == "xilinx":
+        d["bram"] = d["bram"] / 2
+    return d
+
+
 def wrapper_params(plan, clock_mhz: float) -> dict:
     return {"CLK_HZ": int(round(clock_mhz * 1e6)), "BAUD": 115200, "IN_BITS": plan.input.bits,
             "IN_EPB": plan.input.e, "IN_BEATS": plan.input.beats, "OUT_BITS": plan.output.bits,
@@ -82,7 +90,7 @@ def estimate_rtl(graph, board, *, clock_mhz: Optional[float] = None) -> tuple[li
         wt = getattr(layer, "wtype", None)
         rows.append({"name": info.name, "kind": info.kind, "pe": info.pe or 1, "simd": info.simd or 1,
                      "wbits": wt.bits if wt is not None else 0, "abits": ins.dtype.bits, "obits": outs.dtype.bits,
-                     "cycles": info.cycles, **cost.as_dict(), "modules": [i.module for i in owned[info.name]]})
+                     "cycles": info.cycles, **_board_units(cost, fam), "modules": [i.module for i in owned[info.name]]})
     wrap = Cost()
     for inst in spare:
         wrap += block_cost(inst.module, inst.params, fam, plan.mems)
@@ -90,5 +98,5 @@ def estimate_rtl(graph, board, *, clock_mhz: Optional[float] = None) -> tuple[li
     if board.is_open and fam in ("ecp5", "ice40"):
         wrap += board_top(wrapper_params(plan, clock_mhz or board.clock_mhz), fam)
         modules.append("board_top")
-    return rows, {"name": "wrapper", "kind": "Wrapper", **wrap.as_dict(), "modules": modules}
+    return rows, {"name": "wrapper", "kind": "Wrapper", **_board_units(wrap, fam), "modules": modules}
 
