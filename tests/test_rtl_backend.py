@@ -173,10 +173,12 @@ def test_cosim_stable_model_shared_rom_10k(tmp_path):
 
 @pytest.fixture(scope="module")
 def stable_cnv(tmp_path_factory):
-    """Lowered zoo stable_cnv graphs by (wbits, abits): K a 3x3 pad-1 conv, K^T its conv_transpose."""
+    """Lowered zoo stable_cnv graphs by (wbits, abits): K a 3x3 pad-1 conv, K^T its conv_transpose.
+    Blocks are made active (random-init blocks round K^T's term away, so a wrong K^T would pass)."""
     import warnings
 
     import torch
+    from golden_helpers import activate_stable_blocks, stable_block_activity
 
     from hwkit.export import export_qonnx
     from hwkit.ir import lower
@@ -187,11 +189,12 @@ def stable_cnv(tmp_path_factory):
     def get(bits):
         if bits not in cache:
             torch.manual_seed(0)
-            m = build_model("stable_cnv", wbits=bits[0], abits=bits[1]).eval()
+            m = activate_stable_blocks(build_model("stable_cnv", wbits=bits[0], abits=bits[1]).eval())
             path = d / f"stable_cnv_w{bits[0]}a{bits[1]}.onnx"
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 export_qonnx(m, MODELS["stable_cnv"].default_in_shape, path)
+            assert min(stable_block_activity(path)) > 0.3     # K^T changes most of the stream
             cache[bits] = lower(path)
         return cache[bits]
 
