@@ -24,12 +24,9 @@ from dataclasses import asdict, dataclass
 from hwkit.estimate.memory import bram_blocks, family_key
 
 LUTRAM_MAX_WORDS = 64
-RTL_BLOCK_ROM_BITS = 2048  # hwkit's RTL backend puts ROMs of at least this many bits in block RAM
 
 
 def _in_luts(depth: int, width: int, backend: str) -> bool:
-    if backend == "rtl":
-        return depth * width < RTL_BLOCK_ROM_BITS
     return depth <= LUTRAM_MAX_WORDS
 
 
@@ -81,7 +78,7 @@ def estimate_mvu(layer, in_stream, out_stream, *, lut_inputs: int, family: str, 
         mem_luts, blocks = width * math.ceil(depth / (64 if k >= 6 else 16)), 0
     else:
         mem_luts, blocks = 0, bram_blocks(depth, width, family)
-    c0 = 60 if backend == "rtl" else 300
+    c0 = 300
     lut = int(c0 + 1.1 * pe * (mult + adder + acc) + mem_luts)
     fold = max(1, (mh // pe) * (mw // simd))
     ff = simd * a + pe * acc + pe * out_stream.dtype.bits + 2 * math.ceil(math.log2(fold + 1)) + 4
@@ -92,7 +89,7 @@ def estimate_mvu(layer, in_stream, out_stream, *, lut_inputs: int, family: str, 
 
 
 def estimate_threshold(layer, in_stream, out_stream, *, lut_inputs: int, family: str,
-                       backend: str = "rtl") -> LayerEstimate:
+                       backend: str = "hls4ml") -> LayerEstimate:
     pe = layer.folding.pe
     a = in_stream.dtype.bits
     ch = in_stream.channels
