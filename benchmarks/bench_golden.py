@@ -73,7 +73,8 @@ def bench(name: str, tmp: Path, batch: int = 256, repeats: int = 3) -> dict:
     res["golden_vs_qonnx_b1"] = res["golden_b1"] / res["qonnx_b1"]
     res["golden_vs_brevitas_b256"] = res["golden_b256"] / res["brevitas_b256"]
     # per repeat, golden and Brevitas ran close together: their ratio is less exposed to load swings
-    res["golden_vs_brevitas_b256_runs"] = [round(g / b, 2) for g, b in zip(runs["golden_b256"], runs["brevitas_b256"])]
+    res["golden_vs_brevitas_b256_runs"] = [round(g / b, 2)
+                                           for g, b in zip(runs["golden_b256"], runs["brevitas_b256"])]
     return res
 
 
@@ -97,9 +98,11 @@ def main():
                   f"brevitas {r['brevitas_b256']:.0f}/s (b256)")
             print(f"  ratios: golden/qonnx b256 {r['golden_vs_qonnx_b256']:.1f}x, b1 {r['golden_vs_qonnx_b1']:.1f}x; "
                   f"golden/brevitas b256 {r['golden_vs_brevitas_b256']:.2f}x (per repeat "
-                  f"{r['golden_vs_brevitas_b256_runs']}); load {r['load_before']:.2f} -> {r['load_after']:.2f}", flush=True)
+                  f"{r['golden_vs_brevitas_b256_runs']}); load {r['load_before']:.2f} -> {r['load_after']:.2f}",
+                  flush=True)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps({"threads": 1, "repeats": args.repeats, "results": results}, indent=1, sort_keys=True) + "\n")
+    Path(args.out).write_text(json.dumps({"threads": 1, "repeats": args.repeats, "results": results}, indent=1,
+                                         sort_keys=True) + "\n")
     print(f"wrote {args.out}")
 
 

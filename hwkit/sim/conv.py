@@ -49,7 +49,7 @@ class Arena:
     faults on every call). One slot per key, per thread; only for values that never leave
     ``simulate`` (graph outputs are copied out)."""
 
-    MAX_BYTES = 1 << 26
+    MAX_BYTES = 1 << 24  # larger arrays are allocated per call: their page faults are a small share then
 
     def __init__(self):
         self._local = threading.local()
