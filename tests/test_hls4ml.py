@@ -201,6 +201,13 @@ def test_generation_deterministic_and_cached(models, projects, tmp_path):
     a = (first.out_dir / "firmware" / "parameters.h").read_bytes()
     assert a == (again.out_dir / "firmware" / "parameters.h").read_bytes()
 
+    def tree(d):
+        return {str(p.relative_to(d)): p.read_bytes() for p in sorted(d.rglob("*")) if p.is_file()}
+
+    # every file, wherever the project is written (builds move it from a partial directory)
+    other = generate_hls4ml_project(models["tfc"], tmp_path / "elsewhere" / "deeper", io_type="parallel")
+    assert tree(again.out_dir) == tree(other.out_dir)
+
 
 def test_reuse_factor_from_folding_list(models, tmp_path):
     proj = generate_hls4ml_project(models["tfc"], tmp_path / "rf", reuse_factor=[4, 4, 4, 2])

@@ -310,6 +310,11 @@ def write_project(proj: Hls4mlProject) -> str:
                 p.write_bytes(data.replace(old.encode(), stamp.encode()))
     hm.config.config["Stamp"] = stamp
     proj.stamp = stamp
+    # hls4ml records the absolute output path; builds move projects (partial -> final directory), and
+    # an absolute path would make the same model give different files: the project is its own root
+    cfg = proj.out_dir / "hls4ml_config.yml"
+    if cfg.is_file():
+        cfg.write_text(re.sub(r"(?m)^OutputDir: .*$", "OutputDir: .", cfg.read_text()))
     return stamp
 
 
