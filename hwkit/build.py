@@ -11,6 +11,7 @@ Users extend the flow like FINN's step lists: ``flow = default_flow(); flow.inse
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -26,6 +27,7 @@ from hwkit.errors import BuildFailedError, ConfigError, HwkitError
 
 RECORD = "stage.json"
 MANIFEST = "manifest.json"
+FAILED = "failed"  # logs of failed stages, kept until the stage succeeds
 SCHEMA_VERSION = 1
 
 
@@ -297,11 +299,20 @@ def _run_stage(stage: Stage, ctx: BuildContext, build_dir: Path, final: Path, ke
             result = stage.fn(ctx) or {}
         json.dumps(result)  # results must be JSON-able before anything is marked finished
     except BaseException as err:
+        kept = _keep_failed_logs(partial, build_dir / FAILED / final.name)
         shutil.rmtree(partial, ignore_errors=True)
         _record_failure(build_dir, stage, err, time.monotonic() - start)
-        if isinstance(err, (HwkitError, KeyboardInterrupt, SystemExit)):
+        if isinstance(err, (KeyboardInterrupt, SystemExit)):
             raise
-        raise BuildFailedError(f"stage '{stage.name}' failed: {type(err).__name__}: {err}".splitlines()[0]) from err
+        msg = str(err) if isinstance(err, HwkitError) else f"stage '{stage.name}' failed: {type(err).__name__}: {err}"
+        if kept is not None:  # the message names a log in the removed directory: point at the kept copy
+            msg = msg.replace(str(partial), str(kept))
+        cls = type(err) if isinstance(err, HwkitError) else BuildFailedError
+        try:
+            new = cls(msg.splitlines()[0] if msg else type(err).__name__)
+        except TypeError:  # an error type with its own constructor: keep it as it was
+            raise err from None
+        raise new from err
     seconds = time.monotonic() - start
     # not_applicable: finished, nothing to do for this board/backend; unavailable: a module or tool this
     # stage needs is missing, recorded but re-tried on the next run
@@ -317,8 +328,25 @@ def _run_stage(stage: Stage, ctx: BuildContext, build_dir: Path, final: Path, ke
         os.replace(final, stale)
         shutil.rmtree(stale, ignore_errors=True)
     os.replace(partial, final)
+    shutil.rmtree(build_dir / FAILED / final.name, ignore_errors=True)
+    with contextlib.suppress(OSError):
+        (build_dir / FAILED).rmdir()  # only when no other stage's logs are kept there
     ctx.workdir = None
     return record
+
+
+def _keep_failed_logs(partial: Path, dest: Path) -> Path | None:
+    """Copy the logs of a failed stage to ``dest`` (outside any stage directory, so nothing looks
+    finished) before the partial directory goes: the error line names them."""
+    logs = sorted(p for p in partial.rglob("*.log") if p.is_file()) if partial.is_dir() else []
+    if not logs:
+        return None
+    shutil.rmtree(dest, ignore_errors=True)
+    for p in logs:
+        target = dest / p.relative_to(partial)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(p, target)
+    return dest
 
 
 def _record_failure(build_dir: Path, stage: Stage, err: BaseException, seconds: float) -> None:
@@ -344,8 +372,8 @@ def default_flow() -> Flow:
         Stage("export", s.export, "model -> cleaned QONNX", deps=()),
         Stage("lower", s.lower, "QONNX -> HwGraph", deps=("export",)),
         Stage("golden_sim", s.golden_sim, "integer simulation, accuracy, cycle model", deps=("export", "lower")),
-        Stage("estimate", s.estimate, "analytic LUT/FF/BRAM/DSP vs board", version=2, deps=("lower",)),
-        Stage("generate", s.generate, "backend sources", deps=("export", "lower")),
+        Stage("estimate", s.estimate, "analytic LUT/FF/BRAM/DSP vs board", version=3, deps=("lower",)),
+        Stage("generate", s.generate, "backend sources", version=2, deps=("export", "lower")),
         Stage("cosim", s.cosim, "backend simulation vs golden", version=2,
               deps=("export", "lower", "golden_sim", "generate")),
         Stage("synthesize", s.synthesize, "logic synthesis", version=2, deps=("generate", "estimate")),

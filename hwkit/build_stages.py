@@ -12,6 +12,7 @@ import json
 import pickle
 import shutil
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 
@@ -369,8 +370,31 @@ def _synth_open(ctx: BuildContext, workdir: Path, freq: float, use_pll: bool, no
     return syn, freq
 
 
+def _synthesize_hls4ml(ctx: BuildContext) -> dict:
+    """Vitis HLS on a copy of the generated project when the tool is on PATH (its reports read with
+    hls4ml's parser); otherwise not applicable, saying which executable was looked for."""
+    if not _ok(ctx, "generate"):
+        return _unavailable("the hls4ml project", "generate stage")
+    from hwkit.backends.hls4ml.project import BACKENDS
+    from hwkit.backends.hls4ml.synth import synthesize as hls_synthesize
+    from hwkit.tools.vitis import find_hls_tool, hls_tool_line
+
+    backend = BACKENDS[0]  # the generate stage writes Vitis projects
+    if find_hls_tool(backend) is None:  # unavailable, not finished: a rerun with Vitis on PATH synthesizes
+        return {"status": "unavailable", "reason": hls_tool_line(backend)}
+    work = ctx.workdir / "hls4ml_prj"  # HLS writes into the project: keep the generate stage untouched
+    shutil.copytree(ctx.stage_dir("generate") / "hls4ml_prj", work)
+    res = hls_synthesize(SimpleNamespace(backend=backend, out_dir=work))
+    ctx.record_tool(res["tool"], "on PATH")
+    return {"hls_report": res["report"], "tool": res["tool"], "seconds": res["seconds"],
+            "summary": f"{res['tool']} HLS synthesis in {res['seconds']} s"}
+
+
 def synthesize(ctx: BuildContext) -> dict:
-    """Yosys: the core inside the UART board top (open boards) or the bare core (Xilinx: counts only)."""
+    """Yosys: the core inside the UART board top (open boards) or the bare core (Xilinx: counts only);
+    Vitis HLS for hls4ml projects when it is on PATH."""
+    if ctx.config.backend == "hls4ml":
+        return _synthesize_hls4ml(ctx)
     skip = _needs_open(ctx, "synthesis")
     if skip:
         return skip

@@ -155,6 +155,29 @@ def test_hls4ml_build_for_pynq(tmp_path):
     status = {s["name"]: s for s in r["stages"]}
     assert status["generate"]["status"] == "ok" and status["place_route"]["status"] == "not_applicable"
     assert "vendor tools" in status["place_route"]["reason"]
+    from hwkit.tools.vitis import find_hls_tool
+
+    if find_hls_tool("Vitis") is None:
+        assert status["synthesize"]["status"] == "unavailable"  # re-tried by the next run
+        assert "not on PATH" in status["synthesize"]["reason"]
+    # a vitis-run on PATH that fails loudly proves the synthesize stage really invokes it
+    fake_bin = tmp_path / "fake_bin"
+    fake_bin.mkdir()
+    tool = fake_bin / "vitis-run"
+    tool.write_text("#!/bin/sh\necho \"FAKE vitis-run invoked with: $*\"\nexit 3\n")
+    tool.chmod(0o755)
+    env = {**ENV, "PATH": f"{fake_bin}{os.pathsep}{ENV['PATH']}"}
+    proc = subprocess.run([sys.executable, "-m", "hwkit.cli", "build", "--backend", "hls4ml", "--board", "pynq-z1",
+                           "--out", str(tmp_path / "b")], capture_output=True, text=True, env=env,
+                          timeout=1800)
+    line = _one_line_error(proc)
+    assert proc.returncode == 7 and "exited with 3" in line
+    log = Path(line.split("(log: ")[1].split(")")[0])  # the error line names the kept log
+    assert log.is_file() and log.is_relative_to(tmp_path / "b" / "failed")
+    assert "FAKE vitis-run invoked with: --tcl build_prj.tcl --mode hls" in log.read_text()
+    manifest = json.loads((tmp_path / "b" / "manifest.json").read_text())
+    assert manifest["stages"][-1]["name"] == "synthesize" and manifest["stages"][-1]["status"] == "failed"
+    assert not any(s["ran"] for s in manifest["stages"][:-1])  # the rerun resumed after cosim
 
 
 def test_finn_build_reports_its_rounding_difference(tmp_path):

@@ -167,6 +167,27 @@ def test_failed_stage_leaves_nothing_complete(tmp_path):
     assert (tmp_path / "b" / "02-c" / "c.txt").read_text() == "y"
 
 
+def test_failed_tool_log_is_kept_and_named(tmp_path):
+    """A tool that fails writes its log inside the stage's partial directory, which is removed: the log
+    is kept under failed/<stage>/, the one-line error names that copy, and a later success clears it."""
+    from hwkit.tools.base import run_tool
+
+    def crashing_tool(ctx):
+        run_tool([sys.executable, "-c", "print('tool says why'); raise SystemExit(3)"],
+                 log=ctx.workdir / "logs" / "tool.log", stage="crashing tool")
+
+    flow = Flow([Stage("a", _writer("a", "x")), Stage("b", crashing_tool)])
+    with pytest.raises(BuildFailedError) as exc:
+        run_flow(flow, BuildConfig(), tmp_path / "b")
+    kept = tmp_path / "b" / "failed" / "01-b" / "logs" / "tool.log"
+    assert f"(log: {kept})" in str(exc.value) and "\n" not in str(exc.value)
+    assert "tool says why" in kept.read_text()
+    assert sorted(p.name for p in (tmp_path / "b").iterdir()) == ["00-a", "failed", "manifest.json"]
+    flow.replace("b", Stage("b", _writer("b", "fixed")))
+    run_flow(flow, BuildConfig(), tmp_path / "b")
+    assert not (tmp_path / "b" / "failed").exists()
+
+
 def test_hwkit_errors_propagate_unchanged(tmp_path):
     def too_big(ctx):
         raise DoesNotFitError("needs 90000 LUT, board has 83640")
