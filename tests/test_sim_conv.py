@@ -207,3 +207,34 @@ def test_reused_buffers_do_not_leak_between_calls():
         assert np.array_equal(got, reference(g, x))
     for g2 in (copy.deepcopy(g), pickle.loads(pickle.dumps(g))):
         assert np.array_equal(simulate(g2, xs[0]).outputs["a"], results[0])
+
+
+def test_shared_accumulator_not_rounded_in_place():
+    """An MVU result read by two ShiftRounds: neither may round it in place or prescale it, and an
+    Add of the two rounded streams may (its result is fresh and read once)."""
+    from hwkit.ir.graph import Add
+
+    rng = np.random.default_rng(9)
+    t = IntType(2, False)
+    W = rng.integers(-2, 3, (4, 9 * 3))
+    g = conv_graph((5, 5, 3), t, W, rng.integers(-3, 4, 4), (3, 3), (1, 1), (1, 1, 1, 1), 0)
+    q = IntType(6, True)
+    for name, s in (("q1", 2), ("q2", 3)):
+        g.streams[name] = Stream(name, (5, 5, 4), q)
+        g.layers.append(ShiftRound("sr_" + name, ["a"], [name], shift=s, rounding="half_up", lo=q.min, hi=q.max))
+    g.streams["s"] = Stream("s", (5, 5, 4), IntType(8, True))
+    g.streams["r"] = Stream("r", (5, 5, 4), IntType(8, True))
+    g.layers += [Add("add", ["q1", "q2"], ["s"], shifts=(0, 1), signs=(1, -1)),
+                 ShiftRound("sr_s", ["s"], ["r"], shift=1, rounding="half_even", lo=-128, hi=127)]
+    g.outputs = ["q2", "r"]
+    x = rng.integers(0, 4, (7, 5, 5, 3))
+    acc = ref_conv(x, W, g.layers[1].bias, (3, 3), (1, 1), (1, 1, 1, 1), 0)
+    q1 = ref_shift_round(acc, 2, "half_up", q.min, q.max)
+    q2 = ref_shift_round(acc, 3, "half_up", q.min, q.max)
+    r = ref_shift_round(q1 - 2 * q2, 1, "half_even", -128, 127)
+    for res in (simulate(g, x), simulate(g, x, trace=True)):
+        assert int((res.outputs["q2"] != q2).sum()) == 0 and int((res.outputs["r"] != r).sum()) == 0
+    from hwkit.sim.schedule import schedule
+
+    sch = schedule(g, True)
+    assert not sch.prescale and "sr_s" in sch.inplace and not {"sr_q1", "sr_q2"} & sch.inplace
