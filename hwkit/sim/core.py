@@ -1,7 +1,11 @@
 """The golden simulator: exact integer execution of an HwGraph, batched and vectorized.
 
-MVUs run as float64 matrix products when every partial sum provably stays below 2**53 (then float64
-is exact), else as int64 products. Thresholds run as one ``searchsorted`` over all channels."""
+MVUs run as float32 matrix products when every partial sum provably stays below 2**24, float64
+below 2**53 (integers are exact there, in any summation order), else as int64 products; a graph
+whose streams and sums all fit 24 bits runs entirely on float32 values that are integers.
+Thresholds run as one ``searchsorted`` over all channels. Without a trace, hwkit.sim.schedule
+fuses neighbours whose intermediate stream nobody else reads (a convolution never materializes
+its im2col: hwkit.sim.conv); with ``trace=True`` every layer runs on its own."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
