@@ -80,17 +80,17 @@ def conv(win: SlidingWindow, x: np.ndarray, wt: np.ndarray, bias: np.ndarray | N
     pad_value = win.pad_value
     if pack and n > 1:
         h = (n + 1) // 2
-        xa = arena.get((win.name, "xa"), (h,) + x.shape[1:], dt)  # packed input, pad value packed alike
+        xa = arena.get((id(win), "xa"), (h,) + x.shape[1:], dt)  # packed input, pad value packed alike
         xa[:] = x[:h]
         xa[:n - h] += x[h:] * dt.type(2.0 ** pack)
         pad_value = pad_value * (1 + 2 ** pack)
         packed = _conv(win, xa, wt, pad_value, arena)
         if bias is not None:  # both samples of a lane get it: half the work of adding it unpacked
             packed += bias * dt.type(1 + 2 ** pack)
-        hi = arena.get((win.name, "hi"), packed.shape, dt)
+        hi = arena.get((id(win), "hi"), packed.shape, dt)
         np.multiply(packed, dt.type(2.0 ** -pack / unit), out=hi)
         np.rint(hi, out=hi)  # acc_b in integer units
-        out = arena.get((win.name, "out"), (n,) + packed.shape[1:], dt)
+        out = arena.get((id(win), "out"), (n,) + packed.shape[1:], dt)
         np.multiply(hi[:n - h], dt.type(unit), out=out[h:])
         np.multiply(hi, dt.type(-(2.0 ** pack) * unit), out=out[:h])
         out[:h] += packed
@@ -114,9 +114,9 @@ def _conv(win: SlidingWindow, x: np.ndarray, wt: np.ndarray, pad_value, arena: A
         raise ValueError(f"window '{win.name}' yields {kh * kw * C} values per pixel, MVU expects {K}")
     nb = int(max(1, min(n, CHUNK_BYTES // max(1, oh * ow * K * dt.itemsize))))
     # only the interior is ever written: the border keeps the pad value from the first fill
-    xp = arena.get((win.name, "xp", pad_value), (nb, Hp, Wp, C), dt, fill=pad_value)
-    col = arena.get((win.name, "col"), (nb, oh, ow, kh, kw * C), dt)
-    acc = arena.get((win.name, "acc"), (n * oh * ow, O), dt)
+    xp = arena.get((id(win), "xp", pad_value), (nb, Hp, Wp, C), dt, fill=pad_value)
+    col = arena.get((id(win), "col"), (nb, oh, ow, kh, kw * C), dt)
+    acc = arena.get((id(win), "acc"), (n * oh * ow, O), dt)
     s0, s1, s2, s3 = xp.strides
     # kernel row i of every window: kw*C values contiguous in the padded (H, W, C) map, one run each
     rows = [np.ndarray((nb, oh, ow, kw * C), dt, xp, i * s1, (s0, s1 * sh, s2 * sw, s3)) for i in range(kh)]
