@@ -84,9 +84,7 @@ def conv(win: SlidingWindow, x: np.ndarray, wt: np.ndarray, bias: np.ndarray | N
         xa[:] = x[:h]
         xa[:n - h] += x[h:] * dt.type(2.0 ** pack)
         pad_value = pad_value * (1 + 2 ** pack)
-        packed = _conv(win, xa, wt, pad_value, arena)
-        if bias is not None:  # both samples of a lane get it: half the work of adding it unpacked
-            packed += bias * dt.type(1 + 2 ** pack)
+        packed = _conv(win, xa, wt, pad_value, arena, None if bias is None else bias * dt.type(1 + 2 ** pack))
         hi = arena.get((id(win), "hi"), packed.shape, dt)
         np.multiply(packed, dt.type(2.0 ** -pack / unit), out=hi)
         np.rint(hi, out=hi)  # acc_b in integer units
@@ -95,13 +93,12 @@ def conv(win: SlidingWindow, x: np.ndarray, wt: np.ndarray, bias: np.ndarray | N
         np.multiply(hi, dt.type(-(2.0 ** pack) * unit), out=out[:h])
         out[:h] += packed
         return out
-    acc = _conv(win, x, wt, pad_value, arena)
-    if bias is not None:
-        acc += bias
-    return acc
+    return _conv(win, x, wt, pad_value, arena, bias)
 
 
-def _conv(win: SlidingWindow, x: np.ndarray, wt: np.ndarray, pad_value, arena: Arena) -> np.ndarray:
+def _conv(win: SlidingWindow, x: np.ndarray, wt: np.ndarray, pad_value, arena: Arena, bias=None) -> np.ndarray:
+    """The chunked unroll and product. A bias rides in the product as one more im2col column of
+    ones (written once, when the buffer is made) against a weight row holding the bias."""
     dt = wt.dtype
     t, l, b, r = win.pad
     n, H, W, C = x.shape
@@ -115,13 +112,16 @@ def _conv(win: SlidingWindow, x: np.ndarray, wt: np.ndarray, pad_value, arena: A
     nb = int(max(1, min(n, CHUNK_BYTES // max(1, oh * ow * K * dt.itemsize))))
     # only the interior is ever written: the border keeps the pad value from the first fill
     xp = arena.get((id(win), "xp", pad_value), (nb, Hp, Wp, C), dt, fill=pad_value)
-    col = arena.get((id(win), "col"), (nb, oh, ow, kh, kw * C), dt)
+    if bias is not None:
+        wt = np.concatenate([wt, bias.reshape(1, O).astype(dt)])
+    K1 = wt.shape[0]
+    col = arena.get((id(win), "col"), (nb, oh, ow, K1), dt, fill=1)  # column K stays 1
     acc = arena.get((id(win), "acc"), (n * oh * ow, O), dt)
     s0, s1, s2, s3 = xp.strides
     # kernel row i of every window: kw*C values contiguous in the padded (H, W, C) map, one run each
     rows = [np.ndarray((nb, oh, ow, kw * C), dt, xp, i * s1, (s0, s1 * sh, s2 * sw, s3)) for i in range(kh)]
     # one channel: runs of kw values are too short; copy tap by tap (runs along the output row)
-    taps = [(col.reshape(nb, oh, ow, kh * kw)[..., i * kw + j],
+    taps = [(col[..., i * kw + j],
              np.ndarray((nb, oh, ow), dt, xp, i * s1 + j * s2, (s0, s1 * sh, s2 * sw)))
             for i in range(kh) for j in range(kw)] if C == 1 else []
     inner = xp[:, t:t + H, l:l + W]
@@ -131,6 +131,6 @@ def _conv(win: SlidingWindow, x: np.ndarray, wt: np.ndarray, pad_value, arena: A
         for dst, src in taps:
             dst[:m] = src[:m]
         for i in range(kh if C > 1 else 0):
-            col[:m, :, :, i] = rows[i][:m]
-        np.matmul(col[:m].reshape(m * oh * ow, K), wt, out=acc[i0 * oh * ow:(i0 + m) * oh * ow])
+            col[:m, :, :, i * kw * C:(i + 1) * kw * C] = rows[i][:m]
+        np.matmul(col[:m].reshape(m * oh * ow, K1), wt, out=acc[i0 * oh * ow:(i0 + m) * oh * ow])
     return acc.reshape(n, oh, ow, O)
