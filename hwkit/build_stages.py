@@ -386,8 +386,15 @@ def _synthesize_hls4ml(ctx: BuildContext) -> dict:
     shutil.copytree(ctx.stage_dir("generate") / "hls4ml_prj", work)
     res = hls_synthesize(SimpleNamespace(backend=backend, out_dir=work))
     ctx.record_tool(res["tool"], "on PATH")
-    return {"hls_report": res["report"], "tool": res["tool"], "seconds": res["seconds"],
-            "summary": f"{res['tool']} HLS synthesis in {res['seconds']} s"}
+    out = {"hls_report": res["report"], "tool": res["tool"], "seconds": res["seconds"],
+           "summary": f"{res['tool']} HLS synthesis in {res['seconds']} s"}
+    if "total" in res:  # C-synthesis estimates, shown as the synthesized column of the report
+        t = res["total"]
+        out.update(total=t, latency_cycles=res["latency_cycles"], interval_cycles=res["interval_cycles"],
+                   clock_ns=res["clock_ns"])
+        out["summary"] = (f"{res['tool']}: LUT {t['lut']} FF {t['ff']} BRAM {t['bram']} DSP {t['dsp']}, "
+                          f"latency {res['latency_cycles'][1]} cycles, clock {res['clock_ns']['estimated']} ns")
+    return out
 
 
 def synthesize(ctx: BuildContext) -> dict:

@@ -178,6 +178,16 @@ def test_hls4ml_build_for_pynq(tmp_path):
     manifest = json.loads((tmp_path / "b" / "manifest.json").read_text())
     assert manifest["stages"][-1]["name"] == "synthesize" and manifest["stages"][-1]["status"] == "failed"
     assert not any(s["ran"] for s in manifest["stages"][:-1])  # the rerun resumed after cosim
+    # a vitis-run that succeeds: its C-synthesis numbers become the report's synthesized column
+    from test_hls4ml import fake_vitis_run
+
+    fake_vitis_run(fake_bin)
+    proc = subprocess.run([sys.executable, "-m", "hwkit.cli", "build", "--backend", "hls4ml", "--board", "pynq-z1",
+                           "--out", str(tmp_path / "b")], capture_output=True, text=True, env=env, timeout=1800)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    r = json.loads((tmp_path / "b" / "report.json").read_text())
+    assert r["resources"]["synthesized"] == {"lut": 5678, "ff": 1234, "bram": 3.0, "dsp": 3}
+    assert not (tmp_path / "b" / "failed").exists()  # the failed run's logs go once the stage succeeds
 
 
 def test_finn_build_reports_its_rounding_difference(tmp_path):

@@ -241,6 +241,33 @@ def test_hls_tool_present_is_invoked(projects, tmp_path):
     assert "synth      1" in (proj.out_dir / "build_opt.tcl").read_text()
 
 
+FIXTURES = Path(__file__).parent / "fixtures" / "vitis_hls"
+
+
+def fake_vitis_run(bin_dir: Path, project: str = "hwkit") -> Path:
+    """A vitis-run that succeeds and leaves Vitis' report files (tests/fixtures/vitis_hls) in the
+    project it runs in, so hwkit's reading goes through hls4ml's real report parser."""
+    bin_dir.mkdir(parents=True, exist_ok=True)
+    rpt = f"{project}_prj/solution1/syn/report"
+    tool = bin_dir / "vitis-run"
+    tool.write_text(f"#!/bin/sh\nmkdir -p {rpt}\ncp '{FIXTURES / 'hls.app'}' {project}_prj/hls.app\n"
+                    f"cp '{FIXTURES / 'hwkit_csynth.xml'}' {rpt}/{project}_csynth.xml\n")
+    tool.chmod(0o755)
+    return tool
+
+
+def test_hls_reports_read_into_hwkit_units(models, tmp_path):
+    """A vitis-run that succeeds and leaves Vitis' report files: the numbers arrive through hls4ml's
+    parser, block RAM converted to the board's 36 Kb units."""
+    proj = generate_hls4ml_project(models["tfc"], tmp_path / "prj")
+    fake_bin = fake_vitis_run(tmp_path / "fake_bin").parent
+    res = synthesize(proj, path=str(fake_bin) + os.pathsep + "/usr/bin:/bin")
+    assert res["synthesized"] and res["tool"] == "vitis-run"
+    assert res["total"] == {"lut": 5678, "ff": 1234, "bram": 3.0, "dsp": 3}
+    assert res["latency_cycles"] == [17, 19] and res["interval_cycles"] == [1, 2]
+    assert res["clock_ns"] == {"target": 5.0, "estimated": 4.21}
+
+
 def test_cli_cosim_pretrained_tfc(tmp_path, capsys):
     from hwkit.cli import main
     from hwkit.pretrained import qonnx_path

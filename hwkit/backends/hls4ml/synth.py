@@ -5,6 +5,9 @@ through :mod:`hwkit.tools.base` (argument list, log file, timeout) and reads the
 hls4ml's report parser into a plain dict."""
 from __future__ import annotations
 
+import contextlib
+import io
+
 from typing import Optional
 
 from hwkit.tools.base import run_tool
@@ -40,8 +43,32 @@ def synthesize(project, csim: bool = False, synth: bool = True, cosim: bool = Fa
                    timeout=timeout, env=env, stage=f"hls4ml {project.backend} HLS synthesis")
     from hls4ml.report import parse_vivado_report
 
-    report = parse_vivado_report(str(out)) or {}
-    return {"synthesized": True, "tool": tool, "seconds": round(res.seconds, 1), "report": _plain(report)}
+    with contextlib.redirect_stdout(io.StringIO()):  # the parser prints what it cannot find
+        report = parse_vivado_report(str(out)) or {}
+    return {"synthesized": True, "tool": tool, "seconds": round(res.seconds, 1), "report": _plain(report),
+            **csynth_summary(report)}
+
+
+def csynth_summary(report: dict) -> dict:
+    """hwkit's view of hls4ml's parsed C-synthesis report: resource totals in the board's units (Xilinx
+    block RAM in 36 Kb blocks, so two BRAM_18K are one), latency and interval in cycles, clock in ns.
+    Empty when the tool wrote no C-synthesis report."""
+    cs = report.get("CSynthesisReport") if report else None
+    if not cs:
+        return {}
+
+    def num(key, kind=int):
+        try:
+            return kind(cs[key])
+        except (KeyError, TypeError, ValueError):
+            return None
+
+    bram18 = num("BRAM_18K")
+    return {"total": {"lut": num("LUT"), "ff": num("FF"), "bram": None if bram18 is None else bram18 / 2,
+                      "dsp": num("DSP")},
+            "latency_cycles": [num("BestLatency"), num("WorstLatency")],
+            "interval_cycles": [num("IntervalMin"), num("IntervalMax")],
+            "clock_ns": {"target": num("TargetClockPeriod", float), "estimated": num("EstimatedClockPeriod", float)}}
 
 
 def _plain(obj):
