@@ -17,9 +17,8 @@
 
 namespace nnet {
 
-struct stable_block_config {
-    static const unsigned n_in = 8;
-    static const unsigned n_hidden = 8;
+// What both block forms share; hwkit's generated config structs define every member again.
+struct stable_block_base_config {
     static const int h_shift = 1;  // h = 2^-h_shift
     static const unsigned reuse_factor = 1;
     typedef float weight_t;
@@ -27,6 +26,11 @@ struct stable_block_config {
     typedef float mid_t;
     typedef float acc2_t;
     typedef float u_t;
+};
+
+struct stable_block_config : stable_block_base_config {
+    static const unsigned n_in = 8;
+    static const unsigned n_hidden = 8;
 };
 
 template <class data_T, class res_T, typename CONFIG_T>
@@ -86,19 +90,12 @@ void stable_block(hls::stream<data_T> &x_stream, hls::stream<res_T> &y_stream,
     y_stream.write(out);
 }
 
-struct stable_conv_block_config {
+struct stable_conv_block_config : stable_block_base_config {
     static const unsigned height = 8;
     static const unsigned width = 8;
     static const unsigned n_chan = 8;
     static const unsigned n_hidden = 8;
     static const unsigned kernel = 3;  // odd; padding kernel / 2 keeps the image size
-    static const int h_shift = 1;      // h = 2^-h_shift
-    static const unsigned reuse_factor = 1;
-    typedef float weight_t;
-    typedef float acc1_t;
-    typedef float mid_t;
-    typedef float acc2_t;
-    typedef float u_t;
 };
 
 // Pixels live in row buffers of ROWS rows, ((row % ROWS) * width + col) * channels + c: the whole frame

@@ -168,6 +168,17 @@ class ExactPrecision:
             for flow in dict.fromkeys(flows):
                 self.model.apply_flow(flow)
 
+    def integer_weights(self, layer):
+        """(integer weights, fractional bits) of ``layer``'s weight, typed exactly; None (refused or
+        noted) when the weights are not on a power-of-two grid."""
+        w = layer.weights["weight"].data
+        wf = frac_bits(w)
+        if wf is None:
+            return self.refuse(layer, "weights are not on a power-of-two grid (float weights or float scale)")
+        wi = ints(w, wf)
+        layer.weights["weight"].update_precision(Grid(int(wi.min()), int(wi.max()), wf).fixed())
+        return wi, wf
+
     def _passthrough(self, layer, g):
         if g is None:  # still the raw model input: keep deferred
             self.grids[layer.outputs[0]] = None
@@ -212,12 +223,10 @@ class ExactPrecision:
     def _mvu(self, layer, g):
         if g is None:
             raise UnsupportedModelError(f"hls4ml backend: layer '{layer.name}' reads the unquantized model input")
-        w = layer.weights["weight"].data
-        wf = frac_bits(w)
-        if wf is None:
-            return self.refuse(layer, "weights are not on a power-of-two grid (float weights or float scale)")
-        wi = ints(w, wf)
-        layer.weights["weight"].update_precision(Grid(int(wi.min()), int(wi.max()), wf).fixed())
+        found = self.integer_weights(layer)
+        if found is None:
+            return None
+        wi, wf = found
         af = g.frac + wf
         # weight layout: Dense (n_in, n_out); Conv (kh, kw, cin, cout) -> contract all but the last axis
         if layer.get_attr("_weights_transposed", False):  # Resource strategy stores outputs first

@@ -152,17 +152,15 @@ def _quant_type(p):
 
 def _precision(ex, layer, ins):
     """Exact types of a block: acc1 = K x, mid = Quant_mid, acc2 = K^T mid, u = x - h * acc2."""
-    from hwkit.backends.hls4ml.precision import Grid, frac_bits, ints
+    from hwkit.backends.hls4ml.precision import Grid
 
     g = ins[0]
     if g is None:
         return ex.refuse(layer, "reads the unquantized model input")
-    w = layer.weights["weight"].data
-    wf = frac_bits(w)
-    if wf is None:
-        return ex.refuse(layer, "weights are not on a power-of-two grid")
-    wi = ints(w, wf)
-    layer.weights["weight"].update_precision(Grid(int(wi.min()), int(wi.max()), wf).fixed())
+    found = ex.integer_weights(layer)
+    if found is None:
+        return None
+    wi, wf = found
     mp = {k: layer.get_attr(f"mid_{k}") for k in ("bits", "frac", "signed", "narrow")}
     op = {k: layer.get_attr(f"out_{k}") for k in ("bits", "frac", "signed", "narrow")}
     if not mp["signed"] and mp["narrow"] or not op["signed"] and op["narrow"]:
