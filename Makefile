@@ -6,9 +6,9 @@ BIN    := $(VENV)/bin
 EXTRAS ?= dev,open,hls4ml,dse
 PYTEST_ARGS ?= -m "not slow"
 
-.PHONY: run test venv clean-venv pretrained finn-env test-finn bench
+.PHONY: run test venv clean-venv pretrained finn-env test-finn bench test-wheel
 
-$(VENV)/.installed: pyproject.toml
+$(VENV)/.installed: pyproject.toml setup.py
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --disable-pip-version-check "torch==2.13.0"
 	$(BIN)/pip install --quiet --disable-pip-version-check -e ".[$(EXTRAS)]"
@@ -33,6 +33,19 @@ finn-env: $(VENV)/.installed
 
 test-finn: finn-env
 	OMP_NUM_THREADS=1 $(BIN)/python -m pytest -q -p no:cacheprovider -m "not slow" tests/test_finn_env.py tests/test_finn.py
+
+# The wheel, installed non-editable into an empty venv, builds the default model from another folder
+# (hls/ and boards/ travel inside the wheel)
+WHEEL_VENV ?= .venv-wheel
+test-wheel: $(VENV)/.installed
+	rm -rf dist $(WHEEL_VENV)
+	$(BIN)/pip wheel --quiet --disable-pip-version-check --no-deps . -w dist
+	$(PYTHON) -m venv $(WHEEL_VENV)
+	$(WHEEL_VENV)/bin/pip install --quiet --disable-pip-version-check "torch==2.13.0"
+	$(WHEEL_VENV)/bin/pip install --quiet --disable-pip-version-check "$$(ls dist/hwkit-*.whl)[open]"
+	cd "$$(mktemp -d)" && OMP_NUM_THREADS=1 $(CURDIR)/$(WHEEL_VENV)/bin/hwkit build --out wheel-build \
+		&& ls wheel-build/*-bitstream/*.bit \
+		&& $(CURDIR)/$(WHEEL_VENV)/bin/python -c "import hwkit, sys; sys.exit(0 if 'site-packages' in hwkit.__file__ else 'hwkit not imported from the wheel')"
 
 bench: $(VENV)/.installed
 	for b in benchmarks/bench_*.py; do OMP_NUM_THREADS=1 $(BIN)/python $$b || exit 1; done

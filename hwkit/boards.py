@@ -7,7 +7,6 @@ constraint file the board top uses.
 """
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
@@ -23,9 +22,10 @@ DEFAULT_BOARD = "ulx3s"
 
 
 def boards_dir() -> Path:
-    """``$HWKIT_BOARDS`` if set, else the repository's ``boards/`` beside the package."""
-    env = os.environ.get("HWKIT_BOARDS")
-    return Path(env) if env else Path(__file__).resolve().parent.parent / "boards"
+    """``$HWKIT_BOARDS`` if set, else the shipped catalogue (:mod:`hwkit.resources`)."""
+    from hwkit.resources import boards_dir as shipped
+
+    return shipped()
 
 
 @dataclass(frozen=True)

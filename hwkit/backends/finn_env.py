@@ -34,14 +34,16 @@ ENV_VAR = "HWKIT_FINN_VENV"
 CREATE_CMD = "python -m hwkit.backends.finn_env"
 
 
-def repo_root() -> Path:
-    return Path(__file__).resolve().parents[2]
-
-
 def default_venv() -> Path:
-    """``$HWKIT_FINN_VENV`` if set, else ``.venv-finn`` at the top of the hwkit checkout."""
+    """``$HWKIT_FINN_VENV`` if set, else ``.venv-finn`` at the top of the hwkit checkout (an installed
+    wheel has no checkout: ``~/.cache/hwkit/venv-finn``)."""
+    from hwkit.resources import source_root
+
     env = os.environ.get(ENV_VAR)
-    return Path(env).expanduser().resolve() if env else repo_root() / ".venv-finn"
+    if env:
+        return Path(env).expanduser().resolve()
+    root = source_root()
+    return root / ".venv-finn" if root else Path.home() / ".cache" / "hwkit" / "venv-finn"
 
 
 def finn_python(venv: Optional[Path] = None) -> Path:

@@ -10,8 +10,9 @@ from pathlib import Path
 from typing import Optional, Union
 
 from hwkit.errors import ConfigError
+from hwkit.resources import rtl_dir
 
-RTL_DIR = Path(__file__).resolve().parents[2] / "hls" / "rtl"
+RTL_DIR = rtl_dir()
 WRAPPER_SOURCES = ("board_top.v", "uart_rx.v", "uart_tx.v")
 TOP = "hwkit_board"
 # LED polarity is a board wiring fact the board YAML does not carry (schematics: iCEBreaker LEDR_N/LEDG_N

@@ -6,14 +6,14 @@ k x k "same" convolution from n_chan to n_hidden channels, K^T its adjoint).
 """
 from __future__ import annotations
 
-from pathlib import Path
 
 import numpy as np
 from onnx import helper, numpy_helper
 
 from hwkit.backends.hls4ml.stable import CONV_OP, OP
+from hwkit.resources import hls_dir
 
-HEADER = Path(__file__).resolve().parents[3] / "hls" / "hls4ml" / "nnet_stable_block.h"
+HEADER = hls_dir() / "hls4ml" / "nnet_stable_block.h"
 _TYPES = ("acc1", "mid", "acc2", "u")
 _registered = False
 

@@ -12,10 +12,11 @@ from pathlib import Path
 import numpy as np
 
 from hwkit.errors import BuildFailedError
+from hwkit.resources import rtl_dir
 from hwkit.tools.base import run_tool
 
-TESTBENCH = Path(__file__).resolve().parents[3] / "hls" / "rtl" / "sim" / "tb_stream.cpp"
-RTL_DIR = Path(__file__).resolve().parents[3] / "hls" / "rtl"
+RTL_DIR = rtl_dir()
+TESTBENCH = RTL_DIR / "sim" / "tb_stream.cpp"
 
 
 def encode(values: np.ndarray, bits: int, bipolar: bool = False) -> np.ndarray:
