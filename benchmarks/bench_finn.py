@@ -55,8 +55,11 @@ def hwkit_estimate(qonnx: Path, finn_folding: dict, board_name: str) -> dict | N
         finn_mvaus = [(n, f) for n, f in finn_folding.items() if f["op_type"].startswith(("MVAU", "VVAU"))]
         if len(mvus) != len(finn_mvaus):
             return {"error": f"hwkit has {len(mvus)} MVUs, FINN {len(finn_mvaus)} MVAU/VVAU nodes"}
-        for layer, (_n, f) in zip(mvus, finn_mvaus):
-            layer.folding = Folding(pe=int(f["PE"]), simd=int(f["SIMD"]))
+        from dataclasses import replace
+
+        mvus = [replace(layer, folding=Folding(pe=int(f["PE"]), simd=int(f["SIMD"])))
+                for layer, (_n, f) in zip(mvus, finn_mvaus)]
+        graph = graph.replace_layers(*mvus)
         cyc = cycles(graph)
         est = estimate_graph(graph, load_board(board_name), backend="rtl")
         return {"pairs": [[layer.name, n] for layer, (n, _f) in zip(mvus, finn_mvaus)],

@@ -35,7 +35,8 @@ def rate(fn, n_per_call: int, min_time: float = 1.0, min_calls: int = 3) -> floa
 
 def bench(name: str, tmp: Path, batch: int = 256, repeats: int = 3) -> dict:
     from hwkit.export import export_qonnx
-    from hwkit.ir import grid_to_float, lower, random_grid_inputs
+    from hwkit.ir import grid_to_float, random_grid_inputs
+    from hwkit.ir.lower import lower_with_model
     from hwkit.sim import simulate
     from hwkit.verify import _batched, _strip_prefix
     from hwkit.zoo import MODELS, build_model
@@ -46,14 +47,14 @@ def bench(name: str, tmp: Path, batch: int = 256, repeats: int = 3) -> dict:
     shape = MODELS[name].default_in_shape
     path = tmp / f"{name}.onnx"
     export_qonnx(model, shape, path)
-    graph = lower(path)
+    graph, qmodel = lower_with_model(path)
     x_int = random_grid_inputs(graph, batch, seed=0)
     x_f = grid_to_float(graph, x_int)
-    base = _strip_prefix(graph.meta["model"], graph)
+    base = _strip_prefix(qmodel, graph)
     m1, mb = _batched(base, 1), _batched(base, batch)
     iname = base.graph.input[0].name
     xt = torch.from_numpy(np.random.default_rng(0).random((batch,) + tuple(shape), dtype=np.float32))
-    res = {"model": name, "layers": len(graph.layers), "onnx_nodes": len(graph.meta["model"].graph.node),
+    res = {"model": name, "layers": len(graph.layers), "onnx_nodes": len(qmodel.graph.node),
            "load_before": os.getloadavg()[0]}
     fns = {"golden_b256": (lambda: simulate(graph, x_int), batch),
            "brevitas_b256": (lambda: model(xt), batch),

@@ -116,12 +116,11 @@ def export(ctx: BuildContext) -> dict:
 def lower(ctx: BuildContext) -> dict:
     fn = _require("hwkit.ir.lower", "lower")
     graph = fn(str(ctx.artefact("export", QONNX)))
-    graph.meta.pop("model", None)  # the QONNX model is the export stage's artefact; keep the pickle small
     target_cycles = max(1, int(_clock(ctx) * 1e6 // ctx.config.target_fps)) if ctx.config.target_fps else None
     rtl_choose = _require("hwkit.backends.rtl.plan", "choose_folding") if ctx.config.backend == "rtl" else None
     if rtl_choose is not None:
         # the RTL backend's own choice, fixed here so the estimate and the generated core agree
-        _apply_folding(graph, rtl_choose(graph, target_ii=target_cycles))
+        graph = _apply_folding(graph, rtl_choose(graph, target_ii=target_cycles))
     elif target_cycles:
         choose = _require("hwkit.sim.cycles", "choose_folding")
         graph = choose(graph, target_cycles)
@@ -153,19 +152,18 @@ def _mvus(graph):
                 yield part
 
 
-def _apply_folding(graph, folding: dict) -> None:
-    """Set PE/SIMD of every MVU named in ``folding``; a threshold after an MVU takes its PE."""
+def _apply_folding(graph, folding: dict):
+    """A graph with PE/SIMD set on every MVU named in ``folding``; a threshold after an MVU takes its PE."""
+    from dataclasses import replace
+
     from hwkit.ir.graph import Folding, Threshold
 
-    for layer in _mvus(graph):
-        if layer.name in folding:
-            pe, simd = folding[layer.name]
-            layer.folding = Folding(int(pe), int(simd))
-    for layer in graph.layers:
-        if isinstance(layer, Threshold):
-            prod = graph.producer(layer.inputs[0])
-            if prod is not None and prod.kind == "MVU":
-                layer.folding = Folding(prod.folding.pe, 1)
+    graph = graph.replace_layers(*(replace(layer, folding=Folding(int(folding[layer.name][0]),
+                                                                  int(folding[layer.name][1])))
+                                   for layer in _mvus(graph) if layer.name in folding))
+    return graph.replace_layers(*(replace(layer, folding=Folding(graph.producer(layer.inputs[0]).folding.pe, 1))
+                                  for layer in graph.layers if isinstance(layer, Threshold)
+                                  and getattr(graph.producer(layer.inputs[0]), "kind", None) == "MVU"))
 
 
 def _float_scores(graph, outputs: dict) -> np.ndarray:

@@ -42,3 +42,8 @@ class ConfigError(HwkitError):
     """Bad user input: unknown model/board/dataset, bad bit width, malformed config or checkpoint."""
 
     exit_code = 2
+
+
+class GraphError(UnsupportedModelError):
+    """An HwGraph breaks an invariant of the IR (order, producers, types, folding, K/K^T); names the
+    layer or stream and the rule."""

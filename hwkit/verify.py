@@ -76,7 +76,7 @@ def _tie(graph, trace, layer_name: str, i: int, elem: tuple) -> bool | None:
         return None
     acc = int(acc_all[(i,) + tuple(elem)])
     if isinstance(layer, Threshold):
-        b = graph.meta.get("boundaries", {}).get(layer.name)
+        b = graph.boundaries.get(layer.name)
         if b is None:
             return None
         row = b[elem[-1]] if b.shape[0] > 1 else b[0]
@@ -136,10 +136,10 @@ def _strip_prefix(model, graph):
     from onnx import TensorProto, helper
     from qonnx.core.modelwrapper import ModelWrapper
 
-    prep = graph.meta["input_prep"]
+    prep = graph.input_prep
 
     m = ModelWrapper(model.model.SerializeToString())
-    qin = prep["quant_input"]
+    qin = prep.quant_input
     if qin == m.graph.input[0].name:
         return m
     keep, drop, frontier = [], set(), {m.graph.input[0].name}
@@ -150,7 +150,7 @@ def _strip_prefix(model, graph):
     for node in list(m.graph.node):
         if node.name in drop:
             m.graph.node.remove(node)
-    shape = [1] + list(prep["onnx_shape"])
+    shape = [1] + list(prep.onnx_shape)
     new_in = helper.make_tensor_value_info(qin, TensorProto.FLOAT, shape)
     for vi in list(m.graph.value_info):
         if vi.name == qin:
@@ -198,16 +198,16 @@ def qonnx_to_streams(graph, ctx: dict) -> dict:
     """qonnx tensors at quantizer outputs -> integer streams in the golden layout (where probed)."""
 
     out = {}
-    for stream, pr in graph.meta["probes"].items():
-        if pr["onnx"] not in ctx:
+    for stream, pr in graph.probes.items():
+        if pr.onnx not in ctx:
             continue
-        v = ctx[pr["onnx"]]
+        v = ctx[pr.onnx]
         n = v.shape[0]
         st = graph.streams[stream]
         flat = np.empty((n, int(np.prod(st.shape))), dtype=np.float64)
-        flat[:, pr["index"].ravel()] = v.reshape(n, -1)
+        flat[:, pr.index.ravel()] = v.reshape(n, -1)
         arr = flat.reshape((n,) + tuple(st.shape))
-        q = arr / pr["scale"] + pr["zeropt"]
+        q = arr / pr.scale + pr.zeropt
         out[stream] = np.round(q).astype(np.int64)
     return out
 
@@ -252,9 +252,13 @@ def golden_vs_qonnx(model_or_path, n: int = 1000, *, x_int=None, x_float=None, s
     on the input grid, or float ``x_float`` model inputs). Compares every quantizer output stream
     and the float outputs; reports ties and argmax agreement of the first output. Inputs run in
     chunks of ``chunk`` so that memory stays bounded for 100,000-input runs."""
-    from hwkit.ir import lower, random_grid_inputs
+    from hwkit.ir import random_grid_inputs
+    from hwkit.ir.lower import clean_model, lower_with_model
 
-    graph = graph if graph is not None else lower(model_or_path)
+    if graph is None:
+        graph, model = lower_with_model(model_or_path)
+    else:
+        model = clean_model(model_or_path)  # what lower translated: the same model passes, same result
     if x_float is None and x_int is None:
         x_int = random_grid_inputs(graph, n, seed)
     data = x_float if x_float is not None else x_int
@@ -263,18 +267,17 @@ def golden_vs_qonnx(model_or_path, n: int = 1000, *, x_int=None, x_float=None, s
     for s in range(0, total, chunk):
         part = data[s:s + chunk]
         kw = {"x_float": part} if x_float is not None else {"x_int": part}
-        reports.append(_golden_vs_qonnx_chunk(graph, batch=batch, max_entries=max_entries, **kw))
+        reports.append(_golden_vs_qonnx_chunk(graph, model, batch=batch, max_entries=max_entries, **kw))
         offsets.append(s)
     return merge(reports, offsets) if len(reports) != 1 else reports[0]
 
 
-def _golden_vs_qonnx_chunk(graph, *, x_int=None, x_float=None, batch: int = 256,
+def _golden_vs_qonnx_chunk(graph, model, *, x_int=None, x_float=None, batch: int = 256,
                            max_entries: int = 50) -> VerifyReport:
     from hwkit.ir import quantize_input
     from hwkit.ir.inputs import grid_to_float
     from hwkit.sim import simulate
 
-    model = graph.meta["model"]
     if x_float is not None:
         x_float = np.asarray(x_float, dtype=np.float32)
         x_int = quantize_input(graph, x_float)
@@ -283,8 +286,8 @@ def _golden_vs_qonnx_chunk(graph, *, x_int=None, x_float=None, batch: int = 256,
     else:
         m, feed = _strip_prefix(model, graph), grid_to_float(graph, x_int)
     res = simulate(graph, x_int, trace=True)
-    wanted = {pr["onnx"] for pr in graph.meta["probes"].values()}
-    wanted |= {fo["onnx"] for fo in graph.meta["float_outputs"].values()}
+    wanted = {pr.onnx for pr in graph.probes.values()}
+    wanted |= {fo.onnx for fo in graph.float_outputs.values()}
     ctx = run_qonnx(m, feed, batch, keep=wanted)
     cand = qonnx_to_streams(graph, ctx)
     ref_streams = {graph.inputs[0]: x_int}
@@ -294,10 +297,10 @@ def _golden_vs_qonnx_chunk(graph, *, x_int=None, x_float=None, batch: int = 256,
     trace[graph.inputs[0]] = x_int
     order = [graph.inputs[0]] + [l.outputs[0] for l in graph.hardware_layers()]
     extra = {}
-    for stream, fo in graph.meta["float_outputs"].items():
-        g, q = res.float_outputs[fo["name"]], ctx[fo["onnx"]].reshape(res.float_outputs[fo["name"]].shape)
-        ref_streams[fo["name"]], cand[fo["name"]] = g, q
-        order.append(fo["name"])
+    for stream, fo in graph.float_outputs.items():
+        g, q = res.float_outputs[fo.name], ctx[fo.onnx].reshape(res.float_outputs[fo.name].shape)
+        ref_streams[fo.name], cand[fo.name] = g, q
+        order.append(fo.name)
         if g.ndim == 2:
             extra.update(argmax_agreement(g, q))
     return compare(ref_streams, cand, graph=graph, trace=trace, order=order, rtol=1e-5, atol=1e-5,

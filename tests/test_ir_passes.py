@@ -1,4 +1,6 @@
 """Each lowering pass on its own, plus the translation rules and the unsupported-model errors."""
+import dataclasses
+
 import numpy as np
 import pytest
 from onnx import TensorProto, helper, numpy_helper
@@ -97,12 +99,14 @@ def test_translate_float_scale_gives_thresholds():
 def test_infer_types_is_pure_and_recomputes_acc():
     nodes, inits = _mlp_nodes(np.full((6, 5), 1.75))
     g = lower(_model(nodes, inits, (6,), (5,)))
-    g2 = infer_types(g)
-    assert g2 is not g and g2.layers[0] is not g.layers[0]
-    assert g2.layers[0].acc == g.layers[0].acc
-    g2.layers[0].weights = g2.layers[0].weights * 0 + 1
+    assert infer_types(g) == g  # lowering already typed it
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        g.layers[0].weights = g.layers[0].weights * 0 + 1
+    g2 = g.replace_layers(dataclasses.replace(g.layers[0], weights=g.layers[0].weights * 0 + 1))
     g3 = infer_types(g2)
+    assert g2.layers[0].acc == g.layers[0].acc  # the input graph is untouched
     assert g3.layers[0].acc.bits < g.layers[0].acc.bits  # 6 * 128 -> int11 < 6 * 7 * 128 -> int14
+    assert g3.streams[g3.layers[0].outputs[0]].dtype == g3.layers[0].acc
 
 
 def test_mark_transposed_links_k_and_kt():
@@ -114,10 +118,13 @@ def test_mark_transposed_links_k_and_kt():
     t = IntType(4, True)
     streams = {s: Stream(s, (n,), t) for s, n in (("a", 6), ("b", 4), ("c", 6))}
     layers = [MVU("k", ["a"], ["b"], weights=K, wtype=t), MVU("kt", ["b"], ["c"], weights=K.T.copy(), wtype=t)]
-    g = mark_transposed(HwGraph("g", streams, layers, ["a"], ["c"], {}))
+    g = mark_transposed(HwGraph("g", streams, layers, ["a"], ["c"]))
     assert g.layers[1].transposed_of == "k" and g.layers[0].transposed_of is None
-    layers[1].weights[0, 0] += 1
-    g = mark_transposed(HwGraph("g", streams, layers, ["a"], ["c"], {}))
+    with pytest.raises(ValueError):  # read-only: a marked K^T cannot drift from its K in place
+        g.layers[1].weights[0, 0] += 1
+    w = K.T.copy()
+    w[0, 0] += 1
+    g = mark_transposed(HwGraph("g", streams, [layers[0], dataclasses.replace(layers[1], weights=w)], ["a"], ["c"]))
     assert g.layers[1].transposed_of is None
 
 

@@ -13,7 +13,7 @@ def _conv_graph():
     layers = [SlidingWindow("swg", ["x"], ["w"], kernel=(3, 3), pad=(1, 1, 1, 1)),
               MVU("conv", ["w"], ["a"], weights=np.ones((16, 36), np.int64), wtype=t, folding=Folding(4, 6)),
               Threshold("th", ["a"], ["q"], thresholds=np.zeros((16, 3), np.int64), folding=Folding(4, 1))]
-    return HwGraph("g", streams, layers, ["x"], ["q"], {})
+    return HwGraph("g", streams, layers, ["x"], ["q"])
 
 
 def test_cycles_follow_folding():
@@ -47,5 +47,5 @@ def test_residual_fifo_buffers_the_short_branch():
     layers = [MVU("m", ["x"], ["a"], weights=np.ones((32, 32), np.int64), wtype=t),
               ShiftRound("s", ["a"], ["b"], shift=3, lo=-32, hi=31),
               Add("add", ["x", "b"], ["y"])]
-    c = cycles(HwGraph("g", streams, layers, ["x"], ["y"], {}))
+    c = cycles(HwGraph("g", streams, layers, ["x"], ["y"]))
     assert c["fifo_depths"]["x"] == 32 and c["fifo_depths"]["b"] == 2

@@ -1,4 +1,5 @@
 """Each simulator layer against a naive loop reference, in both the int64 and float32 lanes."""
+from dataclasses import replace
 from fractions import Fraction
 
 import numpy as np
@@ -13,8 +14,7 @@ def one_layer(layer, in_shape, in_type, out_shape, out_type, extra_inputs=()):
     streams = {"x": Stream("x", in_shape, in_type), "y": Stream("y", out_shape, out_type)}
     for name, shape, t in extra_inputs:
         streams[name] = Stream(name, shape, t)
-    layer.outputs = ["y"]
-    return HwGraph("t", streams, [layer], ["x"], ["y"], {})
+    return HwGraph("t", streams, [replace(layer, outputs=("y",))], ["x"], ["y"])
 
 
 @pytest.mark.parametrize("wide", [False, True])
@@ -122,7 +122,7 @@ def test_add_and_reshape(bits):
     layers = [ShiftRound("s", ["x"], ["z"], shift=-1, lo=big.min, hi=big.max),
               Add("a", ["x", "z"], ["y"], shifts=(0, 2), signs=(1, -1)),
               Reshape("r", ["y"], ["f"], perm=(2, 0, 1), shape=(24,))]
-    g = HwGraph("t", streams, layers, ["x"], ["f"], {})
+    g = HwGraph("t", streams, layers, ["x"], ["f"])
     x = rng.integers(t.min, t.max + 1, (3, 2, 3, 4))
     res = simulate(g, x, trace=True)
     assert np.array_equal(res.trace["a"], -7 * x)

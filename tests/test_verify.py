@@ -1,4 +1,6 @@
 """compare(): counts, localization, first-mismatch and tie flags; golden_vs_qonnx catches a bug."""
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
@@ -42,8 +44,7 @@ def _tie_graph():
     streams = {"x": Stream("x", (2,), t), "y": Stream("y", (2,), IntType(4, True)), "z": Stream("z", (2,), t)}
     layers = [ShiftRound("sr", ["x"], ["y"], shift=2, lo=-8, hi=7),
               Threshold("th", ["y"], ["z"], thresholds=np.array([[0, 3], [1, 2]]), base=0)]
-    meta = {"boundaries": {"th": np.array([[-0.3, 3.0], [1.4, 2.2]])}}
-    return HwGraph("g", streams, layers, ["x"], ["z"], meta)
+    return HwGraph("g", streams, layers, ["x"], ["z"], boundaries={"th": np.array([[-0.3, 3.0], [1.4, 2.2]])})
 
 
 def test_tie_flags_for_shift_round_and_threshold():
@@ -73,9 +74,9 @@ def test_golden_vs_qonnx_exact_and_catches_a_corrupted_threshold(tmp_path):
     assert rep.extra["argmax_agreement"] == 1.0
     g = lower(p)
     th = [l for l in g.layers if isinstance(l, Threshold)][0]
-    th.thresholds = th.thresholds.copy()
-    gap = max(1, int(np.diff(th.thresholds[0]).mean()) // 2)
-    th.thresholds[0] += gap  # channel 0 thresholds shifted: a bug a backend could make
-    bad = golden_vs_qonnx(p, n=300, graph=g)
+    t = th.thresholds.copy()
+    gap = max(1, int(np.diff(t[0]).mean()) // 2)
+    t[0] += gap  # channel 0 thresholds shifted: a bug a backend could make
+    bad = golden_vs_qonnx(p, n=300, graph=g.replace_layers(replace(th, thresholds=t)))
     assert bad.mismatches > 0 and bad.entries[0].stream == th.outputs[0]
     assert bad.entries[0].element == (0,) and bad.entries[0].tie is False

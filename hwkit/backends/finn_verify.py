@@ -56,11 +56,11 @@ def golden_outputs(qonnx_path, x: np.ndarray) -> Optional[np.ndarray]:
         from hwkit.sim import simulate
 
         graph = lower(str(qonnx_path))
-        outs = list(graph.meta.get("float_outputs", {}).values())
+        outs = list(graph.float_outputs.values())
         if len(outs) != 1:
             return None
         res = simulate(graph, quantize_input(graph, x))
-        return np.asarray(res.float_outputs[outs[0]["name"]]).reshape(len(x), -1)
+        return np.asarray(res.float_outputs[outs[0].name]).reshape(len(x), -1)
     except Exception:  # the golden model is the preferred reference, not a precondition
         return None
 

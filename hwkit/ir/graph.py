@@ -13,40 +13,123 @@ Conventions shared by the simulator and every backend:
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Optional
+from dataclasses import dataclass, field, fields, is_dataclass, replace
+from types import MappingProxyType
+from typing import Mapping, Optional
 
 import numpy as np
 
 from hwkit.ir.types import IntType
 
 
-@dataclass
-class Stream:
+
+def frozen_array(a) -> np.ndarray:
+    """A read-only array that nobody else can write: a private copy unless ``a`` already is one."""
+    a = np.asarray(a)
+    if a.flags.writeable or a.base is not None:
+        a = a.copy()
+    a.setflags(write=False)
+    return a
+
+
+def _freeze(v):
+    if isinstance(v, np.ndarray):
+        return frozen_array(v)
+    if isinstance(v, list):
+        return tuple(_freeze(x) for x in v)
+    if isinstance(v, tuple):
+        return tuple(_freeze(x) for x in v)
+    if isinstance(v, (dict, MappingProxyType)):
+        return MappingProxyType({k: _freeze(x) for k, x in v.items()})
+    return v
+
+
+def same(a, b) -> bool:
+    """Structural equality over the IR's values: arrays by dtype, shape and content (NaN equal to
+    NaN), mappings by keys and values, dataclasses field by field."""
+    if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
+        if not (isinstance(a, np.ndarray) and isinstance(b, np.ndarray)):
+            return False
+        return a.dtype == b.dtype and a.shape == b.shape and \
+            bool(np.array_equal(a, b, equal_nan=a.dtype.kind == "f"))
+    if is_dataclass(a) and not isinstance(a, type):
+        return type(a) is type(b) and all(same(getattr(a, f.name), getattr(b, f.name)) for f in fields(a))
+    if isinstance(a, Mapping):
+        return isinstance(b, Mapping) and list(a) == list(b) and all(same(a[k], b[k]) for k in a)
+    if isinstance(a, (tuple, list)):
+        return isinstance(b, (tuple, list)) and len(a) == len(b) and all(same(x, y) for x, y in zip(a, b))
+    return isinstance(a, str) == isinstance(b, str) and bool(a == b)
+
+
+def derived(obj) -> dict:
+    """Data derived from one frozen IR object (simulator plans, schedules), kept on the object. It
+    cannot go stale: the object and its arrays never change, and ``replace`` makes a new object
+    that starts with an empty dict. Copies and pickles drop it (see :meth:`_Frozen.__reduce__`)."""
+    try:
+        return obj._derived
+    except AttributeError:
+        d: dict = {}
+        object.__setattr__(obj, "_derived", d)
+        return d
+
+
+def _rebuild(cls, values: dict):
+    return cls(**values)
+
+
+class _Frozen:
+    """Shared behaviour of the frozen IR dataclasses: lists become tuples, dicts read-only
+    mappings, arrays read-only private copies; equality is structural."""
+
+    def __post_init__(self):
+        for f in fields(self):
+            v = getattr(self, f.name)
+            fv = _freeze(v)
+            if fv is not v:
+                object.__setattr__(self, f.name, fv)
+
+    def __eq__(self, other):
+        return self is other or same(self, other)
+
+    def __hash__(self):
+        return hash((type(self).__name__, getattr(self, "name", None)))
+
+    def __reduce__(self):  # copy/deepcopy/pickle rebuild through __init__: frozen again, no derived data
+        values = {f.name: getattr(self, f.name) for f in fields(self)}
+        return _rebuild, (type(self), {k: dict(v) if isinstance(v, MappingProxyType) else v for k, v in values.items()})
+
+
+@dataclass(frozen=True, eq=False)
+class Stream(_Frozen):
     name: str
     shape: tuple[int, ...]
     dtype: IntType
     scale: np.ndarray | float = 1.0
+
+    def __post_init__(self):
+        super().__post_init__()
+        object.__setattr__(self, "shape", tuple(int(d) for d in self.shape))
 
     @property
     def channels(self) -> int:
         return self.shape[-1]
 
 
-@dataclass
-class Layer:
-    """Base of every hardware layer: named, reads ``inputs`` and writes ``outputs`` (stream names)."""
+@dataclass(frozen=True, eq=False)
+class Layer(_Frozen):
+    """Base of every hardware layer: named, reads ``inputs`` and writes ``outputs`` (stream names).
+    Frozen: a pass makes a changed copy with :func:`dataclasses.replace`."""
 
     name: str
-    inputs: list[str]
-    outputs: list[str]
+    inputs: tuple[str, ...]
+    outputs: tuple[str, ...]
 
     @property
     def kind(self) -> str:
         return type(self).__name__
 
 
-@dataclass
+@dataclass(frozen=True)
 class Folding:
     """How many output channels (PE) and input elements (SIMD) a layer handles per cycle."""
 
@@ -54,7 +137,7 @@ class Folding:
     simd: int = 1
 
 
-@dataclass
+@dataclass(frozen=True, eq=False)
 class MVU(Layer):
     """Matrix-vector unit: ``acc[o] = sum_i W[o, i] * x[i] + bias[o]`` for each pixel of the input.
 
@@ -81,7 +164,7 @@ class MVU(Layer):
         return int(self.weights.shape[1])
 
 
-@dataclass
+@dataclass(frozen=True, eq=False)
 class SlidingWindow(Layer):
     """im2col of an (H, W, C) stream into (OH, OW, KH*KW*C), padding with ``pad_value``."""
 
@@ -91,7 +174,7 @@ class SlidingWindow(Layer):
     pad_value: int = 0
 
 
-@dataclass
+@dataclass(frozen=True, eq=False)
 class Threshold(Layer):
     """Multi-threshold activation (FINN's convention): ``y = base + sum_k (x >= T[c, k])``.
 
@@ -99,7 +182,7 @@ class Threshold(Layer):
     Any monotone requantization (BatchNorm, float scales, Relu, rounding) folds into it exactly.
     If the output stream is bipolar (N = 1), the output is ``2 * sum - 1`` in {-1, +1} (``base``
     is -1 then); its stored bit is ``sum``. Exact rational boundaries per (channel, level) are in
-    ``HwGraph.meta['boundaries'][name]`` (used to flag rounding ties).
+    ``HwGraph.boundaries[name]`` (used to flag rounding ties).
     """
 
     thresholds: np.ndarray = None
@@ -107,7 +190,7 @@ class Threshold(Layer):
     folding: Folding = field(default_factory=Folding)
 
 
-@dataclass
+@dataclass(frozen=True, eq=False)
 class ShiftRound(Layer):
     """Power-of-two requantization: ``y = clip(round(x * 2**-shift), lo, hi)``.
 
@@ -121,7 +204,7 @@ class ShiftRound(Layer):
     hi: int = 0
 
 
-@dataclass
+@dataclass(frozen=True, eq=False)
 class Pool(Layer):
     """Max or average pooling over (H, W). Average pooling is ``floor(sum / 2**shift)`` as QONNX
     Trunc after a sum (``mode='avg'``, ``shift`` set); max pooling is exact on integers."""
@@ -133,7 +216,7 @@ class Pool(Layer):
     shift: int = 0
 
 
-@dataclass
+@dataclass(frozen=True, eq=False)
 class Add(Layer):
     """Elementwise add of two streams aligned to a common scale: ``y = (a << sa) + (b << sb)``."""
 
@@ -141,7 +224,7 @@ class Add(Layer):
     signs: tuple[int, int] = (1, 1)
 
 
-@dataclass
+@dataclass(frozen=True, eq=False)
 class Reshape(Layer):
     """Stream re-ordering: ``y = x.transpose(perm).reshape(shape)`` per sample (flatten etc.)."""
 
@@ -149,7 +232,7 @@ class Reshape(Layer):
     shape: tuple[int, ...] = ()
 
 
-@dataclass
+@dataclass(frozen=True, eq=False)
 class SymmetricBlock(Layer):
     """Stable PDE block: ``y = Q_out(x - h * K^T Q_mid(s(K x)))`` with one weight memory K.
 
@@ -158,11 +241,11 @@ class SymmetricBlock(Layer):
     requantization), run in order; the block exists so backends can see they share K.
     """
 
-    body: list[Layer] = field(default_factory=list)
-    streams: dict[str, Stream] = field(default_factory=dict)
+    body: tuple[Layer, ...] = ()
+    streams: Mapping[str, Stream] = field(default_factory=dict)
 
 
-@dataclass
+@dataclass(frozen=True, eq=False)
 class FloatTail(Layer):
     """What is not hardware, kept explicit: ``y = x * scale + offset``, then optional softmax/argmax.
 
@@ -172,32 +255,119 @@ class FloatTail(Layer):
     scale: np.ndarray | float = 1.0
     offset: np.ndarray | float = 0.0
     softmax: bool = False
-    ops: list[str] = field(default_factory=list)
+    ops: tuple[str, ...] = ()
 
 
-@dataclass
-class HwGraph:
+@dataclass(frozen=True, eq=False)
+class PrepOp(_Frozen):
+    """One host-side float op between the model input and its first quantizer, applied in float32:
+    ``Reshape``/``Transpose`` (``arg`` the ONNX shape or perm) or ``Add``/``Sub``/``Mul``/``Div`` with a
+    constant (``const``; ``swapped``: the constant is the left operand)."""
+
+    kind: str
+    arg: tuple[int, ...] = ()
+    const: Optional[np.ndarray] = None
+    swapped: bool = False
+
+
+@dataclass(frozen=True, eq=False)
+class InputPrep(_Frozen):
+    """How float model inputs become the integer input stream: the host ops, then the first
+    quantizer ``clip(round(x / scale + zeropt), qmin, qmax)`` (``mode`` as qonnx's rounding mode),
+    then ``index`` (ONNX element -> flat position in the channels-last ``stream``)."""
+
+    stream: str
+    ops: tuple[PrepOp, ...]
+    onnx_input: str
+    quant_input: str
+    onnx_shape: tuple[int, ...]
+    model_input_shape: tuple[int, ...]
+    scale: np.ndarray
+    zeropt: np.ndarray
+    qmin: int
+    qmax: int
+    mode: str
+    bipolar: bool
+    index: np.ndarray
+
+
+@dataclass(frozen=True, eq=False)
+class Probe(_Frozen):
+    """Where an integer stream appears in the ONNX model: ``onnx`` tensor = (stream at ``index`` -
+    ``zeropt``) * ``scale`` (per stream channel)."""
+
+    onnx: str
+    index: np.ndarray
+    scale: np.ndarray
+    zeropt: np.ndarray
+
+
+@dataclass(frozen=True, eq=False)
+class FloatOutput(_Frozen):
+    """The FloatTail output ``name`` of an integer output stream, and the ONNX tensor it equals."""
+
     name: str
-    streams: dict[str, Stream]
-    layers: list[Layer]
-    inputs: list[str]
-    outputs: list[str]
-    meta: dict = field(default_factory=dict)
+    onnx: str
+
+
+@dataclass(frozen=True, eq=False)
+class HwGraph(_Frozen):
+    """The whole graph, frozen. Besides layers and streams it records what ties it to the ONNX
+    model it came from: ``input_prep`` (float inputs -> integer input stream), ``probes`` (stream ->
+    ONNX tensor, for comparisons), ``boundaries`` (Threshold name -> exact real boundaries per
+    channel and level, for tie flags), ``float_outputs`` (output stream -> its FloatTail) and
+    ``constant_outputs`` (ONNX outputs that are not data, e.g. quant-tensor metadata)."""
+
+    name: str
+    streams: Mapping[str, Stream]
+    layers: tuple[Layer, ...]
+    inputs: tuple[str, ...]
+    outputs: tuple[str, ...]
+    input_prep: Optional[InputPrep] = None
+    probes: Mapping[str, Probe] = field(default_factory=dict)
+    boundaries: Mapping[str, np.ndarray] = field(default_factory=dict)
+    float_outputs: Mapping[str, FloatOutput] = field(default_factory=dict)
+    constant_outputs: tuple[str, ...] = ()
+
+    def _index(self) -> dict:
+        d = derived(self)
+        if "by_name" not in d:
+            d["by_name"] = {l.name: l for l in self.layers}
+            prod: dict = {}
+            cons: dict = {}
+            for l in self.layers:
+                for s in l.outputs:
+                    prod.setdefault(s, l)
+                for s in l.inputs:
+                    cons.setdefault(s, []).append(l)
+            d["producer"], d["consumers"] = prod, cons
+        return d
 
     def layer(self, name: str) -> Layer:
-        for layer in self.layers:
-            if layer.name == name:
-                return layer
-        raise KeyError(name)
+        try:
+            return self._index()["by_name"][name]
+        except KeyError:
+            raise KeyError(name) from None
 
     def producer(self, stream: str) -> Optional[Layer]:
-        for layer in self.layers:
-            if stream in layer.outputs:
-                return layer
-        return None
+        return self._index()["producer"].get(stream)
 
     def consumers(self, stream: str) -> list[Layer]:
-        return [layer for layer in self.layers if stream in layer.inputs]
+        return list(self._index()["consumers"].get(stream, ()))
 
     def hardware_layers(self) -> list[Layer]:
         return [layer for layer in self.layers if not isinstance(layer, FloatTail)]
+
+    def replace_layers(self, *new: Layer) -> "HwGraph":
+        """A graph with each named layer swapped for its new version (same name, same place)."""
+        by = {l.name: l for l in new}
+        missing = set(by) - {l.name for l in self.layers}
+        if missing:
+            raise KeyError(f"no layer named {sorted(missing)[0]!r} in graph {self.name!r}")
+        return replace(self, layers=tuple(by.get(l.name, l) for l in self.layers))
+
+    def replace_streams(self, *new: Stream) -> "HwGraph":
+        streams = dict(self.streams)
+        for st in new:
+            streams[st.name] = st
+        return replace(self, streams=streams)

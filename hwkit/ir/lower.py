@@ -2,14 +2,16 @@
 
 Model passes (``ModelWrapper -> ModelWrapper``, :mod:`hwkit.ir.passes`) normalise the export;
 ``translate`` turns it into layers (:mod:`hwkit.ir.translate`); graph passes
-(``HwGraph -> HwGraph``, below) re-derive types and find shared weight memories."""
+(``HwGraph -> HwGraph``, below) re-derive types and find shared weight memories. Every graph pass
+returns a new graph and is followed by :func:`hwkit.ir.check.check_graph`."""
 from __future__ import annotations
 
-import copy
+from dataclasses import replace
 
 import numpy as np
 
-from hwkit.ir.graph import MVU, HwGraph
+from hwkit.ir.check import check_graph
+from hwkit.ir.graph import MVU, HwGraph, SlidingWindow
 from hwkit.ir.passes import MODEL_PASSES
 from hwkit.ir.translate import Translator
 from hwkit.ir.typing import infer_layer
@@ -19,30 +21,25 @@ def translate(model, max_acc_bits: int = 32) -> HwGraph:
     return Translator(model, max_acc_bits).run()
 
 
-def clone(graph: HwGraph) -> HwGraph:
-    """A copy that passes may edit: layers and streams are deep-copied, meta is shared (read-only)."""
-    layers = []
-    for layer in graph.layers:
-        layer = copy.deepcopy(layer)
-        layer.__dict__.pop("_sim", None)  # simulator caches depend on the parameters
-        layers.append(layer)
-    return HwGraph(graph.name, copy.deepcopy(graph.streams), layers, list(graph.inputs), list(graph.outputs),
-                   dict(graph.meta))
-
-
 def infer_types(graph: HwGraph, max_acc_bits: int = 32) -> HwGraph:
     """Recompute every derived stream type (and MVU accumulators) from the input type forward."""
-    g = clone(graph)
-    for layer in g.hardware_layers():
-        g.streams[layer.outputs[0]].dtype = infer_layer(layer, g.streams, max_acc_bits)
-    return g
+    streams = dict(graph.streams)
+    layers = []
+    for layer in graph.layers:
+        if layer.kind != "FloatTail":
+            t = infer_layer(layer, streams, max_acc_bits)
+            out = layer.outputs[0]
+            if streams[out].dtype != t:
+                streams[out] = replace(streams[out], dtype=t)
+            if isinstance(layer, MVU) and layer.acc != t:
+                layer = replace(layer, acc=t)
+        layers.append(layer)
+    return replace(graph, streams=streams, layers=tuple(layers))
 
 
 def _adjoint(g: HwGraph, early: MVU, late: MVU) -> np.ndarray:
     """early's weights as the adjoint operator: W^T for vectors; for convolutions (same kernel on
     both), the kernel flipped with input and output channels swapped, in im2col (kh, kw, c) order."""
-    from hwkit.ir.graph import SlidingWindow
-
     pe, pl = g.producer(early.inputs[0]), g.producer(late.inputs[0])
     if isinstance(pe, SlidingWindow) and isinstance(pl, SlidingWindow) and pe.kernel == pl.kernel:
         kh, kw = pe.kernel
@@ -56,19 +53,41 @@ def _adjoint(g: HwGraph, early: MVU, late: MVU) -> np.ndarray:
 
 def mark_transposed(graph: HwGraph) -> HwGraph:
     """An MVU whose integer weights equal an earlier MVU's transposed reads that memory (K and K^T)."""
-    g = clone(graph)
-    mvus = [l for l in g.layers if isinstance(l, MVU)]
+    mvus = [l for l in graph.layers if isinstance(l, MVU)]
+    marked = []
     for i, late in enumerate(mvus):
+        if late.transposed_of is not None:
+            continue
         for early in mvus[:i]:
             if early.transposed_of is None and late.wtype == early.wtype \
                     and late.weights.size == early.weights.size \
-                    and np.array_equal(late.weights, _adjoint(g, early, late)):
-                late.transposed_of = early.name
+                    and np.array_equal(late.weights, _adjoint(graph, early, late)):
+                marked.append(replace(late, transposed_of=early.name))
                 break
-    return g
+    return graph.replace_layers(*marked) if marked else graph
 
 
 GRAPH_PASSES = [infer_types, mark_transposed]
+
+
+def clean_model(model_or_path):
+    """The normalised QONNX model that :func:`lower` translates (a private ModelWrapper): what
+    comparisons against qonnx execution run."""
+    from hwkit.ir.passes import load
+
+    model = load(model_or_path)
+    for p in MODEL_PASSES:
+        model = p(model)
+    return model
+
+
+def lower_with_model(model_or_path, max_acc_bits: int = 32):
+    """``(graph, model)``: the HwGraph and the normalised QONNX model it was translated from."""
+    model = clean_model(model_or_path)
+    graph = check_graph(translate(model, max_acc_bits))
+    for p in GRAPH_PASSES:
+        graph = check_graph(p(graph, max_acc_bits) if p is infer_types else p(graph))
+    return graph, model
 
 
 def lower(model_or_path, max_acc_bits: int = 32) -> HwGraph:
@@ -76,13 +95,4 @@ def lower(model_or_path, max_acc_bits: int = 32) -> HwGraph:
 
     Raises :class:`hwkit.errors.UnsupportedModelError` naming the node and op type for anything
     without an exact integer lowering."""
-    from hwkit.ir.passes import load
-
-    model = load(model_or_path)
-    for p in MODEL_PASSES:
-        model = p(model)
-    graph = translate(model, max_acc_bits)
-    graph = infer_types(graph, max_acc_bits)
-    graph = mark_transposed(graph)
-    graph.meta["model"] = model
-    return graph
+    return lower_with_model(model_or_path, max_acc_bits)[0]

@@ -11,6 +11,7 @@ Elementwise ops extend a chain; a quantizer turns a chain into ShiftRound or Thr
 """
 from __future__ import annotations
 
+from dataclasses import replace
 from fractions import Fraction
 
 import numpy as np
@@ -18,7 +19,8 @@ from qonnx.core.modelwrapper import ModelWrapper
 
 from hwkit.errors import UnsupportedModelError
 from hwkit.ir import requant as rq
-from hwkit.ir.graph import MVU, FloatTail, HwGraph, Reshape, ShiftRound, Stream, Threshold
+from hwkit.ir.graph import (MVU, FloatOutput, FloatTail, HwGraph, InputPrep, PrepOp, Probe, Reshape, ShiftRound,
+                            Stream, Threshold)
 from hwkit.ir.ops_linear import LinearOps
 from hwkit.ir.ops_misc import MiscOps
 from hwkit.ir.types import BIPOLAR, IntType
@@ -33,7 +35,12 @@ class Translator(LinearOps, MiscOps):
         self.env: dict = {}
         self.streams: dict[str, Stream] = {}
         self.layers: list = []
-        self.meta: dict = {"probes": {}, "boundaries": {}, "float_outputs": {}, "input_prep": None}
+        # what ties the graph to the ONNX model (typed records of HwGraph)
+        self.input_prep: InputPrep | None = None
+        self.probes: dict[str, Probe] = {}
+        self.boundaries: dict[str, np.ndarray] = {}
+        self.float_outputs: dict[str, FloatOutput] = {}
+        self.constant_outputs: list[str] = []
         self.node = None
 
     # ---- helpers ---------------------------------------------------------------------------------
@@ -78,11 +85,24 @@ class Translator(LinearOps, MiscOps):
 
     def emit(self, layer, out_shape, out_base, dtype=None, scale=1.0):
         out = self.new_stream(out_base, out_shape, dtype or IntType(1, False), scale)
-        layer.outputs = [out]
-        self.layers.append(layer)
+        layer = replace(layer, outputs=(out,))
         if dtype is None:
-            self.streams[out].dtype = infer_layer(layer, self.streams, self.max_acc_bits)
+            t = infer_layer(layer, self.streams, self.max_acc_bits)
+            self.streams[out] = replace(self.streams[out], dtype=t)
+            if isinstance(layer, MVU):
+                layer = replace(layer, acc=t)
+        self.layers.append(layer)
         return out
+
+    def update_mvu(self, mvu: MVU, **changes) -> MVU:
+        """Re-emit an MVU this translation made (new rows or bias), retyping its accumulator."""
+        new = replace(mvu, **changes)
+        t = infer_layer(new, self.streams, self.max_acc_bits)
+        new = replace(new, acc=t)
+        pos = next(i for i, l in enumerate(self.layers) if l.name == mvu.name)
+        self.layers[pos] = new
+        self.streams[new.outputs[0]] = replace(self.streams[new.outputs[0]], dtype=t)
+        return new
 
     def per_channel(self, const, sym: Sym, onnx_name) -> np.ndarray:
         """A constant broadcast against an ONNX tensor -> one value per stream channel (float64)."""
@@ -127,15 +147,17 @@ class Translator(LinearOps, MiscOps):
             if not isinstance(self.env.get(o.name, self.model.get_initializer(o.name)), Sym):
                 if o.name in self.env and isinstance(self.env[o.name], Pre):
                     self.fail(f"graph output '{o.name}' is the unquantized input")
-                self.meta.setdefault("constant_outputs", []).append(o.name)
+                self.constant_outputs.append(o.name)
                 continue  # quant-tensor metadata (scale, zero point, bit width): not data
             outputs.append(self.finish_output(o.name))
         if not outputs:
             raise UnsupportedModelError("no graph output is computed from the quantized input")
         name = sanitize(m.graph.name or "model")
-        if self.meta["input_prep"] is None:
+        if self.input_prep is None:
             raise UnsupportedModelError("graph input never reaches a Quant/BipolarQuant: its integer grid is unknown")
-        return HwGraph(name, self.streams, self.layers, [self.meta["input_prep"]["stream"]], outputs, self.meta)
+        return HwGraph(name, self.streams, self.layers, [self.input_prep.stream], outputs, input_prep=self.input_prep,
+                       probes=self.probes, boundaries=self.boundaries, float_outputs=self.float_outputs,
+                       constant_outputs=self.constant_outputs)
 
     def finish_output(self, tensor):
         v = self.env.get(tensor)
@@ -163,7 +185,7 @@ class Translator(LinearOps, MiscOps):
         tail = FloatTail(self.layer_name(f"{tensor}_tail"), [stream], [fout], scale=scale, offset=offset,
                          softmax="softmax" in v.tail, ops=list(v.tail))
         self.layers.append(tail)
-        self.meta["float_outputs"][stream] = {"name": fout, "onnx": tensor}
+        self.float_outputs[stream] = FloatOutput(fout, tensor)
         return stream
 
     @staticmethod
@@ -236,7 +258,7 @@ class Translator(LinearOps, MiscOps):
         return QW(q, np.broadcast_to(scale, q.shape).astype(np.float64), dtype)
 
     def quantize_input(self, node, pre, scale, zp, dtype, qmin, qmax, mode, bipolar):
-        if self.meta["input_prep"] is not None:
+        if self.input_prep is not None:
             self.fail("a second quantizer on the float input: only one input grid is supported")
         shape = self.shape(node.output[0])[1:]
         sshape = stream_shape_for(shape)
@@ -246,15 +268,15 @@ class Translator(LinearOps, MiscOps):
         sym0.stream = name
         s_c = self.per_channel(scale, sym0, node.output[0])
         z_c = self.per_channel(zp, sym0, node.output[0])
-        self.streams[name].scale = s_c if np.ptp(s_c) else float(s_c[0])
-        self.meta["input_prep"] = {"stream": name, "ops": pre.ops, "onnx_input": self.model.graph.input[0].name,
-                                   "quant_input": node.input[0], "onnx_shape": shape,
-                                   "model_input_shape": self.shape(self.model.graph.input[0].name)[1:],
-                                   "scale": np.broadcast_to(scale, (1,) + shape)[0].astype(np.float32),
-                                   "zeropt": np.broadcast_to(zp, (1,) + shape)[0].astype(np.float32),
-                                   "qmin": qmin, "qmax": qmax, "mode": mode, "bipolar": bipolar,
-                                   "index": index}
-        self.meta["probes"][name] = {"onnx": node.output[0], "index": index, "scale": s_c, "zeropt": z_c}
+        self.streams[name] = replace(self.streams[name], scale=s_c if np.ptp(s_c) else float(s_c[0]))
+        self.input_prep = InputPrep(
+            stream=name, ops=tuple(prep_op(op) for op in pre.ops), onnx_input=self.model.graph.input[0].name,
+            quant_input=node.input[0], onnx_shape=tuple(shape),
+            model_input_shape=tuple(self.shape(self.model.graph.input[0].name)[1:]),
+            scale=np.broadcast_to(scale, (1,) + shape)[0].astype(np.float32),
+            zeropt=np.broadcast_to(zp, (1,) + shape)[0].astype(np.float32),
+            qmin=int(qmin), qmax=int(qmax), mode=str(mode), bipolar=bool(bipolar), index=index)
+        self.probes[name] = Probe(node.output[0], index, np.asarray(s_c, np.float64), np.asarray(z_c, np.float64))
         chain = [rq.Affine(rq.fvec(s_c), -rq.fvec(z_c) * rq.fvec(s_c))]
         self.env[node.output[0]] = Sym(name, chain, index)
 
@@ -292,8 +314,7 @@ class Translator(LinearOps, MiscOps):
         if sr is not None and (not np.any(sr[1]) or mvu is not None):
             shift, bias, relu = sr
             if np.any(bias):
-                mvu.bias = (mvu.bias if mvu.bias is not None else np.zeros(mvu.mh, np.int64)) + bias
-                st.dtype = infer_layer(mvu, self.streams, self.max_acc_bits)
+                self.update_mvu(mvu, bias=(mvu.bias if mvu.bias is not None else np.zeros(mvu.mh, np.int64)) + bias)
             qlo = max(quant.qmin, 0) if relu else quant.qmin
             lay = ShiftRound(name, [x.stream], [], shift=shift, rounding="floor" if quant.mode.upper() == "FLOOR"
                              else "half_even", lo=qlo, hi=quant.qmax)
@@ -306,13 +327,11 @@ class Translator(LinearOps, MiscOps):
                 if mvu is None:
                     self.fail("decreasing requantization (negative scale) on a stream that is not a private MVU output")
                 sign = np.where(neg, -1, 1).astype(np.int64)
-                mvu.weights = mvu.weights * sign[:, None]
-                if mvu.bias is not None:
-                    mvu.bias = mvu.bias * sign
-                st.dtype = infer_layer(mvu, self.streams, self.max_acc_bits)
+                self.update_mvu(mvu, weights=mvu.weights * sign[:, None],
+                                bias=None if mvu.bias is None else mvu.bias * sign)
             bnd = rq.boundaries(chain, quant, C)
             bnd[neg] *= -1
-            self.meta["boundaries"][name] = bnd
+            self.boundaries[name] = bnd
             base = -1 if quant.bipolar else quant.qmin
             lay = Threshold(name, [x.stream], [], thresholds=T, base=base)
         oscale = quant.scale if out_scale is None else out_scale
@@ -320,7 +339,7 @@ class Translator(LinearOps, MiscOps):
         s_c = np.array([float(v) for v in oscale])
         z_c = np.array([float(v) for v in ozp])
         sout = self.emit(lay, st.shape, out, dtype=dtype, scale=s_c if np.ptp(s_c) else float(s_c[0]))
-        self.meta["probes"][sout] = {"onnx": out, "index": x.index, "scale": s_c, "zeropt": z_c}
+        self.probes[sout] = Probe(out, x.index, s_c, z_c)
         self.env[out] = Sym(sout, [rq.Affine(oscale, -ozp * oscale)], x.index)
 
     def shift_round(self, chain, quant: rq.Quantizer, C):
@@ -416,3 +435,9 @@ class Translator(LinearOps, MiscOps):
                 v = min(v, op.m[c])
         return v
 
+
+def prep_op(op: tuple) -> PrepOp:
+    """A host op recorded while translating (:class:`hwkit.ir.values.Pre`) as a typed record."""
+    if op[0] in ("Reshape", "Transpose"):
+        return PrepOp(op[0], tuple(int(v) for v in op[1]))
+    return PrepOp(op[0], const=np.asarray(op[1], dtype=np.float32), swapped=bool(op[2]))

@@ -22,14 +22,14 @@ def load_inputs(graph, path: Path) -> np.ndarray:
         raise ConfigError(f"cannot read {path} as a .npy array: {e}") from None
     if x.ndim == 0 or x.dtype.kind not in "iuf":
         raise ConfigError(f"{path}: expected a numeric array with a batch axis, got {x.dtype} {x.shape}")
-    prep = graph.meta["input_prep"]
+    prep = graph.input_prep
     if x.dtype.kind in "iu":
-        shape = tuple(prep["onnx_shape"])
+        shape = tuple(prep.onnx_shape)
         if x.shape[1:] != shape:
             raise ConfigError(f"{path}: integer inputs must have shape (N, {', '.join(map(str, shape))}), "
                               f"got {x.shape}")
-        if x.min() < prep["qmin"] or x.max() > prep["qmax"]:
-            raise ConfigError(f"{path}: integers outside the input grid [{prep['qmin']}, {prep['qmax']}]")
+        if x.min() < prep.qmin or x.max() > prep.qmax:
+            raise ConfigError(f"{path}: integers outside the input grid [{prep.qmin}, {prep.qmax}]")
         return to_stream(graph, x.astype(np.int64))
     return quantize_input(graph, x)
 
@@ -42,7 +42,8 @@ def run_sim(model: Path, inputs: Path, out: Path | None, tail: bool = False) -> 
     x = load_inputs(graph, inputs)
     res = simulate(graph, x)
     (stream, y), = list(res.outputs.items())[:1]
-    fl = res.float_outputs.get(graph.meta["float_outputs"].get(stream, {}).get("name"))
+    fo = graph.float_outputs.get(stream)
+    fl = res.float_outputs.get(fo.name) if fo is not None else None
     msg = f"simulated {x.shape[0]} inputs: output {stream} {y.shape[1:]} ({graph.streams[stream].dtype})"
     if fl is not None and fl.ndim == 2:
         counts = np.bincount(fl.argmax(1), minlength=fl.shape[1])

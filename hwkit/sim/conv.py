@@ -47,7 +47,8 @@ def pack_shift(wt: np.ndarray, acc_bound: int, in_bound: int) -> int:
 class Arena:
     """Arrays reused from one simulate call to the next (fresh multi-100-KiB arrays cost page
     faults on every call). One slot per key, per thread; only for values that never leave
-    ``simulate`` (graph outputs are copied out)."""
+    ``simulate`` (graph outputs are copied out). An arena belongs to one frozen graph (keys are
+    layer names, unique there); buffers are scratch, rewritten on every use."""
 
     MAX_BYTES = 1 << 24  # larger arrays are allocated per call: their page faults are a small share then
 
@@ -80,15 +81,15 @@ def conv(win: SlidingWindow, x: np.ndarray, wt: np.ndarray, bias: np.ndarray | N
     pad_value = win.pad_value
     if pack and n > 1:
         h = (n + 1) // 2
-        xa = arena.get((id(win), "xa"), (h,) + x.shape[1:], dt)  # packed input, pad value packed alike
+        xa = arena.get((win.name, "xa"), (h,) + x.shape[1:], dt)  # packed input, pad value packed alike
         xa[:] = x[:h]
         xa[:n - h] += x[h:] * dt.type(2.0 ** pack)
         pad_value = pad_value * (1 + 2 ** pack)
         packed = _conv(win, xa, wt, pad_value, arena, None if bias is None else bias * dt.type(1 + 2 ** pack))
-        hi = arena.get((id(win), "hi"), packed.shape, dt)
+        hi = arena.get((win.name, "hi"), packed.shape, dt)
         np.multiply(packed, dt.type(2.0 ** -pack / unit), out=hi)
         np.rint(hi, out=hi)  # acc_b in integer units
-        out = arena.get((id(win), "out"), (n,) + packed.shape[1:], dt)
+        out = arena.get((win.name, "out"), (n,) + packed.shape[1:], dt)
         np.multiply(hi[:n - h], dt.type(unit), out=out[h:])
         np.multiply(hi, dt.type(-(2.0 ** pack) * unit), out=out[:h])
         out[:h] += packed
@@ -111,12 +112,12 @@ def _conv(win: SlidingWindow, x: np.ndarray, wt: np.ndarray, pad_value, arena: A
         raise ValueError(f"window '{win.name}' yields {kh * kw * C} values per pixel, MVU expects {K}")
     nb = int(max(1, min(n, CHUNK_BYTES // max(1, oh * ow * K * dt.itemsize))))
     # only the interior is ever written: the border keeps the pad value from the first fill
-    xp = arena.get((id(win), "xp", pad_value), (nb, Hp, Wp, C), dt, fill=pad_value)
+    xp = arena.get((win.name, "xp", pad_value), (nb, Hp, Wp, C), dt, fill=pad_value)
     if bias is not None:
         wt = np.concatenate([wt, bias.reshape(1, O).astype(dt)])
     K1 = wt.shape[0]
-    col = arena.get((id(win), "col"), (nb, oh, ow, K1), dt, fill=1)  # column K stays 1
-    acc = arena.get((id(win), "acc"), (n * oh * ow, O), dt)
+    col = arena.get((win.name, "col"), (nb, oh, ow, K1), dt, fill=1)  # column K stays 1
+    acc = arena.get((win.name, "acc"), (n * oh * ow, O), dt)
     s0, s1, s2, s3 = xp.strides
     # kernel row i of every window: kw*C values contiguous in the padded (H, W, C) map, one run each
     rows = [np.ndarray((nb, oh, ow, kw * C), dt, xp, i * s1, (s0, s1 * sh, s2 * sw, s3)) for i in range(kh)]

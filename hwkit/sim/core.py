@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from hwkit.errors import ConfigError
-from hwkit.ir.graph import MVU, Add, FloatTail, HwGraph, Pool, Reshape, ShiftRound, SlidingWindow, Threshold
+from hwkit.ir.graph import MVU, Add, FloatTail, HwGraph, Pool, Reshape, ShiftRound, SlidingWindow, Threshold, derived
 from hwkit.sim.conv import Arena, conv, pack_shift
 from hwkit.sim.schedule import Schedule, schedule
 
@@ -32,9 +32,9 @@ def _float_lane(graph: HwGraph) -> bool:
     """True when the whole graph can run on float32 values that are integers: every stream fits
     24 bits and every MVU's partial sums stay below 2**24 (float32 is exact on those integers;
     scaling by powers of two, comparisons, max and round/floor are then exact too)."""
-    cached = graph.__dict__.get("_sim_lane")
-    if cached is not None and cached[0] == len(graph.layers):
-        return cached[1]
+    cache = derived(graph)  # the graph is frozen: computed once per graph object
+    if "float_lane" in cache:
+        return cache["float_lane"]
     ok = all(st.dtype.bits <= 24 for st in graph.streams.values())
     for layer in graph.layers:
         if isinstance(layer, MVU):
@@ -49,15 +49,17 @@ def _float_lane(graph: HwGraph) -> bool:
             ok = ok and abs(layer.shift) <= 100
             if layer.rounding == "half_up" and layer.shift > 0:  # floor(x * 2**-s + 0.5) adds a half
                 ok = ok and max(abs(t.min), abs(t.max)) + (1 << (layer.shift - 1)) < EXACT_F32
-    graph.__dict__["_sim_lane"] = (len(graph.layers), ok)
+    cache["float_lane"] = ok
     return ok
 
 
 def _mvu_plan(layer: MVU, in_type) -> dict:
     """Pick the cheapest exact arithmetic: float32 if every partial sum stays below 2**24, float64
-    below 2**53 (integers are exact there, in any summation order), else int64."""
-    cache = layer.__dict__.setdefault("_sim", {})
-    if "wt" not in cache:
+    below 2**53 (integers are exact there, in any summation order), else int64. Kept on the frozen
+    layer, per input type (the input stream is the graph's, not the layer's)."""
+    cache = derived(layer).get(in_type)
+    if cache is None:
+        cache = derived(layer)[in_type] = {}
         w = layer.weights
         bound = int(np.abs(w).sum(axis=1).max(initial=0)) * max(abs(in_type.min), abs(in_type.max))
         if layer.bias is not None:
@@ -128,7 +130,7 @@ def _window(layer: SlidingWindow, x: np.ndarray) -> np.ndarray:
 def _threshold(layer: Threshold, x: np.ndarray, bipolar: bool) -> np.ndarray:
     T = layer.thresholds
     C = x.shape[-1]
-    cache = layer.__dict__.setdefault("_sim", {})
+    cache = derived(layer).setdefault(C, {})
     if T.shape[0] == 1 and C > 1:
         T = np.repeat(T, C, axis=0)
     N = T.shape[1]
@@ -245,7 +247,9 @@ def simulate(graph: HwGraph, x_int, trace: bool = False) -> SimResult:
     tr = {} if trace else None
     floats = {}
     sch = Schedule() if trace else schedule(graph, x.dtype == np.float32)  # a trace shows every stream
-    arena = graph.__dict__.setdefault("_sim_arena", Arena())
+    arena = derived(graph).get("arena")
+    if arena is None:
+        arena = derived(graph)["arena"] = Arena()
     for layer in graph.layers:
         ins = [vals[s] for s in layer.inputs]
         t_in = graph.streams[layer.inputs[0]].dtype

@@ -82,14 +82,14 @@ def _divisors(n: int) -> list[int]:
 def choose_folding(graph: HwGraph, target_cycles: int) -> HwGraph:
     """Smallest PE*SIMD per MVU (PE | MH, SIMD | MW) meeting ``target_cycles`` per sample; a layer
     that cannot meet it gets full parallelism. Thresholds take their MVU's PE. Pure pass."""
-    from hwkit.ir.lower import clone
+    from dataclasses import replace
 
     if target_cycles < 1:
         raise ConfigError(f"target cycles per sample must be >= 1, got {target_cycles}")
-    g = clone(graph)
-    for l in g.layers:
+    new = {}
+    for l in graph.layers:
         if isinstance(l, MVU):
-            pix = _pixels(g.streams[l.inputs[0]].shape)
+            pix = _pixels(graph.streams[l.inputs[0]].shape)
             best = None
             for pe in _divisors(l.mh):
                 for simd in _divisors(l.mw):
@@ -97,10 +97,10 @@ def choose_folding(graph: HwGraph, target_cycles: int) -> HwGraph:
                     key = (max(c, target_cycles), pe * simd, -simd)
                     if best is None or key < best[0]:
                         best = (key, pe, simd)
-            l.folding = Folding(pe=best[1], simd=best[2])
-    for l in g.layers:
+            new[l.name] = replace(l, folding=Folding(pe=best[1], simd=best[2]))
+    for l in graph.layers:
         if isinstance(l, Threshold):
-            p = g.producer(l.inputs[0])
+            p = new.get(getattr(graph.producer(l.inputs[0]), "name", None))
             if isinstance(p, MVU):
-                l.folding = Folding(pe=p.folding.pe, simd=1)
-    return g
+                new[l.name] = replace(l, folding=Folding(pe=p.folding.pe, simd=1))
+    return graph.replace_layers(*new.values())

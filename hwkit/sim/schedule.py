@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from hwkit.ir.graph import MVU, Add, HwGraph, Pool, ShiftRound, SlidingWindow
+from hwkit.ir.graph import MVU, Add, HwGraph, Pool, ShiftRound, SlidingWindow, derived
 from hwkit.sim.conv import fusable
 
 
@@ -30,10 +30,9 @@ class Schedule:
 
 
 def schedule(graph: HwGraph, float_lane: bool) -> Schedule:
-    key = (float_lane, tuple(graph.outputs)) + tuple(map(id, graph.layers))  # it holds layers: same objects only
-    cached = graph.__dict__.get("_sim_schedule")
-    if cached is not None and cached[0] == key:
-        return cached[1]
+    cache = derived(graph)  # the graph is frozen: its schedule never changes
+    if ("schedule", float_lane) in cache:
+        return cache[("schedule", float_lane)]
     readers: dict = {}
     for layer in graph.layers:
         for s in layer.inputs:
@@ -63,5 +62,5 @@ def schedule(graph: HwGraph, float_lane: bool) -> Schedule:
         if float_lane and isinstance(layer, ShiftRound) and 0 < layer.shift <= 64 and from_mvu:
             sch.prescale[producer[layer.inputs[0]].name] = layer.shift
             sch.prescaled.add(layer.name)
-    graph.__dict__["_sim_schedule"] = (key, sch)
+    cache[("schedule", float_lane)] = sch
     return sch

@@ -79,7 +79,7 @@ def golden_inputs_and_outputs(model, n: int, x, seed: int):
     y = res.outputs[out]
     # the golden graph may move the last bias and scale into a host-side FloatTail; hls4ml computes
     # them in fixed point, so compare against the tail's exact float64 result when it is affine only
-    tail = next((lay for lay in graph.layers if isinstance(lay, FloatTail) and lay.inputs == [out]), None)
+    tail = next((lay for lay in graph.layers if isinstance(lay, FloatTail) and list(lay.inputs) == [out]), None)
     if tail is not None and not tail.softmax and not tail.ops:
         ref = np.asarray(res.float_outputs[tail.outputs[0]], np.float64)
     else:

@@ -122,18 +122,16 @@ def cycle_model_ii(graph, desc: dict) -> Optional[int]:
         from hwkit.sim import cycles
     except ImportError:
         return None
-    import copy
+    from dataclasses import replace
 
     from hwkit.ir.graph import MVU, Folding, Threshold
 
-    g = copy.deepcopy(graph)
     fold = {l["name"]: (l["pe"], l["simd"]) for l in desc["layers"] if l["kind"] == "MVU"}
     pes = {l["name"]: l["pe"] for l in desc["layers"] if l["kind"] == "Threshold"}
-    for layer in g.layers:
-        if isinstance(layer, MVU) and layer.name in fold:
-            layer.folding = Folding(*fold[layer.name])
-        elif isinstance(layer, Threshold) and pes.get(layer.name):
-            layer.folding = Folding(pes[layer.name], 1)
+    g = graph.replace_layers(*(replace(layer, folding=Folding(*fold[layer.name])) if isinstance(layer, MVU)
+                               else replace(layer, folding=Folding(pes[layer.name], 1)) for layer in graph.layers
+                               if (isinstance(layer, MVU) and layer.name in fold)
+                               or (isinstance(layer, Threshold) and pes.get(layer.name))))
     try:
         return int(cycles(g)["ii"])
     except Exception:  # noqa: BLE001 - a cycle model without a rule for some layer: no comparison
