@@ -77,7 +77,8 @@ def board_top(shape: CoreShape, board, workdir: Path, request_mhz: float, *, bau
         extra.append(pll_v)
         notes.append(f"PLL {osc:g} MHz -> {freq:g} MHz (requested {request_mhz:g})")
     elif abs(request_mhz - osc) > 1e-6:
-        notes.append(f"no PLL on {board.family}: the design runs at the {osc:g} MHz oscillator, not {request_mhz:g} MHz")
+        notes.append(f"no PLL on {board.family}: the design runs at the {osc:g} MHz oscillator, "
+                     f"not {request_mhz:g} MHz")
     wrapper = write_wrapper(Path(workdir) / f"{TOP}.v", shape, clk_hz=int(round(freq * 1e6)), baud=baud,
                             btn_active_low=board.pins.reset_active_low, led_active_low=led_active_low(board.name),
                             pll=use_pll)

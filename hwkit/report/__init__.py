@@ -120,7 +120,8 @@ def collect(build_dir: str | Path, extra_stages: Optional[dict] = None) -> dict:
             "accuracy_hw_sim": _num(cos.accuracy_hw_sim),
             "test_samples": sim.test_samples or None,
             "bit_exact": cos.bit_exact, "mismatches": cos.mismatches,
-            "cosim_vectors": cos.vectors or None, "cosim_reference": cos.reference if cos.bit_exact is not None else None,
+            "cosim_vectors": cos.vectors or None,
+            "cosim_reference": cos.reference if cos.bit_exact is not None else None,
         },
         "layers": layers,
         "resources": {

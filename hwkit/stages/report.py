@@ -11,7 +11,8 @@ def report(ctx) -> dict:
 
     rep = write_report(ctx.build_dir, ctx.workdir)
     s = rep["summary"]
-    return {"summary": f"II {s['ii_cycles']} cycles, bit-exact {s['bit_exact']}", "files": ["report.json", "report.html"]}
+    return {"summary": f"II {s['ii_cycles']} cycles, bit-exact {s['bit_exact']}",
+            "files": ["report.json", "report.html"]}
 
 
 def publish_report(build_dir: Path, ctx) -> None:

@@ -92,7 +92,8 @@ def synthesize(ctx) -> dict:
     layers = _layer_stats(ctx, family, nodsp) if c.ok(ctx, "lower") else {}
     return SynthRecord(
         tool=f"yosys {yosys.SYNTH[family]}", top=syn.top, netlist=f"{syn.top}.json" if board.is_open else None,
-        total=total, lutram=counts.get("lutram"), layers=layers, fit=fit, nodsp=nodsp, clock=clock.to_dict(), notes=notes,
+        total=total, lutram=counts.get("lutram"), layers=layers, fit=fit, nodsp=nodsp, clock=clock.to_dict(),
+        notes=notes,
         summary=f"LUT {total['lut']} FF {total['ff']} BRAM {total['bram']} DSP {total['dsp']}"
                 + (f"; {'; '.join(notes)}" if notes else "")).to_dict()
 
