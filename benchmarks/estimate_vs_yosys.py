@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import pickle
 import sys
 from pathlib import Path
 
@@ -45,13 +44,11 @@ def _zoo(out: Path, name: str, wbits: int, abits: int) -> str:
 
 
 def _flow():
-    from hwkit import build_stages as s
-    from hwkit.build import Flow, Stage
+    from hwkit.build import default_flow
 
-    return Flow([Stage("export", s.export, deps=()), Stage("lower", s.lower, deps=("export",)),
-                 Stage("estimate", s.estimate, deps=("lower",)),
-                 Stage("generate", s.generate, deps=("export", "lower")),
-                 Stage("synthesize", s.synthesize, deps=("generate", "estimate"))])
+    flow = default_flow("rtl")
+    flow[:] = [s for s in flow if s.name in ("export", "lower", "estimate", "generate", "synthesize")]
+    return flow
 
 
 def run(name: str, out: Path) -> dict:
@@ -67,9 +64,11 @@ def run(name: str, out: Path) -> dict:
         kw["model"] = _zoo(out, zname, int(wb), int(ab))
     d = out / "".join(c if c.isalnum() else "_" for c in name)
     ctx = run_flow(_flow(), BuildConfig(**kw), d)
-    graph = pickle.loads((ctx.stage_dir("lower") / "graph.pkl").read_bytes())
+    from hwkit.stages.common import load_graph_artefact
+
+    graph = load_graph_artefact(ctx.stage_dir("lower"))
     board = load_board(kw["board"])
-    est = estimate_graph(graph, board, "rtl", clock_mhz=ctx.results["synthesize"]["freq_mhz"])
+    est = estimate_graph(graph, board, "rtl", clock_mhz=ctx.results["synthesize"]["clock"]["achieved_mhz"])
     syn = ctx.results["synthesize"]
     return {"design": name, "dir": str(d), "estimate": est["total"],
             "yosys": {**syn["total"], "lutram": syn.get("lutram") or 0}}
@@ -90,7 +89,9 @@ def per_block(d: Path, family: str) -> list:
     work.mkdir(exist_ok=True)
     for f in list(gen.glob("*.mem")) + list(gen.glob("hk_*.v")):
         shutil.copyfile(f, work / f.name)
-    plan = plan_for(pickle.loads((next(d.glob("*-lower")) / "graph.pkl").read_bytes()))
+    from hwkit.stages.common import load_graph_artefact
+
+    plan = plan_for(load_graph_artefact(next(d.glob("*-lower"))))
     family = family_key(family)
     synth = SYNTH[family] + (" -nodsp" if family == "ecp5" else "")
     ins = {"clk", "rst", "in_data", "in_valid", "out_ready", "a_data", "a_valid", "b_data", "b_valid",

@@ -23,6 +23,7 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Callable, Optional
 
+from hwkit.atomic import write_json
 from hwkit.errors import BuildFailedError, ConfigError, HwkitError
 
 RECORD = "stage.json"
@@ -46,11 +47,11 @@ class BuildConfig:
     n_vectors: int = 0  # cosim vectors; 0 -> the whole test set
     extra: dict = field(default_factory=dict)  # settings for user-inserted stages
 
-    BACKENDS = ("rtl", "hls4ml", "finn")
-
     def validate(self, where: str = "build config") -> "BuildConfig":
-        if self.backend not in self.BACKENDS:
-            raise ConfigError(f"{where}: field 'backend' is '{self.backend}', expected one of {', '.join(self.BACKENDS)}")
+        from hwkit.backends import BACKENDS
+
+        if self.backend not in BACKENDS:
+            raise ConfigError(f"{where}: field 'backend' is '{self.backend}', expected one of {', '.join(BACKENDS)}")
         if self.target_fps is not None and not (isinstance(self.target_fps, (int, float)) and self.target_fps > 0):
             raise ConfigError(f"{where}: field 'target_fps' must be a positive number, got {self.target_fps!r}")
         if self.clock_mhz is not None and not (isinstance(self.clock_mhz, (int, float)) and 0 < self.clock_mhz <= 1000):
@@ -109,6 +110,8 @@ class Stage:
     description: str = ""
     version: int = 1
     deps: Optional[tuple[str, ...]] = None  # earlier stages whose artefacts this one reads; None: all of them
+    # files outside the build directory this stage reads (from the config): their content keys the stage
+    input_files: Optional[Callable[["BuildConfig"], list]] = None
 
 
 class Flow(list):
@@ -187,20 +190,11 @@ def _digest(obj: Any) -> str:
 
 
 def write_json_atomic(path: Path, obj: Any) -> None:
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_text(json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n")
-    os.replace(tmp, path)
+    write_json(path, obj, default=str)
 
 
 def _stage_dirname(index: int, name: str) -> str:
     return f"{index:02d}-{name}"
-
-
-def _clean_partials(build_dir: Path) -> None:
-    for p in build_dir.glob(".*.partial-*"):
-        shutil.rmtree(p, ignore_errors=True)
-    for p in build_dir.glob(".*.stale-*"):
-        shutil.rmtree(p, ignore_errors=True)
 
 
 def _read_record(d: Path) -> Optional[dict]:
@@ -215,21 +209,55 @@ def _raise_on_sigterm(signum, frame):
 
 
 def run_flow(flow: Flow, config: BuildConfig, build_dir: Path, *, force: bool = False,
-             console=None, upto: Optional[str] = None) -> BuildContext:
+             console=None, upto: Optional[str] = None, overwrite: bool = False) -> BuildContext:
     """Run ``flow`` into ``build_dir``; returns the context with every stage's result.
 
-    A finished stage with the same key is skipped unless ``force``. On a stage failure the partial
-    directory is removed, the manifest records the failure and the error propagates (hwkit errors as
-    they are, anything else as BuildFailedError naming the stage)."""
+    A finished stage with the same key whose files on disk still hash as recorded is skipped unless
+    ``force``. ``build_dir`` must be empty, missing or an hwkit build (``overwrite``: any folder, but
+    hwkit still replaces only what it wrote); one build at a time holds it. On a stage failure the
+    partial directory is removed, the manifest records the failure and the error propagates (hwkit
+    errors as they are, anything else as BuildFailedError naming the stage)."""
     from rich.console import Console
+
+    from hwkit import builddir
 
     console = console or Console(stderr=True)
     names = flow.names()
     if len(set(names)) != len(names):
         raise ConfigError(f"stage names must be unique: {names}")
     build_dir = Path(build_dir)
-    build_dir.mkdir(parents=True, exist_ok=True)
-    _clean_partials(build_dir)
+    if build_dir.exists() and not build_dir.is_dir():
+        raise ConfigError(f"build directory {build_dir} is a file: choose another --out")
+    try:
+        build_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise ConfigError(f"cannot create build directory {build_dir}: {err.strerror}") from None
+    with builddir.locked(build_dir):  # first: a build in progress is told apart from a foreign folder
+        builddir.claim(build_dir, overwrite=overwrite)
+        if not (build_dir / MANIFEST).exists():  # an hwkit build from now on, even if killed mid-stage
+            write_json_atomic(build_dir / MANIFEST, {"schema_version": SCHEMA_VERSION, "config": asdict(config),
+                                                     "stages": []})
+        builddir.clean_partials(build_dir, {_stage_dirname(i, s.name) for i, s in enumerate(flow)})
+        return _run_flow_locked(flow, config, build_dir, force, console, upto)
+
+
+def _recorded_digests(build_dir: Path) -> dict:
+    """Stage name -> sha256 of its stage.json as the last run's manifest recorded it."""
+    try:
+        manifest = json.loads((build_dir / MANIFEST).read_text())
+        return {e["name"]: e["record"] for e in manifest.get("stages", []) if e.get("record")}
+    except (OSError, ValueError, TypeError, KeyError, AttributeError):
+        return {}
+
+
+def _unchanged_on_disk(final: Path, record: dict, recorded: Optional[str]) -> bool:
+    """The stage's files hash as its record says, and the record is the one the manifest recorded."""
+    return recorded == hash_file(final / RECORD) and hash_tree(final) == record.get("artefacts")
+
+
+def _run_flow_locked(flow: Flow, config: BuildConfig, build_dir: Path, force: bool, console,
+                     upto: Optional[str]) -> BuildContext:
+    recorded = _recorded_digests(build_dir)
     ctx = BuildContext(config=config, build_dir=build_dir, log=lambda m: console.print(f"    {m}", highlight=False))
     manifest = {"schema_version": SCHEMA_VERSION, "config": asdict(config), "stages": []}
     upstream: dict[str, str] = {}  # stage name -> digest of its artefacts
@@ -247,23 +275,29 @@ def run_flow(flow: Flow, config: BuildConfig, build_dir: Path, *, force: bool = 
             if missing:
                 raise ConfigError(f"stage '{stage.name}' depends on '{missing[0]}', which does not run before it")
             inputs = {"config": config_digest, **{f"stage:{k}": upstream[k] for k in deps}}
+            for path in (stage.input_files(config) if stage.input_files else []):
+                inputs[f"file:{Path(path).name}"] = hash_file(Path(path))
             key = _digest({"stage": stage.name, "version": stage.version, "inputs": inputs})
             record = _read_record(final) if final.is_dir() else None
             t0 = time.monotonic()
-            if record and record.get("key") == key and record.get("status") in ("ok", "not_applicable") and not force:
+            fresh = record and record.get("key") == key and record.get("status") in ("ok", "not_applicable")
+            changed = bool(fresh) and not force and not _unchanged_on_disk(final, record, recorded.get(stage.name))
+            if fresh and not force and not changed:
                 status = "skipped"
             else:
                 record = _run_stage(stage, ctx, build_dir, final, key, inputs, console)
-                status = record["status"]
+                status = "changed" if changed else record["status"]
             ctx.results[stage.name] = record.get("result", {})
             ctx.dirs[stage.name] = final
             upstream[stage.name] = _digest(record["artefacts"])
             manifest["stages"].append({
                 "name": stage.name, "dir": final.name, "status": record["status"], "ran": status != "skipped",
                 "seconds": record["seconds"], "key": key, "artefacts": sorted(record["artefacts"]),
+                "record": hash_file(final / RECORD),
             })
             write_json_atomic(build_dir / MANIFEST, manifest)
-            mark = {"skipped": "[dim]= cached[/]", "not_applicable": "[yellow]- n/a[/]",
+            mark = {"skipped": "[dim]= cached[/]", "changed": "[yellow]~ changed on disk, re-run[/]",
+                    "not_applicable": "[yellow]- n/a[/]",
                     "unavailable": "[yellow]? unavailable[/]"}.get(status, "[green]ok[/]")
             shown = time.monotonic() - t0 if status != "skipped" else record["seconds"]
             console.print(f"  {mark:<22} {stage.name:<16} {shown:7.2f} s  {_one_line(record.get('result', {}))}",
@@ -282,6 +316,9 @@ def _one_line(result: dict) -> str:
 
 
 def _run_stage(stage: Stage, ctx: BuildContext, build_dir: Path, final: Path, key: str, inputs: dict, console) -> dict:
+    from hwkit.builddir import check_replaceable
+
+    check_replaceable(final, stage.name)  # before any work: a folder hwkit did not write stays
     partial = build_dir / f".{final.name}.partial-{os.getpid()}"
     shutil.rmtree(partial, ignore_errors=True)
     partial.mkdir()
@@ -322,7 +359,7 @@ def _run_stage(stage: Stage, ctx: BuildContext, build_dir: Path, final: Path, ke
         "inputs": inputs, "tools": dict(sorted(ctx.tools.items())), "seconds": round(seconds, 3),
         "status": status, "result": result, "artefacts": hash_tree(partial),
     }
-    (partial / RECORD).write_text(json.dumps(record, indent=2, sort_keys=True) + "\n")  # written last
+    write_json(partial / RECORD, record)  # written last
     if final.exists():  # stale result of other inputs: move aside first so the rename below is atomic
         stale = build_dir / f".{final.name}.stale-{os.getpid()}"
         os.replace(final, stale)
@@ -363,22 +400,23 @@ def _record_failure(build_dir: Path, stage: Stage, err: BaseException, seconds: 
 
 # ---- the default flow --------------------------------------------------------------------------
 
-def default_flow() -> Flow:
-    """export, lower, golden sim, estimate, backend generate, cosim, synthesize, place & route,
-    bitstream, report: the stage bodies live in :mod:`hwkit.build_stages`."""
-    from hwkit import build_stages as s
+def default_flow(backend: str = "rtl") -> Flow:
+    """export, lower, golden sim, estimate, generate, cosim (hwkit.stages, backend-free), the backend's
+    own implementation steps (rtl: synthesize, place & route, timing re-closure, bitstream), report."""
+    from hwkit import stages as s
+    from hwkit.backends import get_backend
+    from hwkit.stages.model import export_inputs
 
     return Flow([
-        Stage("export", s.export, "model -> cleaned QONNX", deps=()),
-        Stage("lower", s.lower, "QONNX -> HwGraph", deps=("export",)),
-        Stage("golden_sim", s.golden_sim, "integer simulation, accuracy, cycle model", deps=("export", "lower")),
-        Stage("estimate", s.estimate, "analytic LUT/FF/BRAM/DSP vs board", version=3, deps=("lower",)),
-        Stage("generate", s.generate, "backend sources", version=2, deps=("export", "lower")),
-        Stage("cosim", s.cosim, "backend simulation vs golden", version=2,
+        Stage("export", s.export, "model -> cleaned QONNX", version=2, deps=(), input_files=export_inputs),
+        Stage("lower", s.lower, "QONNX -> HwGraph", version=2, deps=("export",)),
+        Stage("golden_sim", s.golden_sim, "integer simulation, accuracy, cycle model", version=2,
+              deps=("export", "lower")),
+        Stage("estimate", s.estimate, "analytic LUT/FF/BRAM/DSP vs board", version=4, deps=("lower",)),
+        Stage("generate", s.generate, "backend sources", version=3, deps=("export", "lower")),
+        Stage("cosim", s.cosim, "backend simulation vs golden", version=3,
               deps=("export", "lower", "golden_sim", "generate")),
-        Stage("synthesize", s.synthesize, "logic synthesis", version=2, deps=("generate", "estimate")),
-        Stage("place_route", s.place_route, "place & route, Fmax", version=2, deps=("synthesize", "generate")),
-        Stage("bitstream", s.bitstream, "bitstream", deps=("place_route",)),
+        *get_backend(backend).steps(),
         Stage("report", s.report, "report.json + report.html"),
     ])
 
@@ -401,22 +439,24 @@ def safe_name(text: str) -> str:
     return cleaned[:80]
 
 
-def build(config: BuildConfig, flow: Optional[Flow] = None, *, force: bool = False, console=None) -> BuildContext:
+def build(config: BuildConfig, flow: Optional[Flow] = None, *, force: bool = False, console=None,
+          overwrite: bool = False) -> BuildContext:
     """Validate ``config`` and run the flow; returns the context (``ctx.build_dir`` holds everything)."""
     config.validate()
     if config.model:
         if not Path(config.model).is_file():
             raise ConfigError(f"model file not found: {config.model}")
     out = Path(config.out) if config.out else default_build_dir(config)
-    ctx = run_flow(flow if flow is not None else default_flow(), config, out, force=force, console=console)
-    from hwkit.build_stages import publish_report
+    ctx = run_flow(flow if flow is not None else default_flow(config.backend), config, out, force=force,
+                   console=console, overwrite=overwrite)
+    from hwkit.stages import publish_report
 
     publish_report(out, ctx)
     return ctx
 
 
 def build_from_cli(model: Optional[str], *, board=None, backend=None, target_fps=None, clock_mhz=None, out=None,
-                   force: bool = False) -> BuildContext:
+                   force: bool = False, overwrite: bool = False) -> BuildContext:
     """``hwkit build``: a config YAML or a model path, with command-line options overriding the file."""
     from rich.console import Console
 
@@ -433,7 +473,7 @@ def build_from_cli(model: Optional[str], *, board=None, backend=None, target_fps
     out_dir = Path(config.out) if config.out else default_build_dir(config)
     console.print(f"[bold]hwkit build[/] {Path(config.model).name if config.model else 'tfc_w2a2_digits (default)'}"
                   f" -> {config.board} ({config.backend}) in {out_dir}", highlight=False, soft_wrap=True)
-    ctx = build(config, force=force, console=console)
+    ctx = build(config, force=force, console=console, overwrite=overwrite)
     report = ctx.build_dir / "report.html"
     bit = next(iter(sorted(ctx.build_dir.glob("*-bitstream/*.bit"))), None)
     console.print(f"report: {report}" + (f"\nbitstream: {bit}" if bit else ""), highlight=False, soft_wrap=True)

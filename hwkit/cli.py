@@ -92,12 +92,14 @@ def build_cmd(
     clock_mhz: Optional[float] = typer.Option(None, help="clock target (default: the board's)"),
     out: Optional[Path] = typer.Option(None, help="build directory (default build/<model>-<board>-<backend>)"),
     force: bool = typer.Option(False, help="re-run every stage even if its inputs are unchanged"),
+    overwrite: bool = typer.Option(False, help="build into a non-empty folder that is not an hwkit build "
+                                   "(hwkit still replaces only what it wrote)"),
 ):
     """Model -> verified accelerator, report and (open boards) bitstream, stage by stage into one directory."""
     from hwkit.build import build_from_cli
 
     build_from_cli(model, board=board, backend=backend, target_fps=target_fps, clock_mhz=clock_mhz, out=out,
-                   force=force)
+                   force=force, overwrite=overwrite)
 
 
 @app.command("report")

@@ -14,6 +14,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Iterable, Optional
 
+from hwkit.atomic import write_json
 from hwkit.errors import ConfigError, HwkitError
 
 ESTIMATE_STAGES = ("export", "lower", "golden_sim", "estimate")
@@ -108,7 +109,7 @@ def sweep(points: list[SweepPoint], root: str | Path, scheduler: Optional[str] =
         client.close()
         if cluster is not None:
             cluster.close()
-    (Path(root) / "sweep.json").write_text(json.dumps(results, indent=2, sort_keys=True) + "\n")
+    write_json(Path(root) / "sweep.json", results)
     return results
 
 

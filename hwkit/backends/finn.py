@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Optional, Sequence, Union
 
 
+from hwkit.atomic import write_json
 from hwkit.backends.finn_env import finn_python
 from hwkit.backends.finn_reports import import_estimate_reports, import_synth_reports, read_folding
 from hwkit.errors import BuildFailedError, ConfigError, ToolMissingError
@@ -66,7 +67,7 @@ def run_worker(command: str, job: dict, work_dir: Path, venv: Optional[Path] = N
     work_dir = Path(work_dir).resolve()
     work_dir.mkdir(parents=True, exist_ok=True)
     job_path = work_dir / f"hwkit_finn_{command}.json"
-    job_path.write_text(json.dumps(job, indent=2, sort_keys=True, default=str) + "\n")
+    write_json(job_path, job, default=str)
     result_path = job_path.with_name(job_path.stem + ".result.json")
     result_path.unlink(missing_ok=True)
     log = work_dir / (log_name or f"hwkit_finn_{command}.log")
@@ -136,7 +137,7 @@ def _folding_job(folding: Folding, out_dir: Path) -> dict:
         return {"folding_file": str(path)}
     if isinstance(folding, dict):
         path = Path(out_dir).resolve() / "hwkit_folding_input.json"
-        path.write_text(json.dumps({"Defaults": {}, **folding}, indent=2, sort_keys=True) + "\n")
+        write_json(path, {"Defaults": {}, **folding})
         return {"folding_file": str(path)}
     layers = list(folding)
     for i, layer in enumerate(layers):
@@ -194,7 +195,7 @@ def finn_build(qonnx_path, out_dir, board: Optional[str] = None, part: Optional[
     }
     if use_full:
         res["post_synth"] = import_synth_reports(report)
-    (out_dir / "hwkit_finn_build.json").write_text(json.dumps(res, indent=2, sort_keys=True, default=str) + "\n")
+    write_json(out_dir / "hwkit_finn_build.json", res, default=str)
     if result["rc"] != 0:
         tail = " | ".join(result.get("error_tail", [])[-3:])
         done = [s["step"] for s in result["steps"]]

@@ -19,6 +19,7 @@ import time
 from pathlib import Path
 from typing import Optional
 
+from hwkit.atomic import write_json
 from hwkit.errors import ConfigError, ToolMissingError
 from hwkit.tools.base import run_tool
 
@@ -114,7 +115,7 @@ def create_finn_env(venv: Optional[Path] = None, force: bool = False, python: Op
         raise ConfigError(f"FINN venv got torch {versions.get('torch')}, expected {TORCH}: see {logs}")
     info = {"venv": str(venv), "seconds": round(time.monotonic() - start, 1), "size_bytes": dir_size(venv),
             "versions": versions, "steps": timings}
-    marker.write_text(json.dumps(info, indent=2, sort_keys=True) + "\n")
+    write_json(marker, info)
     return info
 
 

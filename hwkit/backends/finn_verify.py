@@ -7,7 +7,6 @@ activations changed against the previous step is named too.
 """
 from __future__ import annotations
 
-import json
 import os
 import time
 from pathlib import Path
@@ -15,6 +14,7 @@ from typing import Optional, Sequence
 
 import numpy as np
 
+from hwkit.atomic import write_json
 from hwkit.backends.finn import run_worker
 from hwkit.errors import ConfigError, ToolMissingError
 
@@ -231,7 +231,7 @@ def verify_finn_build(qonnx_path, build_dir, x: Optional[np.ndarray] = None, n: 
     report["ok"] = report["first_failing_step"] is None
     report["explanation"] = _explain(report)
     report["bit_exact"] = report["ok"] and all(e["mismatches"] == 0 for e in report["steps"].values())
-    (work / "verify_report.json").write_text(json.dumps(report, indent=2, sort_keys=True) + "\n")
+    write_json(work / "verify_report.json", report)
     return report
 
 

@@ -12,14 +12,12 @@ from __future__ import annotations
 
 from typing import Optional
 
-from hwkit.errors import DoesNotFitError
 from hwkit.estimate.finnr import LayerEstimate, estimate_mvu, estimate_simple, estimate_threshold
 from hwkit.estimate.memory import BRAM_SHAPES, bram_blocks
 
 __all__ = ["estimate_graph", "check_fit", "needed", "bram_blocks", "LayerEstimate", "BRAM_SHAPES"]
 
 TOTAL_KEYS = ("lut", "ff", "bram", "dsp", "lutram")
-ECP5_LUTS_PER_LUTRAM = 6  # as hwkit.implement.parts counts them: 4 RAM LUTs + 2 write-port LUTs
 
 
 def _finnr_rows(graph, board, backend: str) -> list[dict]:
@@ -51,15 +49,28 @@ def _finnr_rows(graph, board, backend: str) -> list[dict]:
 
 
 def estimate_graph(graph, board, backend: str = "rtl", *, clock_mhz: Optional[float] = None) -> dict:
-    """Per-layer estimates and totals: ``{'layers': [rows], 'wrapper': row or None, 'total': {...},
-    'available': {...}, 'utilization': {...}, 'method': ...}``. The total includes the wrapper."""
-    if backend == "rtl":
-        from hwkit.estimate.rtl import estimate_rtl
+    """Per-layer estimates and totals as backend ``backend`` costs its hardware (hwkit.backends):
+    ``{'layers': [rows], 'wrapper': row or None, 'total': {...}, 'available': {...}, 'utilization': {...},
+    'method': ...}``. The total includes the wrapper."""
+    from hwkit.backends import get_backend
 
-        rows, wrapper = estimate_rtl(graph, board, clock_mhz=clock_mhz)
-        method = "rtl-plan"
-    else:
-        rows, wrapper, method = _finnr_rows(graph, board, backend), None, "finn-r"
+    return get_backend(backend).estimate(graph, board, clock_mhz)
+
+
+def rtl_estimate(graph, board, *, clock_mhz: Optional[float] = None) -> dict:
+    """hwkit's own RTL: the generated plan block by block, plus the board top."""
+    from hwkit.estimate.rtl import estimate_rtl
+
+    rows, wrapper = estimate_rtl(graph, board, clock_mhz=clock_mhz)
+    return _summarize(rows, wrapper, "rtl-plan", board)
+
+
+def finnr_estimate(graph, board, backend: str) -> dict:
+    """The HLS backends: FINN-R style per-layer model."""
+    return _summarize(_finnr_rows(graph, board, backend), None, "finn-r", board)
+
+
+def _summarize(rows: list, wrapper, method: str, board) -> dict:
     parts = rows + ([wrapper] if wrapper else [])
     total = {key: sum(r[key] for r in parts) for key in TOTAL_KEYS}
     total["ii_cycles"] = max((r["cycles"] for r in rows), default=0)
@@ -71,23 +82,16 @@ def estimate_graph(graph, board, backend: str = "rtl", *, clock_mhz: Optional[fl
 
 
 def needed(total: dict, family: str) -> dict:
-    """What the part must provide: ECP5 LUT RAMs take LUTs too; an iCE40 logic cell holds one LUT and
-    one FF, so max(LUT, FF) cells is the least a design can use (as hwkit.implement.parts checks)."""
-    lut, ff = total["lut"], total["ff"]
-    if family == "ecp5":
-        lut += ECP5_LUTS_PER_LUTRAM * total.get("lutram", 0)
-    elif family == "ice40":
-        lut = max(lut, ff)
-    return {"lut": lut, "ff": ff, "bram": total["bram"], "dsp": total["dsp"]}
+    """What the part must provide (the one rule, :func:`hwkit.implement.parts.needed`)."""
+    from hwkit.implement.parts import needed as _needed
+
+    return _needed(total, family)
 
 
-def check_fit(estimate: dict, board, margin: float = 1.0) -> None:
-    """DoesNotFitError naming every resource whose estimate exceeds the board's (times ``margin``)."""
-    need = needed(estimate["total"], board.family)
-    over = []
-    for key, have in estimate["available"].items():
-        if need[key] > have * margin:
-            over.append(f"{key.upper()} {need[key]:g} (has {have:g})")
-    if over:
-        raise DoesNotFitError(f"design does not fit {board.name} ({board.part}): estimated {'; '.join(over)}; "
-                              f"lower the target throughput or pick a larger board")
+def check_fit(estimate: dict, board) -> dict:
+    """DoesNotFitError naming every resource whose estimate exceeds the board's (the one fit check,
+    :func:`hwkit.implement.parts.check_fit`)."""
+    from hwkit.implement.parts import check_fit as _check_fit
+
+    return _check_fit(estimate["total"], board.family, estimate["available"], f"{board.name} ({board.part})",
+                      estimated=True)

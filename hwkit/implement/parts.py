@@ -28,28 +28,38 @@ def part_resources(family: str, device: str) -> dict:
     return dict(PARTS[key])
 
 
-def needed(synth: dict, family: str) -> dict:
-    """Resources a synthesized design needs (from hwkit.tools.yosys SynthResult.as_dict()).
+def needed(counts: dict, family: str) -> dict:
+    """Resources a design needs from its LUT/FF/BRAM/DSP(/lutram) counts (yosys' or the estimate's).
 
-    iCE40 logic cells pair one LUT4 with one FF, so max(LUT, FF) is a lower bound: the check only
-    rejects designs that cannot fit however well they pack."""
-    lut, ff = float(synth.get("lut", 0)), int(synth.get("ff", 0))
+    ECP5 LUT RAMs take LUTs too; an iCE40 logic cell pairs one LUT4 with one FF, so max(LUT, FF) is a
+    lower bound: the check only rejects designs that cannot fit however well they pack."""
+    lut, ff = float(counts.get("lut", 0)), float(counts.get("ff", 0))
     if family == "ecp5":
-        lut += ECP5_LUTS_PER_LUTRAM * int(synth.get("lutram", 0))
-    else:
+        lut += ECP5_LUTS_PER_LUTRAM * float(counts.get("lutram") or 0)
+    elif family == "ice40":
         lut = max(lut, ff)
-    return {"lut": int(round(lut)), "ff": ff, "bram": int(round(float(synth.get("bram", 0)))),
-            "dsp": int(synth.get("dsp", 0))}
+    return {"lut": _num(lut), "ff": _num(ff), "bram": _num(float(counts.get("bram", 0))),
+            "dsp": _num(float(counts.get("dsp", 0)))}
 
 
-def check_fit(synth: dict, family: str, available: dict, part: str) -> dict:
-    """Raise DoesNotFitError listing every over-used resource (needed vs available); returns
+def _num(x: float):
+    return int(x) if float(x).is_integer() else x
+
+
+def _fmt(x) -> str:
+    return f"{x:,}" if isinstance(x, int) else f"{x:,.1f}"
+
+
+def check_fit(counts: dict, family: str, available: dict, part: str, *, estimated: bool = False) -> dict:
+    """The one fit check (synthesized counts, or the estimate's with ``estimated``): raise
+    DoesNotFitError listing every over-used resource (needed vs available); returns
     ``{resource: {"used", "available"}}`` when it fits."""
-    need = needed(synth, family)
+    need = needed(counts, family)
     units = UNITS.get(family, {})
-    over = [f"{need[r]:,} {units.get(r, r)} but {part} has {available[r]:,}"
-            for r in ("lut", "ff", "bram", "dsp") if r in available and need[r] > available[r]]
+    over = [f"{_fmt(need[r])} {units.get(r, r.upper())} but {part} has {_fmt(available[r])}"
+            for r in ("lut", "ff", "bram", "dsp") if available.get(r) is not None and need[r] > available[r]]
     if over:
-        raise DoesNotFitError(f"design does not fit: needs {'; '.join(over)} "
-                              f"(fold the layers more, lower the bit widths, or pick a bigger part)")
+        raise DoesNotFitError(f"design does not fit: {'is estimated to need' if estimated else 'needs'} "
+                              f"{'; '.join(over)} (fold the layers more, lower the target throughput or the "
+                              f"bit widths, or pick a bigger part)")
     return {r: {"used": need[r], "available": available.get(r)} for r in ("lut", "ff", "bram", "dsp")}

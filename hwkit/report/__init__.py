@@ -3,11 +3,13 @@ and a self-contained ``report.html`` (inline CSS, plots as base64 PNG) rendered 
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Optional
 
+from hwkit.atomic import json_text, write_text_atomic
 from hwkit.errors import ConfigError
+from hwkit.stages.records import (BitstreamRecord, Clock, CosimRecord, EstimateRecord, ExportRecord,
+                                  GenerateRecord, GoldenRecord, RouteRecord, SynthRecord)
 
 SCHEMA = "hwkit.report/1"
 RESOURCE_KEYS = ("lut", "ff", "bram", "dsp")
@@ -39,6 +41,16 @@ def _note(rec: dict, entry: dict):
     return res.get("reason") or res.get("summary")
 
 
+def _latest(recs: dict, manifest: dict, key: str) -> dict:
+    """The result of the last finished stage (in flow order) that records ``key``: the clock after a
+    PLL or a timing re-closure, the routing that the bitstream was packed from."""
+    for entry in reversed(manifest.get("stages", [])):
+        res = _res(recs.get(entry["name"]))
+        if res.get(key) is not None:
+            return res
+    return {}
+
+
 def _num(x):
     return None if x is None else (round(float(x), 6) if isinstance(x, float) else x)
 
@@ -51,23 +63,27 @@ def collect(build_dir: str | Path, extra_stages: Optional[dict] = None) -> dict:
     recs = _records(build_dir) | (extra_stages or {})
     manifest = json.loads((build_dir / "manifest.json").read_text())
     cfg = manifest.get("config", {})
-    exp, sim, est = _res(recs.get("export")), _res(recs.get("golden_sim")), _res(recs.get("estimate"))
-    gen, cos = _res(recs.get("generate")), _res(recs.get("cosim"))
-    syn, pnr, bit = _res(recs.get("synthesize")), _res(recs.get("place_route")), _res(recs.get("bitstream"))
+    exp, sim = ExportRecord.from_dict(_res(recs.get("export"))), GoldenRecord.from_dict(_res(recs.get("golden_sim")))
+    est_res = _res(recs.get("estimate"))
+    est, gen = EstimateRecord.from_dict(est_res), GenerateRecord.from_dict(_res(recs.get("generate")))
+    cos, bit = CosimRecord.from_dict(_res(recs.get("cosim"))), BitstreamRecord.from_dict(_res(recs.get("bitstream")))
+    syn = SynthRecord.from_dict(_res(recs.get("synthesize")))
+    pnr = RouteRecord.from_dict(_latest(recs, manifest, "fmax_mhz"))
 
     from hwkit.boards import load_board
 
     board = load_board(cfg.get("board", "ulx3s"))
-    clock = pnr.get("clock_mhz") or syn.get("freq_mhz") or cfg.get("clock_mhz") or board.clock_mhz
-    fmax = pnr.get("fmax_mhz")
-    ii = cos.get("ii_cycles") or sim.get("ii_cycles")
-    latency = cos.get("latency_cycles") or sim.get("latency_cycles")
+    clock_rec = _latest(recs, manifest, "clock").get("clock")
+    clock = Clock.from_dict(clock_rec).achieved_mhz if clock_rec else float(cfg.get("clock_mhz") or board.clock_mhz)
+    fmax = pnr.fmax_mhz
+    ii = cos.ii_cycles or sim.ii_cycles
+    latency = cos.latency_cycles or sim.latency_cycles
     run_clock = min(clock, fmax) if fmax else clock
-    folding = gen.get("folding", {})
-    syn_layers = syn.get("layers", {})
-    layer_cycles = sim.get("layer_cycles", {})
+    folding = gen.folding
+    syn_layers = syn.layers
+    layer_cycles = sim.layer_cycles
     layers = []
-    for row in est.get("layers", []):
+    for row in est.layers:
         name = row["name"]
         pe, simd = folding.get(name, (row["pe"], row["simd"]))
         layers.append({
@@ -83,14 +99,14 @@ def collect(build_dir: str | Path, extra_stages: Optional[dict] = None) -> dict:
     for rec in recs.values():
         tools.update(rec.get("tools", {}))
     artefacts = {}
-    if bit.get("bitstream"):
-        artefacts["bitstream"] = f"{recs['bitstream']['dir']}/{bit['bitstream']}"
+    if bit.bitstream:
+        artefacts["bitstream"] = f"{recs['bitstream']['dir']}/{bit.bitstream}"
     for stage, key in (("generate", "top"), ("export", "qonnx")):
         if _res(recs.get(stage)).get(key):
             artefacts[f"{stage}.{key}"] = f"{recs[stage]['dir']}/{_res(recs.get(stage))[key]}"
     return {
         "schema": SCHEMA,
-        "model": {"name": exp.get("model"), "source": exp.get("source"), "sha256": exp.get("sha256"),
+        "model": {"name": exp.model or None, "source": exp.source or None, "sha256": exp.sha256 or None,
                   "dataset": cfg.get("dataset")},
         "board": {"name": board.name, "title": board.title, "part": board.part, "family": board.family,
                   "toolchain": board.toolchain},
@@ -99,30 +115,25 @@ def collect(build_dir: str | Path, extra_stages: Optional[dict] = None) -> dict:
             "clock_mhz": _num(clock), "fmax_mhz": _num(fmax), "ii_cycles": ii, "latency_cycles": latency,
             "throughput_fps": _num(run_clock * 1e6 / ii) if ii else None,
             "latency_us": _num(latency / run_clock) if latency else None,
-            "accuracy_software": _num(sim.get("accuracy_software")),
-            "accuracy_golden": _num(sim.get("accuracy_golden")),
-            "accuracy_hw_sim": _num(cos.get("accuracy_hw_sim")),
-            "test_samples": sim.get("test_samples"),
-            "bit_exact": cos.get("bit_exact"), "mismatches": cos.get("mismatches"),
-            "cosim_vectors": cos.get("vectors"), "cosim_reference": cos.get("reference"),
+            "accuracy_software": _num(sim.accuracy_software),
+            "accuracy_golden": _num(sim.accuracy_golden),
+            "accuracy_hw_sim": _num(cos.accuracy_hw_sim),
+            "test_samples": sim.test_samples or None,
+            "bit_exact": cos.bit_exact, "mismatches": cos.mismatches,
+            "cosim_vectors": cos.vectors or None,
+            "cosim_reference": cos.reference if cos.bit_exact is not None else None,
         },
         "layers": layers,
         "resources": {
-            "estimated": {k: est.get("total", {}).get(k) for k in RESOURCE_KEYS} if est else None,
-            "synthesized": {k: syn.get("total", {}).get(k) for k in RESOURCE_KEYS} if syn.get("total") else None,
+            "estimated": {k: est.total.get(k) for k in RESOURCE_KEYS} if est_res else None,
+            "synthesized": {k: syn.total.get(k) for k in RESOURCE_KEYS} if syn.total else None,
             "available": board.resources.as_dict() | {"bram": board.resources.bram_blocks},
-            "synthesis_tool": syn.get("tool"),
+            "synthesis_tool": syn.tool or None,
         },
         "stages": stages,
         "tools": dict(sorted(tools.items())),
         "artefacts": artefacts,
     }
-
-
-def write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_text(text)
-    os.replace(tmp, path)
 
 
 def write_report(build_dir: str | Path, out_dir: Optional[Path] = None, extra_stages: Optional[dict] = None) -> dict:
@@ -132,6 +143,6 @@ def write_report(build_dir: str | Path, out_dir: Optional[Path] = None, extra_st
     build_dir = Path(build_dir)
     out_dir = Path(out_dir) if out_dir else build_dir
     report = collect(build_dir, extra_stages)
-    write_atomic(out_dir / "report.json", json.dumps(report, indent=2, sort_keys=True) + "\n")
-    write_atomic(out_dir / "report.html", render_html(report))
+    write_text_atomic(out_dir / "report.json", json_text(report))
+    write_text_atomic(out_dir / "report.html", render_html(report))
     return report

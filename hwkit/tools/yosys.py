@@ -140,3 +140,41 @@ def _top_cells(stat: dict, top: str) -> dict:
         if name.lstrip("\\") == top:
             return dict(mod.get("num_cells_by_type", {}))
     raise KeyError(f"no statistics for module {top} in yosys stat output")
+
+
+def instance_stats(sources: Sequence[Path], top: str, build_dir: Path, family: str = "ecp5", *,
+                   data_files: Sequence[Path] = (), extra_synth_args: str = "", timeout: float = 1800) -> dict:
+    """LUT/FF/BRAM/DSP of every instance in ``top`` from a second, hierarchy-keeping ``synth_<family>
+    -noflatten`` run (its own script and log; the flattened netlist for place & route is not touched).
+    Returns ``{instance name: {lut, ff, bram, dsp, lutram}}``."""
+    build_dir = Path(build_dir).resolve()
+    names = _stage_inputs(sources, build_dir)
+    _stage_inputs(data_files, build_dir)
+    stem = f"{top}.hier"
+    script = [f"read_verilog -defer {n}" for n in names]
+    script += [f"{SYNTH[family]} -top {top} -noflatten {extra_synth_args}".strip(),
+               f"tee -q -o {stem}.stat.json stat -json", f"write_json {stem}.json"]
+    (build_dir / f"{stem}.ys").write_text("\n".join(script) + "\n")
+    run_tool([yosys_path(), "-q", "-s", f"{stem}.ys"], cwd=build_dir, log=build_dir / f"yosys_{family}_hier.log",
+             timeout=timeout, stage=f"yosys {SYNTH[family].split()[0]} -noflatten")
+    stat = json.loads((build_dir / f"{stem}.stat.json").read_text())
+    netlist = build_dir / f"{stem}.json"
+    cells = json.loads(netlist.read_text())["modules"]
+    netlist.unlink()  # only the instance -> module map was needed
+    mods = {name.lstrip("\\"): dict(m.get("num_cells_by_type", {})) for name, m in stat.get("modules", {}).items()}
+    flat: dict = {}
+
+    def expand(module: str) -> dict:
+        if module not in flat:
+            out: dict = {}
+            for cell, n in mods.get(module, {}).items():
+                sub = cell.lstrip("\\")
+                for k, v in (expand(sub) if sub in mods else {cell: 1}).items():
+                    out[k] = out.get(k, 0) + n * v
+            flat[module] = out
+        return flat[module]
+
+    top_cells = next((m["cells"] for name, m in cells.items() if name.lstrip("\\") == top), {})
+    return {inst.lstrip("\\"): count_cells(expand(c["type"].lstrip("\\")) if c["type"].lstrip("\\") in mods
+                                           else {c["type"]: 1}, family)
+            for inst, c in sorted(top_cells.items())}

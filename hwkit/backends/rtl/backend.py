@@ -1,0 +1,61 @@
+"""hwkit's own Verilog backend behind the build's backend interface (hwkit.backends.base)."""
+from __future__ import annotations
+
+import shutil
+import time
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+
+from hwkit.backends.base import Backend, SimOutputs, require
+
+
+class RtlBackend(Backend):
+    name = "rtl"
+
+    def fold(self, graph, board, config, *, target_cycles: Optional[int] = None):
+        from hwkit.stages.common import fold_for_backend
+
+        choose = require("hwkit.backends.rtl.plan", "choose_folding")
+        return fold_for_backend(graph, overrides=choose(graph, target_ii=target_cycles))
+
+    def estimate(self, graph, board, clock_mhz: float) -> dict:
+        from hwkit.estimate import rtl_estimate
+
+        return rtl_estimate(graph, board, clock_mhz=clock_mhz)
+
+    def generate(self, graph, qonnx_path: Path, workdir: Path, board, config) -> dict:
+        from hwkit.stages.common import folding_of
+
+        gen = require("hwkit.backends.rtl.generate", "generate")
+        folding = folding_of(graph)
+        desc = gen(graph, workdir, folding={k: tuple(v) for k, v in folding.items()})
+        folding.update({row["name"]: [row["pe"], row["simd"]] for row in desc.get("layers", []) if row.get("pe")})
+        n_v, n_m = len(desc["files"]["verilog"]), len(desc["files"]["mem"])
+        return {"top": "hwkit_core.v", "ii_cycles": desc.get("ii_cycles"), "folding": folding, "files": n_v + n_m,
+                "summary": f"hwkit_core: {n_v} Verilog + {n_m} memory files, II {desc.get('ii_cycles')}"}
+
+    def simulate(self, graph, generated_dir: Path, x_int: np.ndarray, workdir: Path, config,
+                 *, qonnx_path=None, board=None) -> SimOutputs:
+        from hwkit.backends.rtl.cosim import _cycles, build_simulator, cycle_model_ii, run_core, CosimResult
+        from hwkit.tools import verilator
+
+        core = Path(workdir) / "core"  # the simulation writes its stimulus beside the sources: use a copy
+        shutil.copytree(generated_dir, core, ignore=shutil.ignore_patterns("stage.json"))
+        exe = build_simulator(core)
+        t0 = time.monotonic()
+        y, run, desc = run_core(core, x_int, exe=exe)
+        seconds = time.monotonic() - t0
+        shutil.rmtree(core)
+        res = CosimResult({desc["out"]["stream"]: y}, len(y), None, ii_model=desc["ii_cycles"])
+        _cycles(res, run, desc, len(y))
+        return SimOutputs(res.outputs, ii_cycles=res.ii_measured or None, latency_cycles=res.latency_cycles,
+                          simulator="Verilator", samples_per_s=len(y) / seconds if seconds else None,
+                          detail={"ii_model": res.ii_model, "ii_cycle_model": cycle_model_ii(graph, desc),
+                                  "tools": {"verilator": verilator.version()}})
+
+    def steps(self) -> list:
+        from hwkit.backends.rtl.steps import rtl_steps
+
+        return rtl_steps()

@@ -1,0 +1,146 @@
+"""What the build stages share: the graph artefact, folding, the board, the backend, small results.
+
+The graph artefact and folding each live in ONE function here (``save_graph_artefact``,
+``load_graph_artefact``, ``fold_for_backend``) so the frozen IR's code-free artefact and pure
+``fold`` replace them in one place.
+"""
+from __future__ import annotations
+
+import pickle
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+
+from hwkit.backends.base import require  # noqa: F401  (re-exported for stages)
+
+QONNX = "model.qonnx.onnx"
+GRAPH = "graph.pkl"
+
+
+def save_graph_artefact(graph, directory: Path) -> list[str]:
+    """Write the HwGraph into ``directory``; returns the file names written."""
+    with open(Path(directory) / GRAPH, "wb") as f:
+        pickle.dump(graph, f, protocol=4)
+    return [GRAPH]
+
+
+def load_graph_artefact(directory: Path):
+    with open(Path(directory) / GRAPH, "rb") as f:
+        return pickle.load(f)
+
+
+def _mvus(graph):
+    from hwkit.ir.graph import MVU, SymmetricBlock
+
+    for layer in graph.layers:
+        for part in (layer.body if isinstance(layer, SymmetricBlock) else [layer]):
+            if isinstance(part, MVU):
+                yield part
+
+
+def folding_of(graph) -> dict:
+    """{MVU name: [pe, simd]} of every matrix layer, symmetric blocks' bodies included."""
+    return {layer.name: [layer.folding.pe, layer.folding.simd] for layer in _mvus(graph)}
+
+
+def fold_for_backend(graph, *, target_cycles: Optional[int] = None, overrides: Optional[dict] = None):
+    """The graph with PE/SIMD set: ``overrides`` ({MVU name: (pe, simd)}; a Threshold after an MVU
+    takes its PE) when given, else hwkit.sim's choice for ``target_cycles`` (None: as lowered)."""
+    if overrides is None:
+        if target_cycles:
+            return require("hwkit.sim.cycles", "choose_folding")(graph, target_cycles)
+        return graph
+    from dataclasses import replace
+
+    from hwkit.ir.graph import Folding, Threshold
+
+    graph = graph.replace_layers(*(replace(layer, folding=Folding(int(overrides[layer.name][0]),
+                                                                  int(overrides[layer.name][1])))
+                                   for layer in _mvus(graph) if layer.name in overrides))
+    graph = graph.replace_layers(*(replace(layer, folding=Folding(graph.producer(layer.inputs[0]).folding.pe, 1))
+                                   for layer in graph.layers if isinstance(layer, Threshold)
+                                   and getattr(graph.producer(layer.inputs[0]), "kind", None) == "MVU"))
+    return graph
+
+
+def board(ctx):
+    if "board" not in ctx.cache:
+        from hwkit.boards import load_board
+
+        ctx.cache["board"] = load_board(ctx.config.board)
+    return ctx.cache["board"]
+
+
+def backend(ctx):
+    if "backend" not in ctx.cache:
+        from hwkit.backends import get_backend
+
+        ctx.cache["backend"] = get_backend(ctx.config.backend)
+    return ctx.cache["backend"]
+
+
+def requested_clock(ctx):
+    """The clock the build asks for (config, else the board's default): hwkit.stages.records.Clock."""
+    from hwkit.stages.records import Clock
+
+    return Clock.requested(ctx.config, board(ctx))
+
+
+def current_clock(ctx):
+    """The latest clock record of the stages run so far (a PLL or a re-closure changes it)."""
+    from hwkit.stages.records import Clock
+
+    for name in reversed(list(ctx.results)):
+        rec = ctx.results[name].get("clock") if ok(ctx, name) else None
+        if rec:
+            return Clock.from_dict(rec)
+    return requested_clock(ctx)
+
+
+def status(ctx, stage: str) -> Optional[str]:
+    import json
+
+    path = ctx.stage_dir(stage) / "stage.json"
+    return json.loads(path.read_text()).get("status") if path.exists() else None
+
+
+def ok(ctx, stage: str) -> bool:
+    return stage in ctx.dirs and status(ctx, stage) == "ok"
+
+
+def graph(ctx):
+    if "graph" not in ctx.cache:
+        ctx.cache["graph"] = load_graph_artefact(ctx.stage_dir("lower"))
+    return ctx.cache["graph"]
+
+
+def unavailable(what: str, who: str) -> dict:
+    """An earlier stage produced nothing this one can use (it was not applicable): skip, saying why."""
+    return {"status": "unavailable", "reason": f"needs {what}, which the {who} did not produce"}
+
+
+def versions(ctx, *packages: str) -> None:
+    from importlib.metadata import PackageNotFoundError, version
+
+    for p in packages:
+        try:
+            ctx.record_tool(p, version(p))
+        except PackageNotFoundError:
+            pass
+
+
+def float_scores(graph, outputs: dict) -> np.ndarray:
+    """Host-side float scores: a FloatTail's output when given, else the tail applied to the integer
+    output, else the integer output itself."""
+    from hwkit.ir.graph import FloatTail
+
+    tails = [layer for layer in graph.layers if isinstance(layer, FloatTail)]
+    for tail in tails:
+        if tail.outputs[0] in outputs:
+            return np.asarray(outputs[tail.outputs[0]], dtype=np.float64)
+    if tails and tails[0].inputs[0] in outputs:
+        tail = tails[0]
+        x = np.asarray(outputs[tail.inputs[0]], dtype=np.float64)
+        return x * np.asarray(tail.scale, dtype=np.float64) + np.asarray(tail.offset, dtype=np.float64)
+    return np.asarray(outputs[graph.outputs[0]], dtype=np.float64)

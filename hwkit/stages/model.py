@@ -1,0 +1,143 @@
+"""The backend-free stages before hardware: export, lower (+ the backend's folding), golden
+simulation and the analytic estimate."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from hwkit.atomic import write_json
+from hwkit.errors import ConfigError
+from hwkit.stages import common as c
+from hwkit.stages.records import EstimateRecord, ExportRecord, GoldenRecord, LowerRecord
+
+
+def model_path(config) -> Path:
+    from hwkit.build import default_model
+
+    return Path(config.model) if config.model else default_model()
+
+
+def export_inputs(config) -> list[Path]:
+    """Every file the export stage reads: the model and the training record beside it."""
+    src = model_path(config)
+    return [p for p in (src, src.with_suffix(".json")) if p.is_file()]
+
+
+def export(ctx) -> dict:
+    """The model as a cleaned QONNX file (a .onnx is copied through qonnx cleanup; a .pt is exported)."""
+    from hwkit.build import hash_file
+
+    src = model_path(ctx.config)
+    c.versions(ctx, "qonnx", "onnx", "brevitas")
+    out = ctx.workdir / c.QONNX
+    if src.suffix == ".pt":
+        from hwkit.export import export_checkpoint
+
+        export_checkpoint(src, out)
+    elif src.suffix == ".onnx":
+        from qonnx.core.modelwrapper import ModelWrapper
+
+        from hwkit.export import cleanup
+
+        try:
+            model = ModelWrapper(str(src))
+        except Exception as err:  # onnx raises assorted errors for a file that is not a model
+            raise ConfigError(f"cannot read '{src}' as an ONNX model: {str(err).splitlines()[0][:160]}") from None
+        cleanup(model).save(str(out))
+    else:
+        raise ConfigError(f"model must be a QONNX .onnx file or a hwkit .pt checkpoint, got '{src.name}'")
+    rec = ExportRecord(model=src.name.split(".")[0], source=str(src), sha256=hash_file(src), qonnx=c.QONNX,
+                       inputs={p.name: hash_file(p) for p in export_inputs(ctx.config)}, summary=src.name)
+    meta = src.with_suffix(".json")  # the pretrained models record their training accuracy beside them
+    if meta.is_file():
+        rec.recorded_test_accuracy = json.loads(meta.read_text()).get("test_accuracy")
+    return rec.to_dict()
+
+
+def lower(ctx) -> dict:
+    fn = c.require("hwkit.ir.lower", "lower")
+    graph = fn(str(ctx.artefact("export", c.QONNX)))
+    clock = c.requested_clock(ctx)
+    target_cycles = (max(1, int(clock.requested_mhz * 1e6 // ctx.config.target_fps))
+                     if ctx.config.target_fps else None)
+    # the backend's own choice, fixed here so the estimate and the generated sources agree
+    graph = c.backend(ctx).fold(graph, c.board(ctx), ctx.config, target_cycles=target_cycles)
+    files = c.save_graph_artefact(graph, ctx.workdir)
+    layers = []
+    for layer in graph.layers:
+        row = {"name": layer.name, "kind": layer.kind, "inputs": list(layer.inputs), "outputs": list(layer.outputs)}
+        folding = getattr(layer, "folding", None)
+        if folding is not None:
+            row["pe"], row["simd"] = folding.pe, folding.simd
+        layers.append(row)
+    streams = {n: {"shape": list(s.shape), "dtype": str(s.dtype)} for n, s in sorted(graph.streams.items())}
+    if "graph.json" not in files:  # a readable summary beside the artefact
+        write_json(ctx.workdir / "graph.json", {"name": graph.name, "layers": layers, "streams": streams})
+    ctx.cache["graph"] = graph
+    folding = {row["name"]: [row["pe"], row["simd"]] for row in layers if "pe" in row}
+    return LowerRecord(
+        layers=len(graph.layers), folding=folding, target_cycles=target_cycles, graph_files=files,
+        clock=clock.to_dict(),
+        summary=f"{len(graph.hardware_layers())} hardware layers"
+                + (f", folded for {target_cycles} cycles/sample" if target_cycles else "")).to_dict()
+
+
+def golden_sim(ctx) -> dict:
+    """Integer simulation of the test set and of the cosim's random grid vectors: golden outputs
+    (golden.npz, the one reference every backend's simulation is compared with), software vs golden
+    accuracy, the cycle model."""
+    if not c.ok(ctx, "lower"):
+        return c.unavailable("the HwGraph (lower stage)", "lower stage")
+    simulate = c.require("hwkit.sim", "simulate")
+    from qonnx.core.modelwrapper import ModelWrapper
+
+    from hwkit.data import load_dataset
+    from hwkit.export import run_qonnx
+    from hwkit.ir import quantize_input, random_grid_inputs
+
+    graph = c.graph(ctx)
+    ds = load_dataset(ctx.config.dataset)
+    x_test = quantize_input(graph, ds.x_test)
+    x_int = np.concatenate([x_test, random_grid_inputs(graph, ctx.config.n_vectors or 1000, seed=ctx.config.seed)])
+    sim = simulate(graph, x_int)
+    n = len(x_test)
+    outputs = {k: np.asarray(v) for k, v in sim.outputs.items()}
+    floats = {k: np.asarray(v) for k, v in (getattr(sim, "float_outputs", None) or {}).items()}
+    scores = c.float_scores(graph, {**outputs, **floats})[:n]
+    golden_pred = scores.reshape(n, -1).argmax(axis=1)
+    sw = run_qonnx(ModelWrapper(str(ctx.artefact("export", c.QONNX))), ds.x_test).reshape(n, -1)
+    sw_pred = sw.argmax(axis=1)
+    np.savez_compressed(ctx.workdir / "golden.npz", x_int=x_int, n_test=n, y=ds.y_test, pred=golden_pred,
+                        **{f"out_{k}": v for k, v in sorted(outputs.items())},
+                        **{f"float_{k}": v for k, v in sorted(floats.items())})
+    cyc = c.require("hwkit.sim", "cycles")(graph)
+    cyc_d = cyc if isinstance(cyc, dict) else vars(cyc)
+    per = cyc_d.get("layers") or cyc_d.get("per_layer") or {}
+    rec = GoldenRecord(
+        test_samples=int(n), cosim_vectors=int(len(x_int)),
+        accuracy_software=float((sw_pred == ds.y_test).mean()),
+        accuracy_golden=float((golden_pred == ds.y_test).mean()),
+        prediction_agreement=float((sw_pred == golden_pred).mean()),
+        ii_cycles=int(cyc_d["ii"]) if cyc_d.get("ii") is not None else None,
+        latency_cycles=int(cyc_d["latency"]) if cyc_d.get("latency") is not None else None,
+        layer_cycles={k: int(v if not isinstance(v, dict) else v.get("cycles", 0)) for k, v in per.items()})
+    rec.summary = f"accuracy sw {rec.accuracy_software:.4f} golden {rec.accuracy_golden:.4f} on {n}"
+    return rec.to_dict()
+
+
+def estimate(ctx) -> dict:
+    """Analytic resources per layer; a design that cannot fit the board stops the build here."""
+    if not c.ok(ctx, "lower"):
+        return c.unavailable("the HwGraph (lower stage)", "lower stage")
+    from hwkit.estimate import check_fit
+
+    board = c.board(ctx)
+    est = c.backend(ctx).estimate(c.graph(ctx), board, c.current_clock(ctx).requested_mhz)
+    write_json(ctx.workdir / "estimate.json", est)
+    check_fit(est, board)
+    t = est["total"]
+    rec = EstimateRecord.from_dict(est)
+    rec.summary = f"LUT {t['lut']:,} FF {t['ff']:,} BRAM {t['bram']:g} DSP {t['dsp']} on {board.name}"
+    return rec.to_dict()
