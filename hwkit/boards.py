@@ -7,6 +7,8 @@ constraint file the board top uses.
 """
 from __future__ import annotations
 
+import math
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
@@ -19,6 +21,10 @@ FAMILIES = {"ecp5", "ice40", "zynq7000", "zynqmp", "artix7", "virtexup"}
 TOOLCHAINS = {"open", "vivado"}
 CONSTRAINT_SUFFIX = {"ecp5": ".lpf", "ice40": ".pcf"}
 DEFAULT_BOARD = "ulx3s"
+# part, device, package, speed grade, pins and nextpnr options reach Tcl, Makefiles and tool command lines:
+# only characters no such language treats specially
+TOKEN = re.compile(r"[A-Za-z0-9_.-]+")
+MAX_MHZ = 1000.0
 
 
 def boards_dir() -> Path:
@@ -93,6 +99,30 @@ def _need(data: dict, key: str, kind, where: str) -> Any:
     return value
 
 
+def _token(data: dict, key: str, where: str, allow_empty: bool = False, kinds=(str,)) -> str:
+    """A field that enters generated Tcl/constraint files or tool arguments: ``[A-Za-z0-9_.-]+``."""
+    value = _need(data, key, kinds, where)
+    text = str(value)
+    if (text or not allow_empty) and not TOKEN.fullmatch(text):
+        raise ConfigError(f"{where}: field '{key}' must contain only letters, digits, '_', '.' and '-', "
+                          f"got {text[:60]!r}")
+    return text
+
+
+def _mhz(data: dict, key: str, where: str) -> float:
+    value = float(_need(data, key, (int, float), where))
+    if not (math.isfinite(value) and 0 < value <= MAX_MHZ):
+        raise ConfigError(f"{where}: field '{key}' must be a finite frequency in (0, {MAX_MHZ:g}] MHz, got {value}")
+    return value
+
+
+def _text(data: dict, key: str, where: str) -> str:
+    value = _need(data, key, str, where)
+    if not value.strip() or not value.isprintable() or len(value) > 200:
+        raise ConfigError(f"{where}: field '{key}' must be one printable line of at most 200 characters")
+    return value
+
+
 def _count(data: dict, key: str, where: str, default: Optional[int] = None, nullable: bool = False):
     if default is not None and key not in data:
         return default
@@ -106,16 +136,14 @@ def parse_board(data: Any, where: str, path: Optional[Path] = None) -> Board:
     """Validate one board mapping; ConfigError naming the file and field on the first problem."""
     if not isinstance(data, dict):
         raise ConfigError(f"{where}: expected a mapping of board fields")
-    name = _need(data, "name", str, where)
+    name = _token(data, "name", where)
     family = _need(data, "family", str, where)
     if family not in FAMILIES:
         raise ConfigError(f"{where}: field 'family' is '{family}', expected one of {sorted(FAMILIES)}")
     toolchain = _need(data, "toolchain", str, where)
     if toolchain not in TOOLCHAINS:
         raise ConfigError(f"{where}: field 'toolchain' is '{toolchain}', expected 'open' or 'vivado'")
-    clock = float(_need(data, "clock_mhz", (int, float), where))
-    if not 0 < clock <= 1000:
-        raise ConfigError(f"{where}: field 'clock_mhz' must be in (0, 1000], got {clock}")
+    clock = _mhz(data, "clock_mhz", where)
 
     res = _need(data, "resources", dict, where)
     rw = f"{where}: resources"
@@ -123,7 +151,7 @@ def parse_board(data: Any, where: str, path: Optional[Path] = None) -> Board:
         lut=_count(res, "lut", rw), lut_inputs=_count(res, "lut_inputs", rw), ff=_count(res, "ff", rw),
         bram_blocks=_count(res, "bram_blocks", rw), bram_block_bits=_count(res, "bram_block_bits", rw),
         bram_bits=_count(res, "bram_bits", rw), dsp=_count(res, "dsp", rw),
-        dsp_kind=_need(res, "dsp_kind", str, rw), io=_count(res, "io", rw, nullable=True),
+        dsp_kind=_token(res, "dsp_kind", rw), io=_count(res, "io", rw, nullable=True),
         uram_blocks=_count(res, "uram_blocks", rw, default=0), spram_blocks=_count(res, "spram_blocks", rw, default=0),
     )
     if resources.lut == 0:
@@ -142,16 +170,16 @@ def parse_board(data: Any, where: str, path: Optional[Path] = None) -> Board:
         pw = f"{where}: pins"
         clk = _need(p, "clock", dict, pw)
         rst = _need(p, "reset", dict, pw)
-        pins = Pins(clock=str(_need(clk, "pin", (str, int), f"{pw}.clock")),
-                    clock_mhz=float(_need(clk, "mhz", (int, float), f"{pw}.clock")),
-                    reset=str(_need(rst, "pin", (str, int), f"{pw}.reset")),
+        pins = Pins(clock=_token(clk, "pin", f"{pw}.clock", kinds=(str, int)),
+                    clock_mhz=_mhz(clk, "mhz", f"{pw}.clock"),
+                    reset=_token(rst, "pin", f"{pw}.reset", kinds=(str, int)),
                     reset_active_low=bool(_need(rst, "active_low", bool, f"{pw}.reset")),
-                    uart_tx=str(_need(p, "uart_tx", (str, int), pw)),
-                    uart_rx=str(_need(p, "uart_rx", (str, int), pw)))
+                    uart_tx=_token(p, "uart_tx", pw, kinds=(str, int)),
+                    uart_rx=_token(p, "uart_rx", pw, kinds=(str, int)))
 
     constraints = data.get("constraints")
     if constraints is not None:
-        if not isinstance(constraints, str) or "/" in constraints or constraints.startswith("."):
+        if not isinstance(constraints, str) or not TOKEN.fullmatch(constraints) or constraints.startswith("."):
             raise ConfigError(f"{where}: field 'constraints' must be a file name under boards/, got {constraints!r}")
         constraints = (path.parent if path else boards_dir()) / constraints
     pnr = data.get("pnr") or {}
@@ -165,14 +193,33 @@ def parse_board(data: Any, where: str, path: Optional[Path] = None) -> Board:
             raise ConfigError(f"{where}: field 'constraints' must be a {suffix} file for family {family}")
         if not isinstance(pnr, dict) or "device" not in pnr or "package" not in pnr:
             raise ConfigError(f"{where}: field 'pnr' needs 'device' and 'package' for nextpnr")
+        _check_pnr(pnr, family, f"{where}: pnr")
+    elif not isinstance(pnr, dict):
+        raise ConfigError(f"{where}: field 'pnr' must be a mapping")
 
     return Board(
-        name=name, title=_need(data, "title", str, where), vendor=_need(data, "vendor", str, where),
-        family=family, part=_need(data, "part", str, where), device=_need(data, "device", str, where),
-        package=_need(data, "package", str, where), speed_grade=str(_need(data, "speed_grade", str, where)),
+        name=name, title=_text(data, "title", where), vendor=_token(data, "vendor", where),
+        family=family, part=_token(data, "part", where), device=_token(data, "device", where),
+        package=_token(data, "package", where), speed_grade=_token(data, "speed_grade", where, allow_empty=True),
         toolchain=toolchain, clock_mhz=clock, resources=resources, source=tuple(source), pins=pins,
         constraints=constraints, pnr=dict(pnr), path=path,
     )
+
+
+def _check_pnr(pnr: dict, family: str, where: str) -> None:
+    """nextpnr options: known keys, token values, and the device from nextpnr's own device list."""
+    from hwkit.tools.nextpnr import ECP5_DEVICES, ICE40_DEVICES
+
+    for key in pnr:
+        if key not in ("arch", "device", "package", "speed"):
+            raise ConfigError(f"{where}: unknown field {str(key)[:40]!r} (expected arch, device, package, speed)")
+        _token(pnr, key, where, kinds=(str, int))
+    known = {"ecp5": ECP5_DEVICES, "ice40": ICE40_DEVICES}.get(family)
+    device = str(pnr["device"]).lower()
+    if known is not None and device not in known:
+        raise ConfigError(f"{where}: field 'device' is {device!r}, nextpnr-{family} knows {', '.join(sorted(known))}")
+    if "arch" in pnr and pnr["arch"] != family:
+        raise ConfigError(f"{where}: field 'arch' is {pnr['arch']!r} but the board family is '{family}'")
 
 
 def list_boards() -> list[str]:
@@ -186,12 +233,14 @@ def load_board(name: str) -> Board:
     path = Path(name)
     if path.suffix not in (".yaml", ".yml"):
         path = boards_dir() / f"{name.lower()}.yaml"
-        if not path.is_file():
+        if not TOKEN.fullmatch(name) or not path.is_file():
             raise ConfigError(f"unknown board '{name}': choose one of {', '.join(list_boards())}")
     elif not path.is_file():
         raise ConfigError(f"board file not found: {path}")
     try:
-        data = yaml.safe_load(path.read_text())
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as err:
+        raise ConfigError(f"cannot read board file {path}: {type(err).__name__}") from None
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         line = f" line {mark.line + 1}" if mark else ""
@@ -204,6 +253,7 @@ def load_board(name: str) -> Board:
 
 def boards_table():
     """A rich table of the catalogue (``hwkit boards``)."""
+    from rich.markup import escape
     from rich.table import Table
 
     table = Table(title="hwkit boards")
@@ -214,7 +264,7 @@ def boards_table():
     for name in list_boards():
         b = load_board(name)
         r = b.resources
-        table.add_row(b.name, b.part, b.family, f"{r.lut:,}", f"{r.ff:,}",
+        table.add_row(escape(b.name), escape(b.part), escape(b.family), f"{r.lut:,}", f"{r.ff:,}",
                       f"{r.bram_blocks} x {r.bram_block_bits // 1024}Kb", str(r.dsp), f"{b.clock_mhz:g}",
-                      b.toolchain)
+                      escape(b.toolchain))
     return table

@@ -15,7 +15,6 @@ import contextlib
 import hashlib
 import json
 import os
-import re
 import shutil
 import signal
 import time
@@ -435,8 +434,9 @@ def default_build_dir(config: BuildConfig) -> Path:
 
 def safe_name(text: str) -> str:
     """A file-name-safe version of a name taken from a model or config."""
-    cleaned = re.sub(r"[^A-Za-z0-9_.-]+", "_", text).strip("._") or "build"
-    return cleaned[:80]
+    from hwkit.names import file_stem
+
+    return file_stem(text, 80)
 
 
 def build(config: BuildConfig, flow: Optional[Flow] = None, *, force: bool = False, console=None,

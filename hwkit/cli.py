@@ -2,14 +2,18 @@
 ``hwkit.errors`` become one-line messages and their exit codes."""
 from __future__ import annotations
 
+import math
+import os
 import sys
 from pathlib import Path
 from typing import Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
-from hwkit.errors import HwkitError
+from hwkit.errors import (EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_USAGE, REPORT_TO, ConfigError, HwkitError,
+                          HwkitWarning)
 
 app = typer.Typer(
     help="hwkit: low-bit neural networks from Brevitas training to verified FPGA accelerators.",
@@ -18,6 +22,70 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 console = Console(stderr=True)
+
+MAX_COUNT = 2**31 - 1        # beyond this every count below is a typo, and numpy/C++ sizes overflow
+
+
+def _int_opt(name: str, value: Optional[int], lo: int, hi: int = MAX_COUNT, meaning: str = "") -> None:
+    """Range check of an integer option, before any work: ConfigError naming the option."""
+    if value is not None and not lo <= value <= hi:
+        rng = f">= {lo}" if hi == MAX_COUNT else f"in {lo}..{hi}"
+        raise ConfigError(f"{name} must be an integer {rng}{meaning}, got {value}")
+
+
+def _float_opt(name: str, value: Optional[float], lo: float, hi: float) -> None:
+    """Finite and within [lo, hi]: 'inf', 'nan' and denormal-tiny targets (1e-320) are typos."""
+    if value is not None and not (math.isfinite(value) and lo <= value <= hi):
+        raise ConfigError(f"{name} must be a finite number in [{lo:g}, {hi:g}], got {value!r}")
+
+
+def _out_dir(opt: str, path: Optional[Path]) -> None:
+    """An output directory that can be created and written, checked before any work: one line naming it."""
+    if path is None:
+        return
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise ConfigError(f"{opt} {path} exists and is not a directory")
+    probe = path
+    while not probe.exists():
+        probe = probe.parent
+    if not probe.is_dir():
+        raise ConfigError(f"{opt} {path}: {probe} is a file, not a directory")
+    if not os.access(probe, os.W_OK | os.X_OK):
+        raise ConfigError(f"{opt} {path}: {probe} is not writable")
+
+
+def _out_file(opt: str, path: Optional[Path]) -> None:
+    """An output file whose directory can be created and written, and which is not itself a directory."""
+    if path is None:
+        return
+    path = Path(path)
+    if path.is_dir():
+        raise ConfigError(f"{opt} {path} is a directory, expected a file name")
+    _out_dir(opt, path.parent)
+
+
+FPS_RANGE = (1e-6, 1e12)     # one sample in 11 days .. far beyond any FPGA here
+CLOCK_RANGE = (0.001, 1000.0)
+BITS_RANGE = (1, 16)
+
+
+def _version(value: bool) -> None:
+    if value:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            v = version("hwkit")
+        except PackageNotFoundError:
+            v = "unknown (not installed)"
+        typer.echo(f"hwkit {v}")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _root(version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
+                                       help="print the hwkit version and exit")):
+    """hwkit: low-bit neural networks from Brevitas training to verified FPGA accelerators."""
 
 
 @app.command("zoo")
@@ -31,7 +99,7 @@ def zoo_cmd():
     for col in ("name", "kind", "description"):
         table.add_column(col)
     for name, entry in MODELS.items():
-        table.add_row(name, entry.kind, entry.description)
+        table.add_row(escape(name), escape(entry.kind), escape(entry.description))
     Console().print(table)
 
 
@@ -49,6 +117,11 @@ def train_cmd(
     out: Path = typer.Option(Path("out/model.pt"), help="checkpoint path (.pt); a .qonnx.onnx is written beside it"),
 ):
     """Quantization-aware training on a dataset bundled in a package, then QONNX export."""
+    _int_opt("--ibits", ibits, *BITS_RANGE)      # the zoo checks --wbits/--abits against what each model takes
+    _int_opt("--epochs", epochs, 0, 100_000)
+    _int_opt("--anneal-every", anneal_every, 0)
+    _int_opt("--seed", seed, 0, 2**32 - 1)
+    _out_file("--out", out)
     from hwkit.train import TrainConfig, train_and_save
 
     cfg = TrainConfig(model=model, dataset=dataset, wbits=wbits, abits=abits, ibits=ibits, preset=preset,
@@ -66,11 +139,13 @@ def export_cmd(
     strict: bool = typer.Option(False, help="fail if a scale is not a power of two or a bias is float"),
 ):
     """Export a trained checkpoint to QONNX and check it is hardware friendly."""
+    _int_opt("--batch-size", batch_size, 0, meaning=" (0 = dynamic)")
+    _out_file("--out", out)
     from hwkit.export import export_checkpoint
 
     path, issues = export_checkpoint(checkpoint, out, batch_size=batch_size or None, strict=strict)
     for issue in issues:
-        console.print(f"[yellow]warning:[/] {issue}")
+        _print_line("warning", str(issue))
     typer.echo(str(path))
 
 
@@ -96,6 +171,9 @@ def build_cmd(
                                    "(hwkit still replaces only what it wrote)"),
 ):
     """Model -> verified accelerator, report and (open boards) bitstream, stage by stage into one directory."""
+    _float_opt("--target-fps", target_fps, *FPS_RANGE)
+    _float_opt("--clock-mhz", clock_mhz, *CLOCK_RANGE)
+    _out_dir("--out", out)
     from hwkit.build import build_from_cli
 
     build_from_cli(model, board=board, backend=backend, target_fps=target_fps, clock_mhz=clock_mhz, out=out,
@@ -119,6 +197,7 @@ def sim_cmd(
     tail: bool = typer.Option(False, "--tail", help="write the float tail outputs instead"),
 ):
     """Run the golden integer simulator on a batch of inputs."""
+    _out_file("--out", out)
     from hwkit.sim.commands import run_sim
 
     typer.echo(run_sim(model, inputs, out, tail))
@@ -132,6 +211,9 @@ def verify_cmd(
     strict: bool = typer.Option(False, "--strict", help="fail on any mismatch, even at float rounding ties"),
 ):
     """Golden simulator vs qonnx execution: every quantizer output compared bit for bit."""
+    _int_opt("--n", n, 0, meaning=" (0 with --dataset: the test set only)")
+    if n == 0 and not dataset:
+        raise ConfigError("nothing to verify: --n 0 without --dataset; give --n > 0 or --dataset")
     from hwkit.sim.commands import run_verify
 
     typer.echo(run_verify(model, n, dataset, strict))
@@ -147,6 +229,8 @@ def board_run_cmd(
     baud: int = typer.Option(115200, "--baud", help="UART baud rate of the bitstream"),
 ):
     """Talk to a board running an hwkit bitstream over its UART: info, or classify a test set."""
+    _int_opt("--n", n, 0, meaning=" (0 = all)")
+    _int_opt("--baud", baud, 300, 12_000_000)
     import json
 
     from hwkit.driver.run import classify
@@ -166,6 +250,10 @@ def cosim_cmd(
     approximate: bool = typer.Option(False, "--approximate", help="allow float scales (mismatches reported)"),
 ):
     """Generated hardware (C simulation) vs the golden model, bit for bit."""
+    _int_opt("--n", n, 0, meaning=" (0 with --dataset: the test set only)")
+    if n == 0 and not dataset:
+        raise ConfigError("nothing to cosimulate: --n 0 without --dataset; give --n > 0 or --dataset")
+    _out_dir("--out", out)
     from hwkit.backends.hls4ml.cli import run_cosim
 
     typer.echo(run_cosim(model, backend, n, io, hls_backend, dataset, out, approximate))
@@ -180,16 +268,34 @@ def rtl_cmd(
     synth: str = typer.Option("", "--synth", help="also run Yosys: ecp5 | ice40 | xilinx"),
 ):
     """Open RTL backend: generate hwkit_core, cosimulate in Verilator vs the golden model, optionally synthesize."""
-    from hwkit.backends.rtl.cli import run_rtl
+    import json
 
-    typer.echo(run_rtl(model, out, n, target_ii, synth))
+    _int_opt("--n", n, 0, meaning=" (0 = generate without cosimulation)")
+    _int_opt("--target-ii", target_ii, 1, meaning=" (cycles per sample)")
+    if synth not in ("", "ecp5", "ice40", "xilinx"):
+        raise ConfigError(f"--synth must be ecp5, ice40 or xilinx, got '{synth}'")
+    _out_dir("--out", out)
+    from hwkit.backends.rtl.cli import check_rtl, rtl_summary
+
+    if n == 0:
+        _print_line("warning", "--n 0: the core is generated but not cosimulated, so it is not verified")
+    summary = rtl_summary(model, out, n, target_ii, synth)
+    typer.echo(json.dumps(summary, indent=2, sort_keys=True, default=str))
+    check_rtl(summary)
 
 
 def _ints(text: str, what: str) -> list[int]:
     try:
         return [int(v) for v in text.split(",") if v.strip()]
     except ValueError:
-        raise typer.BadParameter(f"{what} must be a comma-separated list of integers, got '{text}'") from None
+        raise ConfigError(f"{what} must be a comma-separated list of integers, got '{text}'") from None
+
+
+def _floats(text: str, what: str) -> list[float]:
+    try:
+        return [float(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise ConfigError(f"{what} must be a comma-separated list of numbers, got '{text}'") from None
 
 
 @app.command("sweep")
@@ -210,9 +316,20 @@ def sweep_cmd(
 
     from hwkit.dse import grid, pareto_plot, sweep
 
-    fps = [float(v) for v in target_fps.split(",") if v.strip()] or [None]
-    points = grid(model=[m.strip() for m in models.split(",") if m.strip()], wbits=_ints(wbits, "--wbits"),
-                  abits=_ints(abits, "--abits"), board=[b.strip() for b in boards.split(",") if b.strip()],
+    fps = _floats(target_fps, "--target-fps") or [None]
+    for v in fps:
+        _float_opt("--target-fps", v, *FPS_RANGE)
+    wlist, alist = _ints(wbits, "--wbits"), _ints(abits, "--abits")
+    for opt, values in (("--wbits", wlist), ("--abits", alist)):
+        if not values:
+            raise ConfigError(f"{opt} must list at least one bit width")
+        for v in values:
+            _int_opt(opt, v, *BITS_RANGE)
+    _int_opt("--epochs", epochs, 0, 100_000, meaning=" (0 = untrained)")
+    _int_opt("--workers", workers, 1, 256)
+    _out_dir("--out", out)
+    points = grid(model=[m.strip() for m in models.split(",") if m.strip()], wbits=wlist,
+                  abits=alist, board=[b.strip() for b in boards.split(",") if b.strip()],
                   dataset=dataset, epochs=epochs, target_fps=fps)
     results = sweep(points, out, scheduler=scheduler or None, n_workers=workers)
     table = Table(title=f"sweep: {len(results)} points")
@@ -220,8 +337,8 @@ def sweep_cmd(
         table.add_column(col)
     for r in results:
         ok = r["status"] == "ok"
-        table.add_row(r["name"], r["status"], f"{r['accuracy_golden']:.4f}" if ok else "-",
-                      *(str(r.get(k, "-")) for k in ("lut", "bram", "dsp", "ii_cycles")))
+        table.add_row(escape(str(r["name"])), escape(str(r["status"])), f"{r['accuracy_golden']:.4f}" if ok else "-",
+                      *(escape(str(r.get(k, "-"))) for k in ("lut", "bram", "dsp", "ii_cycles")))
     Console().print(table)
     typer.echo(f"results: {Path(out) / 'sweep.json'}  plot: {pareto_plot(results, Path(out) / 'pareto.png')}")
 
@@ -239,25 +356,140 @@ def finn_env_cmd(
                f"finn-plus {info['versions']['finn-plus']}, torch {info['versions']['torch']}")
 
 
-def main(argv: Optional[list[str]] = None) -> int:
-    try:
-        app(args=argv, standalone_mode=False)
-    except HwkitError as err:
-        console.print(f"[bold red]error:[/] {err}", highlight=False, soft_wrap=True)
-        return err.exit_code
-    except (typer.Abort, KeyboardInterrupt):
-        console.print("[bold red]aborted[/]")
-        return 130
-    except Exception as err:  # click's usage errors carry their own exit code
-        import click
+def _one_line(text: str) -> str:
+    """Control characters from names in files (newlines, ANSI escapes) shown escaped, on one line."""
+    return "".join(ch if ch.isprintable() else ch.encode("unicode_escape").decode("ascii") for ch in text)
 
-        if isinstance(err, click.exceptions.ClickException):
-            err.show()
-            return err.exit_code
-        if isinstance(err, click.exceptions.Exit):
-            return err.exit_code
-        raise
-    return 0
+
+def _print_line(kind: str, message: str) -> None:
+    """``kind: message`` on stderr as one line. Never raises: the message is escaped for rich markup
+    (a name like '[/bold]' from a model file is text), and if rich or the stream fails, plain writes follow."""
+    try:
+        text = _one_line(message)
+    except Exception:  # noqa: BLE001 - a message that cannot even be made a str
+        text = "(unprintable message)"
+    style = "bold red" if kind == "error" else "yellow"
+    try:
+        console.print(f"[{style}]{kind}:[/] {escape(text)}", highlight=False, soft_wrap=True, markup=True)
+        return
+    except Exception:  # noqa: BLE001
+        pass
+    try:
+        sys.stderr.write(f"{kind}: {text}\n")
+        sys.stderr.flush()
+    except Exception:  # noqa: BLE001
+        try:
+            os.write(2, f"{kind}: {text}\n".encode("utf-8", "replace"))
+        except Exception:  # noqa: BLE001 - stderr is gone: the exit code is all that is left
+            pass
+
+
+def _message(err: BaseException) -> str:
+    try:
+        return str(err)
+    except Exception:  # noqa: BLE001
+        return type(err).__name__
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None):
+    _print_line("warning", _message(message) if isinstance(message, Warning) else str(message))
+
+
+def _click_error_classes():
+    """Usage-error and exit classes of typer's bundled click AND of a standalone click: typer 0.29
+    raises its own copies, which are not subclasses of click's."""
+    import typer._click.exceptions as tc
+    import typer.exceptions as te
+
+    classes = [(tc.ClickException, te.Exit, te.Abort, tc.NoArgsIsHelpError)]
+    try:
+        import click.exceptions as cc
+
+        classes.append((cc.ClickException, cc.Exit, cc.Abort, getattr(cc, "NoArgsIsHelpError", ())))
+    except ImportError:
+        pass
+    return classes
+
+
+def _run(argv: Optional[list[str]]) -> int:
+    import warnings
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("always", HwkitWarning)
+            default_show = warnings.showwarning
+
+            def show(message, category, *rest, **kw):
+                if issubclass(category, HwkitWarning):
+                    return _show_warning(message, category, *rest, **kw)
+                return default_show(message, category, *rest, **kw)
+
+            warnings.showwarning = show
+            result = app(args=argv, standalone_mode=False, prog_name="hwkit")
+        return result if isinstance(result, int) and not isinstance(result, bool) else 0
+    except HwkitError as err:
+        _print_line("error", _message(err))
+        return int(err.exit_code)
+    except KeyboardInterrupt:
+        _print_line("error", "interrupted")
+        return EXIT_INTERRUPTED
+    except Exception as err:  # noqa: BLE001 - sorted below: usage errors, exits, or a bug
+        for usage, exit_, abort, no_args in _click_error_classes():
+            if no_args and isinstance(err, no_args):   # typer has printed the help already
+                return EXIT_USAGE
+            if isinstance(err, usage):
+                _print_line("error", _usage_message(err))
+                return EXIT_USAGE if getattr(err, "exit_code", EXIT_USAGE) in (1, 2) else int(err.exit_code)
+            if isinstance(err, exit_):
+                return int(err.exit_code)
+            if isinstance(err, abort):
+                _print_line("error", "aborted")
+                return EXIT_INTERRUPTED
+        return _internal(err)
+
+
+def _usage_message(err) -> str:
+    try:
+        msg = err.format_message()
+    except Exception:  # noqa: BLE001
+        msg = _message(err)
+    ctx = getattr(err, "ctx", None)
+    try:
+        where = ctx.command_path if ctx is not None else "hwkit"
+    except Exception:  # noqa: BLE001
+        where = "hwkit"
+    return f"{where}: {msg} (see `{where} --help`)"
+
+
+def _internal(err: BaseException) -> int:
+    if os.environ.get("HWKIT_DEBUG"):
+        import traceback
+
+        try:
+            traceback.print_exception(err)
+        except Exception:  # noqa: BLE001
+            pass
+    where = ""
+    tb = err.__traceback__
+    while tb is not None and tb.tb_next is not None:
+        tb = tb.tb_next
+    if tb is not None:
+        where = f" at {Path(tb.tb_frame.f_code.co_filename).name}:{tb.tb_lineno}"
+    _print_line("error", f"internal error: {type(err).__name__}: {_message(err)}{where}; please report it at "
+                         f"{REPORT_TO} (rerun with HWKIT_DEBUG=1 for the traceback)")
+    return EXIT_INTERNAL
+
+
+def main(argv: Optional[list[str]] = None) -> int:
+    """The ``hwkit`` command; returns the exit code (table in hwkit.errors and README "Exit codes")."""
+    try:
+        return _run(argv)
+    except BaseException as err:  # noqa: BLE001 - even the handlers above must not leak a traceback
+        if isinstance(err, SystemExit):
+            return err.code if isinstance(err.code, int) else (0 if err.code is None else EXIT_INTERNAL)
+        if isinstance(err, KeyboardInterrupt):
+            return EXIT_INTERRUPTED
+        return EXIT_INTERNAL
 
 
 if __name__ == "__main__":

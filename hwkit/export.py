@@ -69,6 +69,17 @@ def hardware_friendliness(model: ModelWrapper) -> list[str]:
     return issues
 
 
+def check_finite(model: torch.nn.Module) -> None:
+    """NaN or Inf in a parameter or buffer has no integer (hardware) value: refuse to export it."""
+    for name, t in [*model.named_parameters(), *model.named_buffers()]:
+        if t.is_floating_point():
+            bad = int((~torch.isfinite(t.detach())).sum())
+            if bad:
+                raise ConfigError(f"{'parameter' if isinstance(t, torch.nn.Parameter) else 'buffer'} '{name}' holds "
+                                  f"{bad} NaN/infinite value(s) of {t.numel()}: retrain (a diverged training?) "
+                                  "before exporting")
+
+
 def export_qonnx(model: torch.nn.Module, in_shape: tuple[int, ...], path: str | os.PathLike,
                  batch_size: Optional[int] = 1, strict: bool = False) -> ModelWrapper:
     """Export ``model`` to a cleaned QONNX file at ``path`` and return it as a ModelWrapper.
@@ -77,6 +88,9 @@ def export_qonnx(model: torch.nn.Module, in_shape: tuple[int, ...], path: str | 
     ``strict`` turns hardware-friendliness warnings into an UnsupportedModelError."""
     from brevitas.export import export_qonnx as brevitas_export
 
+    if batch_size is not None and (isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1):
+        raise ConfigError(f"export batch size must be an integer >= 1 (or None for dynamic), got {batch_size!r}")
+    check_finite(model)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     model = model.eval()
@@ -104,6 +118,8 @@ def export_checkpoint(checkpoint: Path, out: Optional[Path] = None, batch_size: 
     """Checkpoint (from hwkit.train) -> QONNX file; returns the path and hardware issues."""
     from hwkit.train import load_checkpoint
 
+    if batch_size is not None and (isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1):
+        raise ConfigError(f"export batch size must be an integer >= 1 (or None for dynamic), got {batch_size!r}")
     model, cfg = load_checkpoint(checkpoint)
     out = Path(out) if out else Path(checkpoint).with_suffix(".onnx")
     if out.suffix != ".onnx":

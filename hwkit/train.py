@@ -38,6 +38,22 @@ class TrainConfig:
     seed: int = 0
 
 
+def check_config(cfg: TrainConfig) -> None:
+    """Numbers a user can mistype, checked before any data is loaded: one ConfigError naming the field."""
+    def whole(name, lo, hi):
+        v = getattr(cfg, name)
+        if isinstance(v, bool) or not isinstance(v, int) or not lo <= v <= hi:
+            raise ConfigError(f"training {name} must be an integer in {lo}..{hi}, got {v!r}")
+
+    whole("epochs", 0, 100_000)
+    whole("batch_size", 1, 1 << 20)
+    whole("anneal_every", 0, 100_000)
+    whole("seed", 0, 2**32 - 1)
+    whole("ibits", 1, 16)
+    if isinstance(cfg.lr, bool) or not isinstance(cfg.lr, (int, float)) or not (np.isfinite(cfg.lr) and cfg.lr > 0):
+        raise ConfigError(f"training lr must be a finite number > 0, got {cfg.lr!r}")
+
+
 def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed)
@@ -77,6 +93,7 @@ def train(cfg: TrainConfig, progress: bool = True) -> tuple[nn.Module, dict, dic
     """Train ``cfg.model`` on ``cfg.dataset``. Returns (model, checkpoint config, metrics)."""
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
+    check_config(cfg)
     if cfg.model == "jet":
         raise ConfigError("the jet tagger expects 16 jet features; no bundled dataset has them "
                           "(build it with hwkit.zoo.build_model('jet') for hardware studies)")
@@ -152,10 +169,25 @@ def load_checkpoint(path: Path) -> tuple[nn.Module, dict]:
     except Exception as err:
         raise ConfigError(f"checkpoint '{path}' is not a readable hwkit checkpoint "
                           f"({type(err).__name__})") from None
-    model = build_from_config(cfg)
+    if not isinstance(cfg, dict) or not isinstance(state, dict):
+        raise ConfigError(f"checkpoint '{path}' is not a readable hwkit checkpoint (config or state is not a mapping)")
+    missing = [k for k in ("model", "wbits", "abits", "ibits", "in_shape", "num_classes", "preset") if k not in cfg]
+    if missing:
+        raise ConfigError(f"checkpoint '{path}' config lacks {', '.join(missing)}: not written by hwkit train")
+    try:
+        model = build_from_config(cfg)
+    except ConfigError as err:
+        raise ConfigError(f"checkpoint '{path}': {err}") from None
+    except Exception as err:  # noqa: BLE001 - shapes or counts of the wrong type in the file
+        raise ConfigError(f"checkpoint '{path}' config cannot rebuild a model ({type(err).__name__}: "
+                          f"{str(err)[:120]})") from None
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        model.load_state_dict(state)
+        try:
+            model.load_state_dict(state)
+        except Exception as err:  # noqa: BLE001 - missing/extra/mis-shaped tensors
+            raise ConfigError(f"checkpoint '{path}' weights do not match its model ({type(err).__name__}: "
+                              f"{' '.join(str(err).split())[:200]})") from None
     return model.eval(), cfg
 
 

@@ -84,4 +84,6 @@ def check_static_shapes(model):
     return model
 
 
-MODEL_PASSES = [cleanup, fix_batch, check_static_shapes]
+from hwkit.ir.validate import validate_model  # noqa: E402 (hwkit/ir/validate.py: malformed models in one line)
+
+MODEL_PASSES = [validate_model, cleanup, fix_batch, check_static_shapes]

@@ -22,6 +22,10 @@ def load_inputs(graph, path: Path) -> np.ndarray:
         raise ConfigError(f"cannot read {path} as a .npy array: {e}") from None
     if x.ndim == 0 or x.dtype.kind not in "iuf":
         raise ConfigError(f"{path}: expected a numeric array with a batch axis, got {x.dtype} {x.shape}")
+    if x.shape[0] == 0:
+        raise ConfigError(f"{path}: the batch is empty (shape {x.shape}); give at least one input")
+    if x.dtype.kind == "f" and not np.isfinite(x).all():
+        raise ConfigError(f"{path}: {int((~np.isfinite(x)).sum())} input values are NaN or infinite")
     prep = graph.input_prep
     if x.dtype.kind in "iu":
         shape = tuple(prep.onnx_shape)
@@ -49,7 +53,10 @@ def run_sim(model: Path, inputs: Path, out: Path | None, tail: bool = False) -> 
         counts = np.bincount(fl.argmax(1), minlength=fl.shape[1])
         msg += f"; predicted classes {counts.tolist()}"
     if out is not None:
-        np.save(out, fl if (tail and fl is not None) else y)
+        try:
+            np.save(out, fl if (tail and fl is not None) else y)
+        except OSError as err:
+            raise ConfigError(f"cannot write {out}: {err.strerror or type(err).__name__}") from None
         msg += f"; wrote {out}"
     return msg
 

@@ -81,7 +81,17 @@ def run_tool(
     return result
 
 
+# YoWASP prints this on the first run of each tool (while it compiles the WebAssembly), before the tool's own
+# output: never a version
+_BANNERS = ("Preparing to run ",)
+
+
+def version_line(output: str) -> str:
+    """The first non-empty line of a tool's version output that is not a YoWASP banner ('unknown' if none)."""
+    return next((ln.strip() for ln in output.splitlines() if ln.strip() and not ln.strip().startswith(_BANNERS)),
+                "unknown")
+
+
 def tool_version(argv: Sequence[str], timeout: float = 120) -> str:
-    """First non-empty line a tool prints for its version flag ('unknown' if it prints nothing)."""
-    res = run_tool(argv, timeout=timeout, check=False)
-    return next((ln.strip() for ln in res.stdout.splitlines() if ln.strip()), "unknown")
+    """What a tool prints for its version flag, banners skipped ('unknown' if it prints nothing)."""
+    return version_line(run_tool(argv, timeout=timeout, check=False).stdout)

