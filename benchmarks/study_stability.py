@@ -30,10 +30,17 @@ def main(argv=None) -> int:
     p.add_argument("--lr", type=float, default=0.01)
     p.add_argument("--board", default="ulx3s", help="board for the hardware estimate ('none' skips it)")
     p.add_argument("--out", type=Path, default=Path("benchmarks/results_stability"))
+    p.add_argument("--report-only", action="store_true", help="no training: table and plots from <out>/runs.jsonl")
     a = p.parse_args(argv)
     import torch
 
-    from hwkit.study.stability import run
+    from hwkit.study.stability import report, run
+
+    if a.report_only:
+        res = report(a.out)
+        print((a.out / "results.md").read_text())
+        print("plots:", ", ".join(res["plots"]))
+        return 0
 
     torch.set_num_threads(1)
     res = run(a.out, datasets=tuple(a.datasets.split(",")), depths=a.depths, bits=a.bits, seeds=a.seeds,

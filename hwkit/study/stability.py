@@ -215,8 +215,29 @@ def run(out: Path, datasets=("mnist1d", "mnist"), depths=(2, 4, 8, 16), bits=(2,
                             log(f"{ds} W{b}A{b} depth {depth} {kind} seed {seed}: acc {r['test_accuracy']:.3f} "
                                 f"dev last {r['deviation'][-1]:.3f} ({time.monotonic() - t0:.0f} s)")
                         rows.append(done[key])
+    return _write(out, rows, {"datasets": list(datasets), "depths": list(depths), "bits": list(bits),
+                              "seeds": list(seeds), "kinds": list(kinds), "epochs": epochs,
+                              "batch_size": batch_size, "lr": lr, "board": board})
+
+
+def report(out: Path) -> dict:
+    """Results, table and plots from whatever ``out/runs.jsonl`` holds (no training): a partial grid
+    is reported as exactly what finished."""
+    out = Path(out)
+    rows = [json.loads(line) for line in (out / "runs.jsonl").read_text().splitlines()]
+    rows.sort(key=_key)
+    first = rows[0] if rows else {}
+    return _write(out, rows, {"datasets": sorted({r["dataset"] for r in rows}),
+                              "depths": sorted({r["depth"] for r in rows}), "bits": sorted({r["bits"] for r in rows}),
+                              "seeds": sorted({r["seed"] for r in rows}), "kinds": sorted({r["kind"] for r in rows}),
+                              "epochs": first.get("epochs"), "batch_size": first.get("batch_size"),
+                              "lr": first.get("lr"), "board": (first.get("hardware") or {}).get("board")})
+
+
+def _write(out: Path, rows: list[dict], settings: dict) -> dict:
     summary = summarize(rows)
-    result = {"settings": {"datasets": list(datasets), "depths": list(depths), "bits": list(bits),
+    result = {"settings": {**settings, "width": WIDTH, "residual_hidden": RES_HIDDEN}, "runs": rows,
+              "summary": summary}: {"datasets": list(datasets), "depths": list(depths), "bits": list(bits),
                            "seeds": list(seeds), "kinds": list(kinds), "epochs": epochs, "batch_size": batch_size,
                            "lr": lr, "width": WIDTH, "residual_hidden": RES_HIDDEN, "board": board},
               "runs": rows, "summary": summary}
