@@ -11,7 +11,7 @@ import random
 import tempfile
 import time
 import warnings
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +21,7 @@ from torch import nn
 from hwkit.data import load_dataset
 from hwkit.errors import ConfigError
 from hwkit.zoo import build_model
+from hwkit.zoo.stability import enforce as enforce_stability
 
 
 @dataclass
@@ -36,6 +37,8 @@ class TrainConfig:
     lr: float = 0.01
     anneal_every: int = 0  # >0: start at 8 bits, drop one bit every N epochs down to the target
     seed: int = 0
+    arch: dict = field(default_factory=dict)  # stable/residual architecture keywords (hwkit.zoo.build_model)
+    stability_bound: float = 0.0  # >0: keep h*||K||^2*max s' <= bound in symmetric blocks (hwkit.zoo.stability)
 
 
 def check_config(cfg: TrainConfig) -> None:
@@ -64,7 +67,7 @@ def seed_everything(seed: int) -> None:
 def build_from_config(cfg: dict, bits: tuple[int, int] | None = None) -> nn.Module:
     wbits, abits = bits or (cfg["wbits"], cfg["abits"])
     return build_model(cfg["model"], wbits, abits, cfg["ibits"], tuple(cfg["in_shape"]),
-                       cfg["num_classes"], cfg["preset"])
+                       cfg["num_classes"], cfg["preset"], arch=cfg.get("arch") or None)
 
 
 def bit_schedule(cfg: TrainConfig) -> list[tuple[int, int]]:
@@ -132,8 +135,12 @@ def train(cfg: TrainConfig, progress: bool = True) -> tuple[nn.Module, dict, dic
                 loss = loss_fn(model(x_train[idx]), y_train[idx])
                 loss.backward()
                 opt.step()
+                if cfg.stability_bound > 0:
+                    enforce_stability(model, cfg.stability_bound)
                 total += float(loss) * len(idx)
             bar.update(task, advance=1, info=f"W{bits[0]}A{bits[1]} loss {total / len(order):.3f}")
+        if cfg.stability_bound > 0:  # the bound must hold for the weights hardware will use
+            enforce_stability(model, cfg.stability_bound, quantized=True, iters=100)
         seconds = time.monotonic() - start
         test_acc = evaluate(model, data.x_test, data.y_test)
         train_acc = evaluate(model, data.x_train, data.y_train)

@@ -1,6 +1,7 @@
 """The model zoo: Brevitas builders parameterized by weight/activation/input bit widths (1..8).
 
-``build_model(name, ...)`` is the one entry point; ``MODELS`` lists what exists.
+``build_model(name, ...)`` is the one entry point; ``MODELS`` lists what exists. The stable and
+residual models take architecture keywords through ``arch`` (see hwkit.zoo.stable.ARCH_KEYS).
 """
 from __future__ import annotations
 
@@ -36,20 +37,23 @@ MODELS: dict[str, ZooEntry] = {
     "cnv": ZooEntry("cnn", "small CNV: 2x(conv3x3, conv3x3, maxpool) + 2 FC",
                     lambda q, w, a, i, s, n: QuantCNV(q, s, n, w, a, i)),
     "stable_mlp": ZooEntry("stable", "symmetric blocks x - h K^T s(K x), K shared (MLP)",
-                           lambda q, w, a, i, s, n: build_stable_mlp(q, w, a, i, s, n, True)),
+                           lambda q, w, a, i, s, n, arch=None: build_stable_mlp(q, w, a, i, s, n, True, arch)),
     "residual_mlp": ZooEntry("residual", "plain residual blocks of the same size (MLP)",
-                             lambda q, w, a, i, s, n: build_stable_mlp(q, w, a, i, s, n, False)),
+                             lambda q, w, a, i, s, n, arch=None: build_stable_mlp(q, w, a, i, s, n, False, arch)),
     "stable_cnv": ZooEntry("stable", "symmetric conv blocks, K^T = conv_transpose of K",
-                           lambda q, w, a, i, s, n: build_stable_cnn(q, w, a, i, s, n, True)),
+                           lambda q, w, a, i, s, n, arch=None: build_stable_cnn(q, w, a, i, s, n, True, arch)),
     "residual_cnv": ZooEntry("residual", "plain residual conv blocks of the same size",
-                             lambda q, w, a, i, s, n: build_stable_cnn(q, w, a, i, s, n, False)),
+                             lambda q, w, a, i, s, n, arch=None: build_stable_cnn(q, w, a, i, s, n, False, arch)),
 }
 
 
 def build_model(name: str, wbits: int = 2, abits: int = 2, ibits: int = 8,
                 in_shape: tuple[int, ...] | None = None, num_classes: int = 10,
-                preset: str = "pot") -> nn.Module:
-    """A fresh (untrained) Brevitas model. Raises ConfigError on unknown names or bit widths."""
+                preset: str = "pot", arch: dict | None = None) -> nn.Module:
+    """A fresh (untrained) Brevitas model. Raises ConfigError on unknown names or bit widths.
+
+    ``arch``: architecture keywords of the stable/residual models (depth, width, hidden, h,
+    activation, share, tv); empty or None gives the default (shipped) architecture."""
     if name not in MODELS:
         raise ConfigError(f"unknown model '{name}': choose one of {', '.join(MODELS)} (see `hwkit zoo`)")
     q = quant_spec(preset)
@@ -60,4 +64,8 @@ def build_model(name: str, wbits: int = 2, abits: int = 2, ibits: int = 8,
     if entry.kind in ("cnn",) or name.endswith("_cnv"):
         if len(shape) != 3:
             raise ConfigError(f"model '{name}' needs image inputs (C, H, W), got shape {shape}")
+    if arch:
+        if entry.kind not in ("stable", "residual"):
+            raise ConfigError(f"model '{name}' takes no architecture keywords (only stable_* and residual_* do)")
+        return entry.build(q, wbits, abits, ibits, shape, num_classes, arch=arch)
     return entry.build(q, wbits, abits, ibits, shape, num_classes)

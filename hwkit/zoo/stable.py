@@ -2,11 +2,13 @@
 
 A symmetric block computes ``x_{j+1} = Q(x_j - h K_j^T Q(s(K_j x_j)))``. Because the second
 operator is the transpose of the first, the block is a forward-Euler step of a diffusion-like
-PDE: with a monotone ``s`` and ``h`` small enough it does not amplify perturbations, and that
-survives quantization. In hardware K and K^T read *one* weight memory; here K^T uses the very
-same quantized weight tensor (``self.K.quant_weight()``), so changing K changes K^T.
+PDE: with a monotone ``s`` and ``h * ||K||_2^2 * max s' <= 2`` it does not amplify perturbations,
+and that survives quantization. In hardware K and K^T read *one* weight memory; here K^T uses the
+very same quantized weight tensor (``self.K.quant_weight()``), so changing K changes K^T.
 
-The residual counterparts (``residual_*``) have the same sizes but an independent second weight.
+The residual counterparts (``residual_*``) have the same sizes but an independent second weight
+(``share=False``). Architecture knobs (depth, width, hidden, h, activation, share, tv) arrive as
+keyword arguments from ``hwkit.zoo.build_model(..., arch={...})``; the defaults are the shipped models.
 """
 from __future__ import annotations
 
@@ -16,22 +18,34 @@ import torch.nn.functional as F
 from brevitas import nn as qnn
 from torch import nn
 
-from hwkit.zoo.mlp import activation
+from hwkit.errors import ConfigError
+from hwkit.zoo.mlp import activation as relu_activation
 from hwkit.zoo.quant import QuantSpec
 
 STEP = 0.5  # h: a power of two, so the step is a shift in hardware
+ACTIVATIONS = ("relu", "hardtanh")
+MAX_SLOPE = {"relu": 1.0, "hardtanh": 1.0}  # max s' of the float activation (the STE slope when quantized)
 
 
 def _stream_quant(q: QuantSpec, bits: int) -> nn.Module:
     return qnn.QuantIdentity(**q.signed_act(bits), return_quant_tensor=True)
 
 
+def _activation(q: QuantSpec, bits: int, kind: str) -> nn.Module:
+    if kind == "relu":
+        return relu_activation(q, bits)
+    return qnn.QuantIdentity(**q.signed_act(bits), return_quant_tensor=True)  # clip to the signed range
+
+
 class SymmetricLinearBlock(nn.Module):
-    def __init__(self, q: QuantSpec, width: int, hidden: int, wbits: int, abits: int, h: float = STEP):
+    share = True
+
+    def __init__(self, q: QuantSpec, width: int, hidden: int, wbits: int, abits: int, h: float = STEP,
+                 act: str = "relu"):
         super().__init__()
-        self.h = h
+        self.h, self.act_kind = h, act
         self.K = qnn.QuantLinear(width, hidden, bias=False, **q.weight(wbits))
-        self.act = activation(q, abits)
+        self.act = _activation(q, abits, act)
         self.out_quant = _stream_quant(q, abits)
 
     def transpose_op(self, z):
@@ -44,8 +58,11 @@ class SymmetricLinearBlock(nn.Module):
 
 
 class ResidualLinearBlock(SymmetricLinearBlock):
-    def __init__(self, q: QuantSpec, width: int, hidden: int, wbits: int, abits: int, h: float = STEP):
-        super().__init__(q, width, hidden, wbits, abits, h)
+    share = False
+
+    def __init__(self, q: QuantSpec, width: int, hidden: int, wbits: int, abits: int, h: float = STEP,
+                 act: str = "relu"):
+        super().__init__(q, width, hidden, wbits, abits, h, act)
         self.K2 = qnn.QuantLinear(hidden, width, bias=False, **q.weight(wbits))
 
     def transpose_op(self, z):
@@ -53,11 +70,14 @@ class ResidualLinearBlock(SymmetricLinearBlock):
 
 
 class SymmetricConvBlock(nn.Module):
-    def __init__(self, q: QuantSpec, channels: int, hidden: int, wbits: int, abits: int, h: float = STEP):
+    share = True
+
+    def __init__(self, q: QuantSpec, channels: int, hidden: int, wbits: int, abits: int, h: float = STEP,
+                 act: str = "relu"):
         super().__init__()
-        self.h = h
+        self.h, self.act_kind = h, act
         self.K = qnn.QuantConv2d(channels, hidden, 3, padding=1, bias=False, **q.weight(wbits))
-        self.act = activation(q, abits)
+        self.act = _activation(q, abits, act)
         self.out_quant = _stream_quant(q, abits)
 
     def transpose_op(self, z):
@@ -65,30 +85,48 @@ class SymmetricConvBlock(nn.Module):
         return F.conv_transpose2d(z.value, self.K.quant_weight().value, padding=1)
 
     def forward(self, x):
+        self.spatial = tuple(x.shape[-2:])  # the operator norm of a padded conv depends on the map size
         z = self.act(self.K(x))
         return self.out_quant(x.value - self.h * self.transpose_op(z))
 
 
 class ResidualConvBlock(SymmetricConvBlock):
-    def __init__(self, q: QuantSpec, channels: int, hidden: int, wbits: int, abits: int, h: float = STEP):
-        super().__init__(q, channels, hidden, wbits, abits, h)
+    share = False
+
+    def __init__(self, q: QuantSpec, channels: int, hidden: int, wbits: int, abits: int, h: float = STEP,
+                 act: str = "relu"):
+        super().__init__(q, channels, hidden, wbits, abits, h, act)
         self.K2 = qnn.QuantConv2d(hidden, channels, 3, padding=1, bias=False, **q.weight(wbits))
 
     def transpose_op(self, z):
         return self.K2(z)
 
 
+def _blocks(kind, q, width, hidden, depth, wbits, abits, h, act, tv, share):
+    sym, res = kind
+    block = sym if share else res
+    layers = []
+    for _ in range(depth):
+        layers.append(block(q, width, hidden, wbits, abits, h, act))
+        if tv:
+            from hwkit.zoo.tv import TVSmoothing
+
+            layers.append(TVSmoothing(q, width, abits))
+    return nn.Sequential(*layers)
+
+
 class StableMLP(nn.Module):
     """input quant -> QuantLinear opening -> n blocks -> QuantLinear classifier."""
 
     def __init__(self, q: QuantSpec, in_features: int, num_classes: int, wbits: int, abits: int,
-                 ibits: int, width: int = 32, hidden: int = 32, depth: int = 2, symmetric: bool = True):
+                 ibits: int, width: int = 32, hidden: int = 32, depth: int = 2, symmetric: bool = True,
+                 h: float = STEP, activation: str = "relu"):
         super().__init__()
-        block = SymmetricLinearBlock if symmetric else ResidualLinearBlock
         self.input_quant = qnn.QuantIdentity(**q.input(ibits))
         self.opening = qnn.QuantLinear(in_features, width, **q.weight(wbits), **q.bias())
         self.open_quant = _stream_quant(q, abits)
-        self.blocks = nn.Sequential(*[block(q, width, hidden, wbits, abits) for _ in range(depth)])
+        self.blocks = _blocks((SymmetricLinearBlock, ResidualLinearBlock), q, width, hidden, depth,
+                              wbits, abits, h, activation, False, symmetric)
         self.classifier = qnn.QuantLinear(width, num_classes, **q.weight(wbits), **q.bias())
 
     def forward(self, x):
@@ -97,20 +135,21 @@ class StableMLP(nn.Module):
 
 
 class StableCNN(nn.Module):
-    """input quant -> conv opening -> n conv blocks -> maxpool -> FC classifier."""
+    """input quant -> conv opening -> n conv blocks (each optionally followed by a TV step) ->
+    maxpool -> FC classifier."""
 
     def __init__(self, q: QuantSpec, in_shape: tuple[int, ...], num_classes: int, wbits: int,
                  abits: int, ibits: int, channels: int = 8, hidden: int = 8, depth: int = 2,
-                 symmetric: bool = True):
+                 symmetric: bool = True, h: float = STEP, activation: str = "relu", tv: bool = False):
         super().__init__()
-        block = SymmetricConvBlock if symmetric else ResidualConvBlock
-        cin, h, w = in_shape
+        cin, hh, ww = in_shape
         self.input_quant = qnn.QuantIdentity(**q.input(ibits))
         self.opening = qnn.QuantConv2d(cin, channels, 3, padding=1, **q.weight(wbits), **q.bias())
         self.open_quant = _stream_quant(q, abits)
-        self.blocks = nn.Sequential(*[block(q, channels, hidden, wbits, abits) for _ in range(depth)])
+        self.blocks = _blocks((SymmetricConvBlock, ResidualConvBlock), q, channels, hidden, depth,
+                              wbits, abits, h, activation, tv, symmetric)
         self.pool = nn.MaxPool2d(2)
-        self.classifier = qnn.QuantLinear(channels * (h // 2) * (w // 2), num_classes,
+        self.classifier = qnn.QuantLinear(channels * (hh // 2) * (ww // 2), num_classes,
                                           **q.weight(wbits), **q.bias())
 
     def forward(self, x):
@@ -119,9 +158,41 @@ class StableCNN(nn.Module):
         return self.classifier(x.flatten(1))
 
 
-def build_stable_mlp(q, wbits, abits, ibits, in_shape, num_classes, symmetric=True):
-    return StableMLP(q, math.prod(in_shape), num_classes, wbits, abits, ibits, symmetric=symmetric)
+ARCH_KEYS = ("depth", "width", "hidden", "h", "activation", "share", "tv")
 
 
-def build_stable_cnn(q, wbits, abits, ibits, in_shape, num_classes, symmetric=True):
-    return StableCNN(q, in_shape, num_classes, wbits, abits, ibits, symmetric=symmetric)
+def check_arch(arch: dict, conv: bool) -> dict:
+    """Validate architecture keywords; ConfigError names the bad one."""
+    arch = dict(arch or {})
+    allowed = ARCH_KEYS if conv else tuple(k for k in ARCH_KEYS if k != "tv")
+    for key in arch:
+        if key not in allowed:
+            raise ConfigError(f"unknown architecture key '{key}': choose from {', '.join(allowed)}")
+    for key in ("depth", "width", "hidden"):
+        if key in arch and (not isinstance(arch[key], int) or isinstance(arch[key], bool) or arch[key] < 1):
+            raise ConfigError(f"arch '{key}' must be a positive integer, got {arch[key]!r}")
+    if "h" in arch:
+        h = arch["h"]
+        if not isinstance(h, (int, float)) or h <= 0 or math.frexp(h)[0] != 0.5 or h > 1:
+            raise ConfigError(f"step h must be a power of two in (0, 1] (a shift in hardware), got {h!r}")
+        arch["h"] = float(h)
+    if arch.get("activation", "relu") not in ACTIVATIONS:
+        raise ConfigError(f"unknown activation '{arch['activation']}': choose one of {', '.join(ACTIVATIONS)}")
+    for key in ("share", "tv"):
+        if key in arch and not isinstance(arch[key], bool):
+            raise ConfigError(f"arch '{key}' must be true or false, got {arch[key]!r}")
+    return arch
+
+
+def build_stable_mlp(q, wbits, abits, ibits, in_shape, num_classes, symmetric=True, arch=None):
+    a = check_arch(arch, conv=False)
+    return StableMLP(q, math.prod(in_shape), num_classes, wbits, abits, ibits, width=a.get("width", 32),
+                     hidden=a.get("hidden", 32), depth=a.get("depth", 2), symmetric=a.get("share", symmetric),
+                     h=a.get("h", STEP), activation=a.get("activation", "relu"))
+
+
+def build_stable_cnn(q, wbits, abits, ibits, in_shape, num_classes, symmetric=True, arch=None):
+    a = check_arch(arch, conv=True)
+    return StableCNN(q, in_shape, num_classes, wbits, abits, ibits, channels=a.get("width", 8),
+                     hidden=a.get("hidden", 8), depth=a.get("depth", 2), symmetric=a.get("share", symmetric),
+                     h=a.get("h", STEP), activation=a.get("activation", "relu"), tv=a.get("tv", False))

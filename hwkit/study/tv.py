@@ -1,0 +1,97 @@
+"""TV smoothing, software measurement: a small stable CNN with and without a TV step after each block.
+
+Outlier ratio = max |a| / 99th percentile of |a| over the test set, for the values entering each
+residual-stream quantizer (the float pre-activations that quantization must cover); reported for
+the last stream (the map the classifier reads) and as the mean over streams.
+"""
+from __future__ import annotations
+
+import json
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+
+def stream_outliers(model, x) -> list[float]:
+    import torch
+
+    from hwkit.zoo.tv import outlier_ratio
+
+    quants = [model.open_quant] + [b.out_quant for b in model.blocks]
+    seen: dict = {i: [] for i in range(len(quants))}
+    hooks = [q.register_forward_pre_hook(lambda m, a, i=i: seen[i].append(a[0].detach().numpy().copy()))
+             for i, q in enumerate(quants)]
+    try:
+        with torch.no_grad():
+            model(torch.from_numpy(x))
+    finally:
+        for h in hooks:
+            h.remove()
+    return [outlier_ratio(np.concatenate(seen[i])) for i in range(len(quants))]
+
+
+def lowering_status(model, in_shape) -> str:
+    """'ok' if hwkit.ir.lower accepts the exported model, else the exact one-line error."""
+    import tempfile
+
+    from hwkit.export import export_qonnx
+    from hwkit.ir import lower
+
+    with tempfile.TemporaryDirectory() as tmp, warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        path = Path(tmp) / "tv.onnx"
+        export_qonnx(model, tuple(in_shape), path)
+        try:
+            lower(str(path))
+        except Exception as err:  # report, whatever the kind: the lead adds the layer kind later
+            return f"{type(err).__name__}: {err}"
+    return "ok"
+
+
+def run_tv(out: Path, dataset: str = "digits", bits=(2, 3), seeds=(0, 1, 2), epochs: int = 10,
+           depth: int = 2, width: int = 8, log=print) -> dict:
+    import torch
+
+    from hwkit.data import load_dataset
+    from hwkit.train import TrainConfig, train
+
+    torch.set_num_threads(1)
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    data = load_dataset(dataset)
+    rows, status = [], None
+    for b in bits:
+        for tv in (False, True):
+            for seed in seeds:
+                arch = {"depth": depth, "width": width, "hidden": width, "tv": tv}
+                cfg = TrainConfig(model="stable_cnv", dataset=dataset, wbits=b, abits=b, epochs=epochs, seed=seed,
+                                  arch=arch)
+                model, ckpt, metrics = train(cfg, progress=False)
+                ratios = stream_outliers(model, data.x_test)
+                if tv and status is None:
+                    status = lowering_status(model, ckpt["in_shape"])
+                rows.append({"bits": b, "tv": tv, "seed": seed, "test_accuracy": metrics["test_accuracy"],
+                             "outlier_last": ratios[-1], "outlier_mean": float(np.mean(ratios)), "outliers": ratios})
+                log(f"W{b}A{b} tv={tv} seed {seed}: acc {metrics['test_accuracy']:.3f} outlier last {ratios[-1]:.2f}")
+    summary = []
+    for b in bits:
+        for tv in (False, True):
+            rs = [r for r in rows if r["bits"] == b and r["tv"] == tv]
+            acc, last, mean = (np.array([r[k] for r in rs]) for k in ("test_accuracy", "outlier_last", "outlier_mean"))
+            summary.append({"bits": b, "tv": tv, "accuracy_mean": acc.mean(), "accuracy_std": acc.std(),
+                            "outlier_last_mean": last.mean(), "outlier_last_std": last.std(),
+                            "outlier_mean_mean": mean.mean(), "outlier_mean_std": mean.std()})
+    result = {"settings": {"dataset": dataset, "bits": list(bits), "seeds": list(seeds), "epochs": epochs,
+                           "depth": depth, "width": width}, "runs": rows, "summary": summary,
+              "lower_status": status}
+    (out / "tv_results.json").write_text(json.dumps(result, indent=1, sort_keys=True) + "\n")
+    lines = ["| W=A bits | TV | test acc % | outlier ratio, last stream | outlier ratio, mean over streams |",
+             "|---|---|---|---|---|"]
+    for s in summary:
+        lines.append(f"| {s['bits']} | {'yes' if s['tv'] else 'no'} | {100 * s['accuracy_mean']:.1f} ± "
+                     f"{100 * s['accuracy_std']:.1f} | {s['outlier_last_mean']:.2f} ± {s['outlier_last_std']:.2f} | "
+                     f"{s['outlier_mean_mean']:.2f} ± {s['outlier_mean_std']:.2f} |")
+    lines.append(f"\nhwkit.ir.lower on the exported TV model: `{status}`\n")
+    (out / "tv_results.md").write_text("\n".join(lines))
+    return result
