@@ -17,7 +17,7 @@ import yaml
 
 from hwkit.errors import ConfigError
 
-FAMILIES = {"ecp5", "ice40", "zynq7000", "zynqmp", "artix7", "virtexup"}
+FAMILIES = {"ecp5", "ice40", "gw1n", "gw2a", "zynq7000", "zynqmp", "artix7", "virtexup"}
 TOOLCHAINS = {"open", "vivado"}
 CONSTRAINT_SUFFIX = {"ecp5": ".lpf", "ice40": ".pcf"}
 DEFAULT_BOARD = "ulx3s"
