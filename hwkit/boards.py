@@ -24,6 +24,10 @@ DEFAULT_BOARD = "ulx3s"
 # part, device, package, speed grade, pins and nextpnr options reach Tcl, Makefiles and tool command lines:
 # only characters no such language treats specially
 TOKEN = re.compile(r"[A-Za-z0-9_.-]+")
+# part numbers may carry one grade suffix after a slash (Gowin: GW1NR-LV9QN88PC6/I5); never a path
+PNR_ARCH = {"gw1n": "himbaechel-gowin", "gw2a": "himbaechel-gowin"}   # nextpnr binary per family
+PNR_KEYS = ("arch", "device", "package", "speed", "family")   # family: himbaechel-gowin's --vopt family
+PART = re.compile(r"[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)?")
 MAX_MHZ = 1000.0
 
 
@@ -99,12 +103,14 @@ def _need(data: dict, key: str, kind, where: str) -> Any:
     return value
 
 
-def _token(data: dict, key: str, where: str, allow_empty: bool = False, kinds=(str,)) -> str:
-    """A field that enters generated Tcl/constraint files or tool arguments: ``[A-Za-z0-9_.-]+``."""
+def _token(data: dict, key: str, where: str, allow_empty: bool = False, kinds=(str,), pattern=TOKEN) -> str:
+    """A field that enters generated Tcl/constraint files or tool arguments: ``[A-Za-z0-9_.-]+``
+    (``pattern`` PART: one '/grade' suffix allowed)."""
     value = _need(data, key, kinds, where)
     text = str(value)
-    if (text or not allow_empty) and not TOKEN.fullmatch(text):
-        raise ConfigError(f"{where}: field '{key}' must contain only letters, digits, '_', '.' and '-', "
+    if (text or not allow_empty) and not pattern.fullmatch(text):
+        extra = " (and one '/' before a grade)" if pattern is PART else ""
+        raise ConfigError(f"{where}: field '{key}' must contain only letters, digits, '_', '.' and '-'{extra}, "
                           f"got {text[:60]!r}")
     return text
 
@@ -199,8 +205,8 @@ def parse_board(data: Any, where: str, path: Optional[Path] = None) -> Board:
 
     return Board(
         name=name, title=_text(data, "title", where), vendor=_token(data, "vendor", where),
-        family=family, part=_token(data, "part", where), device=_token(data, "device", where),
-        package=_token(data, "package", where), speed_grade=_token(data, "speed_grade", where, allow_empty=True),
+        family=family, part=_token(data, "part", where, pattern=PART), device=_token(data, "device", where, pattern=PART),
+        package=_token(data, "package", where), speed_grade=_token(data, "speed_grade", where, allow_empty=True, pattern=PART),
         toolchain=toolchain, clock_mhz=clock, resources=resources, source=tuple(source), pins=pins,
         constraints=constraints, pnr=dict(pnr), path=path,
     )
@@ -211,14 +217,14 @@ def _check_pnr(pnr: dict, family: str, where: str) -> None:
     from hwkit.tools.nextpnr import ECP5_DEVICES, ICE40_DEVICES
 
     for key in pnr:
-        if key not in ("arch", "device", "package", "speed"):
-            raise ConfigError(f"{where}: unknown field {str(key)[:40]!r} (expected arch, device, package, speed)")
-        _token(pnr, key, where, kinds=(str, int))
+        if key not in PNR_KEYS:
+            raise ConfigError(f"{where}: unknown field {str(key)[:40]!r} (expected {', '.join(PNR_KEYS)})")
+        _token(pnr, key, where, kinds=(str, int), pattern=PART if key == "device" else TOKEN)
     known = {"ecp5": ECP5_DEVICES, "ice40": ICE40_DEVICES}.get(family)
     device = str(pnr["device"]).lower()
     if known is not None and device not in known:
         raise ConfigError(f"{where}: field 'device' is {device!r}, nextpnr-{family} knows {', '.join(sorted(known))}")
-    if "arch" in pnr and pnr["arch"] != family:
+    if "arch" in pnr and pnr["arch"] != PNR_ARCH.get(family, family):
         raise ConfigError(f"{where}: field 'arch' is {pnr['arch']!r} but the board family is '{family}'")
 
 
