@@ -117,13 +117,9 @@ def lower(ctx: BuildContext) -> dict:
     fn = _require("hwkit.ir.lower", "lower")
     graph = fn(str(ctx.artefact("export", QONNX)))
     target_cycles = max(1, int(_clock(ctx) * 1e6 // ctx.config.target_fps)) if ctx.config.target_fps else None
-    rtl_choose = _require("hwkit.backends.rtl.plan", "choose_folding") if ctx.config.backend == "rtl" else None
-    if rtl_choose is not None:
-        # the RTL backend's own choice, fixed here so the estimate and the generated core agree
-        graph = _apply_folding(graph, rtl_choose(graph, target_ii=target_cycles))
-    elif target_cycles:
-        choose = _require("hwkit.sim.cycles", "choose_folding")
-        graph = choose(graph, target_cycles)
+    if ctx.config.backend == "rtl" or target_cycles:
+        # fixed here so the estimate and the generated core agree (rtl: its default target without a frame rate)
+        graph = _require("hwkit.ir.folding", "fold")(graph, target_cycles=target_cycles)
     with open(ctx.workdir / GRAPH, "wb") as f:
         pickle.dump(graph, f, protocol=4)
     layers = []
@@ -150,20 +146,6 @@ def _mvus(graph):
         for part in (layer.body if isinstance(layer, SymmetricBlock) else [layer]):
             if isinstance(part, MVU):
                 yield part
-
-
-def _apply_folding(graph, folding: dict):
-    """A graph with PE/SIMD set on every MVU named in ``folding``; a threshold after an MVU takes its PE."""
-    from dataclasses import replace
-
-    from hwkit.ir.graph import Folding, Threshold
-
-    graph = graph.replace_layers(*(replace(layer, folding=Folding(int(folding[layer.name][0]),
-                                                                  int(folding[layer.name][1])))
-                                   for layer in _mvus(graph) if layer.name in folding))
-    return graph.replace_layers(*(replace(layer, folding=Folding(graph.producer(layer.inputs[0]).folding.pe, 1))
-                                  for layer in graph.layers if isinstance(layer, Threshold)
-                                  and getattr(graph.producer(layer.inputs[0]), "kind", None) == "MVU"))
 
 
 def _float_scores(graph, outputs: dict) -> np.ndarray:
