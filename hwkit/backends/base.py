@@ -63,9 +63,10 @@ class Backend:
 
     def fold(self, graph, board, config, *, target_cycles: Optional[int] = None):
         """The graph with this backend's PE/SIMD; ``target_cycles`` from the requested throughput."""
-        from hwkit.stages.common import fold_for_backend
+        from hwkit.ir.folding import fold
 
-        return fold_for_backend(graph, target_cycles=target_cycles)
+        # without a throughput target the HLS backends keep the lowered folding (their reuse factors)
+        return fold(graph, target_cycles=target_cycles) if target_cycles else graph
 
     def estimate(self, graph, board, clock_mhz: float) -> dict:
         from hwkit.estimate import finnr_estimate

@@ -2,7 +2,14 @@
 
 A DAG of hardware layers connected by typed integer streams. Everything a backend needs to build
 the accelerator, and everything the golden simulator needs to compute its exact outputs, lives
-here: integer parameters, stream types, scales, folding. Nothing refers back to ONNX.
+here: integer parameters, stream types, scales, folding. Layers refer to nothing outside the graph;
+the graph's records of where its streams sit in the source model (``input_prep``, ``probes``) are
+tensor names and index arrays, not a model object.
+
+Everything is frozen: layers, streams and the graph are immutable dataclasses whose arrays are
+read-only private copies; a pass builds a changed copy with ``dataclasses.replace`` (and
+``HwGraph.replace_layers``). So data derived from an object (simulator plans, schedules) can live on
+that object (:func:`derived`) and never go stale.
 
 Conventions shared by the simulator and every backend:
 - A stream carries, per sample, an integer tensor of ``shape`` in *channels-last* order
@@ -20,7 +27,6 @@ from typing import Mapping, Optional
 import numpy as np
 
 from hwkit.ir.types import IntType
-
 
 
 def frozen_array(a) -> np.ndarray:

@@ -1,5 +1,5 @@
 """Golden simulator and cycle model of HwGraph."""
 from hwkit.sim.core import SimResult, simulate
-from hwkit.sim.cycles import choose_folding, cycles, layer_cycles
+from hwkit.sim.cycles import cycles, layer_cycles
 
-__all__ = ["SimResult", "simulate", "cycles", "layer_cycles", "choose_folding"]
+__all__ = ["SimResult", "simulate", "cycles", "layer_cycles"]

@@ -1,8 +1,7 @@
-"""What the build stages share: the graph artefact, folding, the board, the backend, small results.
+"""What the build stages share: the graph artefact, the board, the backend, small results.
 
-The graph artefact and folding each live in ONE function here (``save_graph_artefact``,
-``load_graph_artefact``, ``fold_for_backend``) so the frozen IR's code-free artefact and pure
-``fold`` replace them in one place.
+The graph artefact lives in two functions here (``save_graph_artefact``,
+``load_graph_artefact``) so the artefact format changes in one place; folding is hwkit.ir.fold.
 """
 from __future__ import annotations
 
@@ -42,26 +41,6 @@ def _mvus(graph):
 def folding_of(graph) -> dict:
     """{MVU name: [pe, simd]} of every matrix layer, symmetric blocks' bodies included."""
     return {layer.name: [layer.folding.pe, layer.folding.simd] for layer in _mvus(graph)}
-
-
-def fold_for_backend(graph, *, target_cycles: Optional[int] = None, overrides: Optional[dict] = None):
-    """The graph with PE/SIMD set: ``overrides`` ({MVU name: (pe, simd)}; a Threshold after an MVU
-    takes its PE) when given, else hwkit.sim's choice for ``target_cycles`` (None: as lowered)."""
-    if overrides is None:
-        if target_cycles:
-            return require("hwkit.sim.cycles", "choose_folding")(graph, target_cycles)
-        return graph
-    from dataclasses import replace
-
-    from hwkit.ir.graph import Folding, Threshold
-
-    graph = graph.replace_layers(*(replace(layer, folding=Folding(int(overrides[layer.name][0]),
-                                                                  int(overrides[layer.name][1])))
-                                   for layer in _mvus(graph) if layer.name in overrides))
-    graph = graph.replace_layers(*(replace(layer, folding=Folding(graph.producer(layer.inputs[0]).folding.pe, 1))
-                                   for layer in graph.layers if isinstance(layer, Threshold)
-                                   and getattr(graph.producer(layer.inputs[0]), "kind", None) == "MVU"))
-    return graph
 
 
 def board(ctx):

@@ -15,10 +15,10 @@ class RtlBackend(Backend):
     name = "rtl"
 
     def fold(self, graph, board, config, *, target_cycles: Optional[int] = None):
-        from hwkit.stages.common import fold_for_backend
+        from hwkit.ir.folding import fold
 
-        choose = require("hwkit.backends.rtl.plan", "choose_folding")
-        return fold_for_backend(graph, overrides=choose(graph, target_ii=target_cycles))
+        # always folded: without a target, the RTL's default (largest MVU's MACs / 64 per sample)
+        return fold(graph, target_cycles=target_cycles)
 
     def estimate(self, graph, board, clock_mhz: float) -> dict:
         from hwkit.estimate import rtl_estimate

@@ -16,6 +16,7 @@ from typing import Optional
 import numpy as np
 
 from hwkit.errors import UnsupportedModelError
+from hwkit.ir.check import adjoint_taps
 from hwkit.ir.graph import (MVU, Add, FloatTail, HwGraph, Pool, Reshape, ShiftRound, SlidingWindow, Stream,
                             SymmetricBlock, Threshold)
 from hwkit.ir.types import IntType
@@ -27,10 +28,6 @@ ROUNDING = {"half_even": 0, "half_up": 1, "floor": 2}
 
 def sanitize(name: str) -> str:
     return identifier(name, 48, "n_")   # bounded with a hash of the full name: no two layers share a file
-
-
-def divisors(n: int) -> list[int]:
-    return [d for d in range(1, n + 1) if n % d == 0]
 
 
 @dataclass
@@ -116,68 +113,11 @@ def _pixels(streams, layer) -> int:
 
 
 def choose_folding(graph: HwGraph, target_ii: Optional[int] = None, overrides: Optional[dict] = None) -> dict:
-    """{mvu name: (pe, simd)}. Each MVU gets the fewest PE*SIMD lanes that finish a sample within
-    ``target_ii`` cycles, preferring SIMD equal to the width arriving from upstream (no converter).
-    A K^T unit takes its K's folding swapped, since both read the same memory words (forcing only
-    K^T's folding forces K's, swapped). Defaults: the graph's own Folding when set, else
-    ``target_ii`` = largest MVU's MACs per sample / 64."""
-    layers, streams = flatten(graph)
-    overrides = dict(overrides or {})
-    mvus = [l for l in layers if isinstance(l, MVU)]
-    for layer in mvus:
-        if _true_transpose(layers, layer) and layer.name in overrides and layer.transposed_of not in overrides:
-            kpe, ksimd = overrides[layer.name]
-            overrides[layer.transposed_of] = (ksimd, kpe)
-    if target_ii is None:
-        target_ii = max([l.mh * l.mw * _pixels(streams, l) for l in mvus] + [64]) // 64
-    out: dict = {}
-    arriving = {}
-    for layer in layers:
-        if isinstance(layer, MVU):
-            px = _pixels(streams, layer)
-            conv_c = None
-            prod = next((p for p in layers if layer.inputs[0] in p.outputs), None)
-            if isinstance(prod, SlidingWindow):
-                conv_c = streams[prod.inputs[0]].channels
-            if layer.name in overrides:
-                pe, simd = overrides[layer.name]
-            elif _true_transpose(layers, layer) and layer.transposed_of in out:
-                kpe, ksimd = out[layer.transposed_of]
-                pe, simd = ksimd, kpe
-            elif (layer.folding.pe, layer.folding.simd) != (1, 1):
-                pe, simd = layer.folding.pe, layer.folding.simd
-            else:
-                pe, simd = _pick(layer.mh, layer.mw, px, target_ii, arriving.get(layer.inputs[0]), conv_c)
-            if layer.mh % pe or layer.mw % simd or (conv_c and conv_c % simd):
-                raise UnsupportedModelError(
-                    f"folding PE={pe} SIMD={simd} of layer '{layer.name}' does not divide its {layer.mh}x{layer.mw} "
-                    f"matrix{f' / {conv_c} channels' if conv_c else ''}")
-            out[layer.name] = (pe, simd)
-            arriving[layer.outputs[0]] = pe
-        elif layer.inputs and layer.inputs[0] in arriving:
-            arriving[layer.outputs[0]] = arriving[layer.inputs[0]]
-    # a K memory read as K^T by a later unit must have been folded compatibly
-    for layer in mvus:
-        if _true_transpose(layers, layer):
-            kpe, ksimd = out[layer.transposed_of]
-            if out[layer.name] != (ksimd, kpe):
-                raise UnsupportedModelError(
-                    f"layer '{layer.name}' reads '{layer.transposed_of}' as K^T: its folding must be "
-                    f"PE={ksimd} SIMD={kpe}, got PE={out[layer.name][0]} SIMD={out[layer.name][1]}")
-    return out
+    """{mvu name: (pe, simd)} of :func:`hwkit.ir.fold` for ``target_ii`` cycles per sample, keeping a
+    folding already set on the graph (the build's lower stage folded it)."""
+    from hwkit.ir.folding import choose
 
-
-def adjoint_taps(k: np.ndarray, kt: np.ndarray) -> Optional[int]:
-    """T when ``kt`` is the adjoint of ``k`` over T window taps, else None. K is (O, T*C) in im2col
-    order (tap-major, channel fastest); its adjoint conv (conv_transpose) is (C, T*O) with
-    kt[c, t*O + o] = k[o, (T-1-t)*C + c]: taps flipped, channels swapped. T=1 is the plain transpose."""
-    o, kw = k.shape
-    c, ktw = kt.shape
-    if kw % c or ktw != (kw // c) * o:
-        return None
-    t = kw // c
-    adj = k.reshape(o, t, c)[:, ::-1, :].transpose(2, 1, 0).reshape(c, t * o)
-    return t if np.array_equal(adj, kt) else None
+    return choose(graph, target_ii, overrides, keep=True)
 
 
 def transpose_taps(layers, layer) -> Optional[int]:
@@ -188,26 +128,6 @@ def transpose_taps(layers, layer) -> Optional[int]:
     if k is None or k.wtype != layer.wtype:
         return None
     return adjoint_taps(k.weights, layer.weights)
-
-
-def _true_transpose(layers, layer) -> bool:
-    return transpose_taps(layers, layer) is not None
-
-
-def _pick(mh, mw, px, target, prefer_simd, conv_c):
-    simds = [s for s in divisors(mw) if conv_c is None or conv_c % s == 0]
-    best = None
-    for simd in simds:
-        for pe in divisors(mh):
-            cyc = px * (mh // pe) * (mw // simd)
-            if cyc > target:
-                continue
-            key = (pe * simd, 0 if simd == prefer_simd else 1, abs(pe - simd), simd)
-            if best is None or key < best[0]:
-                best = (key, pe, simd)
-    if best is None:   # target unreachable: fully parallel within the allowed SIMD
-        return mh, max(simds)
-    return best[1], best[2]
 
 
 class _Builder:
