@@ -237,10 +237,7 @@ def report(out: Path) -> dict:
 def _write(out: Path, rows: list[dict], settings: dict) -> dict:
     summary = summarize(rows)
     result = {"settings": {**settings, "width": WIDTH, "residual_hidden": RES_HIDDEN}, "runs": rows,
-              "summary": summary}: {"datasets": list(datasets), "depths": list(depths), "bits": list(bits),
-                           "seeds": list(seeds), "kinds": list(kinds), "epochs": epochs, "batch_size": batch_size,
-                           "lr": lr, "width": WIDTH, "residual_hidden": RES_HIDDEN, "board": board},
-              "runs": rows, "summary": summary}
+              "summary": summary}
     (out / "results.json").write_text(json.dumps(result, indent=1, sort_keys=True) + "\n")
     (out / "results.md").write_text(markdown(summary))
     result["plots"] = [str(p) for p in plot(summary, out)]
