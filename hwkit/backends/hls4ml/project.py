@@ -220,6 +220,7 @@ def generate_hls4ml_project(
     notes = check_qonnx(mw, approximate)
     clean_path = out_dir / "model.clean.onnx"
     mw.save(str(clean_path))
+    stable_layers.register()  # always, so every project ships the same sources whatever ran before
     mw, custom_setup = stable.prepare(mw)
     mw.save(str(out_dir / "model.hls4ml.onnx"))
 

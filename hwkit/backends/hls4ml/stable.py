@@ -158,12 +158,10 @@ def _match(mw, sub):
 
 
 def prepare(mw):
-    """Replace every symmetric block by one stable-block node; returns (model, config hook)."""
+    """Replace every symmetric block by one stable-block node; returns (model, config hook). The
+    caller registers the node's hls4ml layer first (hwkit.backends.hls4ml.stable_layers.register)."""
     from qonnx.transformation.general import RemoveUnusedTensors
 
-    from hwkit.backends.hls4ml.stable_layers import register
-
-    register()  # always, so every project ships the same sources whatever ran before in this process
     blocks = [b for b in (_match(mw, sub) for sub in [n for n in mw.graph.node if n.op_type == "Sub"]) if b]
     if not blocks:
         return mw, None
