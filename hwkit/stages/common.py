@@ -5,7 +5,6 @@ The graph artefact lives in two functions here (``save_graph_artefact``,
 """
 from __future__ import annotations
 
-import pickle
 from pathlib import Path
 from typing import Optional
 
@@ -14,19 +13,21 @@ import numpy as np
 from hwkit.backends.base import require  # noqa: F401  (re-exported for stages)
 
 QONNX = "model.qonnx.onnx"
-GRAPH = "graph.pkl"
+GRAPH = "hwgraph"  # directory: graph.json + graph.npz (hwkit.ir.save_graph)
 
 
 def save_graph_artefact(graph, directory: Path) -> list[str]:
-    """Write the HwGraph into ``directory``; returns the file names written."""
-    with open(Path(directory) / GRAPH, "wb") as f:
-        pickle.dump(graph, f, protocol=4)
-    return [GRAPH]
+    """Write the HwGraph into ``directory``/hwgraph (JSON + npz, no code); returns the files written."""
+    from hwkit.ir.serialize import save_graph
+
+    return [f"{GRAPH}/{name}" for name in save_graph(graph, Path(directory) / GRAPH)]
 
 
 def load_graph_artefact(directory: Path):
-    with open(Path(directory) / GRAPH, "rb") as f:
-        return pickle.load(f)
+    """The HwGraph of a lower stage directory, validated and checked (hwkit.ir.load_graph)."""
+    from hwkit.ir.serialize import load_graph
+
+    return load_graph(Path(directory) / GRAPH)
 
 
 def _mvus(graph):

@@ -72,9 +72,6 @@ def lower(ctx) -> dict:
         if folding is not None:
             row["pe"], row["simd"] = folding.pe, folding.simd
         layers.append(row)
-    streams = {n: {"shape": list(s.shape), "dtype": str(s.dtype)} for n, s in sorted(graph.streams.items())}
-    if "graph.json" not in files:  # a readable summary beside the artefact
-        write_json(ctx.workdir / "graph.json", {"name": graph.name, "layers": layers, "streams": streams})
     ctx.cache["graph"] = graph
     folding = {row["name"]: [row["pe"], row["simd"]] for row in layers if "pe" in row}
     return LowerRecord(
