@@ -7,7 +7,7 @@ from __future__ import annotations
 import importlib
 
 _HOME = {"export": "model", "lower": "model", "golden_sim": "model", "estimate": "model",
-         "generate": "hardware", "cosim": "hardware", "report": "report", "publish_report": "report"}
+         "generate": "hardware", "cosim": "hardware", "report": "reporting", "publish_report": "reporting"}
 
 
 def __getattr__(name: str):
