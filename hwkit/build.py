@@ -4,8 +4,11 @@ Each stage is a function ``fn(ctx) -> dict`` that writes its artefacts into ``ct
 a small JSON-able result. The runner gives every stage a temporary directory ``.<name>.partial-<pid>``,
 writes the stage record ``stage.json`` into it last and renames it to ``<NN>-<name>/`` only on success,
 so a directory that looks finished is finished. A stage whose key (its own name and version, the build
-settings and the hashes of every earlier stage's artefacts) matches a finished record is skipped; a
-changed input re-runs it and everything after it. ``manifest.json`` lists all stages.
+settings, the content of the files it reads from outside and the hashes of the earlier stages'
+artefacts it depends on) matches a finished record is skipped, once its files on disk and its record
+hash as recorded; a changed input or file re-runs it and everything after it. ``manifest.json`` lists
+all stages. Stage bodies: :mod:`hwkit.stages` (backend-free) and each backend's ``steps()``; who may
+write into the directory: :mod:`hwkit.builddir`.
 
 Users extend the flow like FINN's step lists: ``flow = default_flow(); flow.insert_after('lower', Stage(...))``.
 """
@@ -23,7 +26,10 @@ from pathlib import Path
 from typing import Any, Callable, Optional
 
 from hwkit.atomic import write_json
+from hwkit.builddir import hash_file, hash_tree  # noqa: F401  (part of this module's API)
 from hwkit.errors import BuildFailedError, ConfigError, HwkitError
+from hwkit.stages.flow import Flow, Stage  # noqa: F401  (part of this module's API)
+from hwkit.stages.model import default_model  # noqa: F401
 
 RECORD = "stage.json"
 MANIFEST = "manifest.json"
@@ -101,44 +107,6 @@ def load_config(path: str | Path) -> BuildConfig:
 
 
 @dataclass
-class Stage:
-    """One step of the flow. ``version`` is part of the stage key: bump it when ``fn`` changes output."""
-
-    name: str
-    fn: Callable[["BuildContext"], Optional[dict]]
-    description: str = ""
-    version: int = 1
-    deps: Optional[tuple[str, ...]] = None  # earlier stages whose artefacts this one reads; None: all of them
-    # files outside the build directory this stage reads (from the config): their content keys the stage
-    input_files: Optional[Callable[["BuildConfig"], list]] = None
-
-
-class Flow(list):
-    """An ordered list of :class:`Stage` with insertion by name."""
-
-    def names(self) -> list[str]:
-        return [s.name for s in self]
-
-    def index_of(self, name: str) -> int:
-        try:
-            return self.names().index(name)
-        except ValueError:
-            raise ConfigError(f"no stage named '{name}' (stages: {', '.join(self.names())})") from None
-
-    def insert_after(self, name: str, stage: Stage) -> "Flow":
-        self.insert(self.index_of(name) + 1, stage)
-        return self
-
-    def insert_before(self, name: str, stage: Stage) -> "Flow":
-        self.insert(self.index_of(name), stage)
-        return self
-
-    def replace(self, name: str, stage: Stage) -> "Flow":
-        self[self.index_of(name)] = stage
-        return self
-
-
-@dataclass
 class BuildContext:
     """What a stage sees: settings, the build directory, earlier stages' results and directories."""
 
@@ -165,23 +133,6 @@ class BuildContext:
 
 def _sha256_bytes(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
-
-
-def hash_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
-def hash_tree(root: Path) -> dict[str, str]:
-    """sha256 of every artefact under ``root`` (sorted relative paths; the stage record excluded)."""
-    out = {}
-    for p in sorted(root.rglob("*")):
-        if p.is_file() and p.name != RECORD:
-            out[p.relative_to(root).as_posix()] = hash_file(p)
-    return out
 
 
 def _digest(obj: Any) -> str:
@@ -418,13 +369,6 @@ def default_flow(backend: str = "rtl") -> Flow:
         *get_backend(backend).steps(),
         Stage("report", s.report, "report.json + report.html"),
     ])
-
-
-def default_model() -> Path:
-    path = Path(__file__).resolve().parent / "pretrained" / "tfc_w2a2_digits.onnx"
-    if not path.is_file():
-        raise ConfigError(f"the shipped default model is missing: {path}")
-    return path
 
 
 def default_build_dir(config: BuildConfig) -> Path:

@@ -4,6 +4,7 @@ the owner's PID; the lock of a dead process is taken over)."""
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import re
@@ -24,6 +25,23 @@ def _json(path: Path):
         return json.loads(path.read_text())
     except (OSError, ValueError):
         return None
+
+
+def hash_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def hash_tree(root: Path) -> dict[str, str]:
+    """sha256 of every artefact under ``root`` (sorted relative paths; the stage record excluded)."""
+    out = {}
+    for p in sorted(root.rglob("*")):
+        if p.is_file() and p.name != RECORD:
+            out[p.relative_to(root).as_posix()] = hash_file(p)
+    return out
 
 
 def is_hwkit_build(build_dir: Path) -> bool:
@@ -106,6 +124,8 @@ def locked(build_dir: Path):
                                   f"finish or choose another --out") from None
             path.unlink(missing_ok=True)  # a dead owner's lock: take it over
             continue
+        except OSError as err:
+            raise ConfigError(f"cannot write to build directory {build_dir}: {err.strerror}") from None
         with os.fdopen(fd, "w") as f:
             f.write(me)
         break

@@ -130,23 +130,4 @@ def export_checkpoint(checkpoint: Path, out: Optional[Path] = None, batch_size: 
     return out, hardware_friendliness(wrapped)
 
 
-def run_qonnx(model: ModelWrapper, x: np.ndarray, batch: int = 256) -> np.ndarray:
-    """Execute a QONNX model with qonnx's reference executor over a batch of inputs.
-
-    execute_onnx needs fixed shapes, so the graph is re-batched (ChangeBatchSize) to ``batch``
-    and the tail of the data to its own size."""
-    from qonnx.core.onnx_exec import execute_onnx
-
-    iname, oname = model.graph.input[0].name, model.graph.output[0].name
-    by_size: dict[int, ModelWrapper] = {}
-    outs = []
-    for i in range(0, len(x), batch):
-        chunk = np.ascontiguousarray(x[i:i + batch], dtype=np.float32)
-        if len(chunk) not in by_size:
-            by_size[len(chunk)] = set_batch_size(ModelWrapper(model.model.__deepcopy__()), len(chunk))
-        outs.append(execute_onnx(by_size[len(chunk)], {iname: chunk})[oname])
-    return np.concatenate(outs, axis=0)
-
-
-__all__ = ["export_qonnx", "export_checkpoint", "hardware_friendliness", "set_batch_size", "run_qonnx",
-           "cleanup"]
+__all__ = ["export_qonnx", "export_checkpoint", "hardware_friendliness", "set_batch_size", "cleanup"]

@@ -97,12 +97,13 @@ def tcl_quote(s) -> str:
 
 
 def make_quote(s) -> str:
-    """``s`` as a literal Makefile variable value or prerequisite token: ``$`` doubled, ``#``, spaces
-    and backslashes escaped. Newlines cannot appear in a Makefile value: ValueError."""
+    """``s`` as the right-hand side of a Makefile assignment (``X := <here>``) that make reads back
+    unchanged: ``$`` doubled, ``#`` escaped. A newline, a trailing backslash (line continuation) or
+    leading/trailing blanks (make strips them) cannot be expressed: ValueError."""
     s = _check_text(s, "make_quote")
-    if "\n" in s or "\r" in s:
-        raise ValueError("make_quote: a newline cannot appear in a Makefile value")
-    return s.replace("\\", "\\\\").replace("$", "$$").replace("#", "\\#").replace(" ", "\\ ")
+    if "\n" in s or "\r" in s or s.endswith("\\") or s != s.strip(" \t"):
+        raise ValueError(f"make_quote: {s!r} cannot be a Makefile value (newline, trailing backslash or blanks)")
+    return s.replace("$", "$$").replace("#", "\\#")
 
 
 def cpp_string(s) -> str:

@@ -194,6 +194,16 @@ def run_qonnx(model, feed: np.ndarray, batch: int = 256, full: bool = True, keep
     return {k: np.concatenate(v) for k, v in out.items()}
 
 
+def qonnx_output(model, x: np.ndarray, batch: int = 256) -> np.ndarray:
+    """The model's (first) output for every input, through :func:`run_qonnx` (the one batched qonnx
+    runner); ``model`` is a ModelWrapper or a path."""
+    from qonnx.core.modelwrapper import ModelWrapper
+
+    model = model if isinstance(model, ModelWrapper) else ModelWrapper(str(model))
+    oname = model.graph.output[0].name
+    return run_qonnx(model, np.asarray(x), batch, full=False, keep={oname})[oname]
+
+
 def qonnx_to_streams(graph, ctx: dict) -> dict:
     """qonnx tensors at quantizer outputs -> integer streams in the golden layout (where probed)."""
 

@@ -5,7 +5,8 @@ import torch
 from qonnx.core.modelwrapper import ModelWrapper
 
 from hwkit.errors import UnsupportedModelError
-from hwkit.export import export_qonnx, hardware_friendliness, run_qonnx
+from hwkit.export import export_qonnx, hardware_friendliness
+from hwkit.verify import qonnx_output as run_qonnx
 from hwkit.zoo import MODELS, build_model
 
 

@@ -81,7 +81,7 @@ class Backend:
         raise NotImplementedError
 
     def steps(self) -> list:
-        """The implementation steps this backend owns, as :class:`hwkit.build.Stage` objects."""
+        """The implementation steps this backend owns, as :class:`hwkit.stages.flow.Stage` objects."""
         return []
 
 
@@ -100,7 +100,7 @@ def real_outputs_to_streams(graph, got: np.ndarray) -> dict:
 
 def vendor_only(stage_name: str, what: str, version: int = 1, deps: tuple = ()):
     """A step that needs a vendor tool this flow does not run: recorded as not applicable with why."""
-    from hwkit.build import Stage
+    from hwkit.stages.flow import Stage
 
     def fn(ctx) -> dict:
         return {"status": "not_applicable", "reason": f"{what} of {ctx.config.backend} projects needs vendor tools"}

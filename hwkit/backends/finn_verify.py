@@ -74,11 +74,11 @@ def reference_outputs(qonnx_path, x: np.ndarray, ties_up: bool = False) -> tuple
     exactly on ties, so the two differ there; this reference shows which differences are only that."""
     from qonnx.core.modelwrapper import ModelWrapper
 
-    from hwkit.export import run_qonnx
+    from hwkit.verify import qonnx_output
 
     model = ModelWrapper(str(qonnx_path))
     if not ties_up:
-        return run_qonnx(model, x), "qonnx execution of the original QONNX"
+        return qonnx_output(model, x), "qonnx execution of the original QONNX"
     import qonnx.custom_op.general.intquant as intquant
 
     original = intquant.resolve_rounding_mode
@@ -90,7 +90,7 @@ def reference_outputs(qonnx_path, x: np.ndarray, ties_up: bool = False) -> tuple
 
     intquant.resolve_rounding_mode = finn_rounding  # scoped: restored below
     try:
-        return run_qonnx(model, x), "qonnx execution with FINN's ties-up rounding"
+        return qonnx_output(model, x), "qonnx execution with FINN's ties-up rounding"
     finally:
         intquant.resolve_rounding_mode = original
 

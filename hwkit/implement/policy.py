@@ -1,7 +1,7 @@
 """Decisions the open flow takes between its tools, as pure functions.
 
-``hwkit.implement.flow`` (one call from sources to bitstream) and the build's separate synthesize and
-place & route stages (``hwkit.build_stages``) both follow them, so the two paths cannot drift apart.
+``hwkit.implement.flow`` (one call from sources to bitstream) and the rtl backend's build stages
+(``hwkit.backends.rtl.steps``) both call the flow's step functions, which follow them.
 """
 from __future__ import annotations
 

@@ -13,9 +13,14 @@ from hwkit.stages import common as c
 from hwkit.stages.records import EstimateRecord, ExportRecord, GoldenRecord, LowerRecord
 
 
-def model_path(config) -> Path:
-    from hwkit.build import default_model
+def default_model() -> Path:
+    path = Path(__file__).resolve().parents[1] / "pretrained" / "tfc_w2a2_digits.onnx"
+    if not path.is_file():
+        raise ConfigError(f"the shipped default model is missing: {path}")
+    return path
 
+
+def model_path(config) -> Path:
     return Path(config.model) if config.model else default_model()
 
 
@@ -27,7 +32,7 @@ def export_inputs(config) -> list[Path]:
 
 def export(ctx) -> dict:
     """The model as a cleaned QONNX file (a .onnx is copied through qonnx cleanup; a .pt is exported)."""
-    from hwkit.build import hash_file
+    from hwkit.builddir import hash_file
 
     src = model_path(ctx.config)
     c.versions(ctx, "qonnx", "onnx", "brevitas")
@@ -88,10 +93,8 @@ def golden_sim(ctx) -> dict:
     if not c.ok(ctx, "lower"):
         return c.unavailable("the HwGraph (lower stage)", "lower stage")
     simulate = c.require("hwkit.sim", "simulate")
-    from qonnx.core.modelwrapper import ModelWrapper
-
     from hwkit.data import load_dataset
-    from hwkit.export import run_qonnx
+    from hwkit.verify import qonnx_output
     from hwkit.ir import quantize_input, random_grid_inputs
 
     graph = c.graph(ctx)
@@ -104,7 +107,7 @@ def golden_sim(ctx) -> dict:
     floats = {k: np.asarray(v) for k, v in (getattr(sim, "float_outputs", None) or {}).items()}
     scores = c.float_scores(graph, {**outputs, **floats})[:n]
     golden_pred = scores.reshape(n, -1).argmax(axis=1)
-    sw = run_qonnx(ModelWrapper(str(ctx.artefact("export", c.QONNX))), ds.x_test).reshape(n, -1)
+    sw = qonnx_output(ctx.artefact("export", c.QONNX), ds.x_test).reshape(n, -1)
     sw_pred = sw.argmax(axis=1)
     np.savez_compressed(ctx.workdir / "golden.npz", x_int=x_int, n_test=n, y=ds.y_test, pred=golden_pred,
                         **{f"out_{k}": v for k, v in sorted(outputs.items())},

@@ -52,7 +52,7 @@ class Hls4mlBackend(Backend):
                           detail={"tools": {"g++ (hls4ml C simulation)": "system"}})
 
     def steps(self) -> list:
-        from hwkit.build import Stage
+        from hwkit.stages.flow import Stage
 
         return [Stage("synthesize", synthesize, "Vitis HLS synthesis", version=3, deps=("generate",)),
                 vendor_only("place_route", "place & route"), vendor_only("bitstream", "bitstream generation")]

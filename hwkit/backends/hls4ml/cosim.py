@@ -38,26 +38,6 @@ def quantize_to_grid(grid, x: np.ndarray) -> np.ndarray:
     return np.clip(np.round(np.asarray(x, np.float64) * 2.0**grid.frac), grid.lo, grid.hi).astype(np.int64)
 
 
-def qonnx_reference(model_path, x: np.ndarray, batch: int = 256) -> np.ndarray:
-    """Outputs of qonnx's own execution of the cleaned model (float32, exact for PoT models whose
-    values stay within 24 significant bits), batched."""
-    from qonnx.core.modelwrapper import ModelWrapper
-    from qonnx.core.onnx_exec import execute_onnx
-    from qonnx.transformation.change_batchsize import ChangeBatchSize
-    from qonnx.transformation.infer_shapes import InferShapes
-
-    outs, models = [], {}
-    for i in range(0, len(x), batch):
-        xb = x[i:i + batch].astype(np.float32)
-        if len(xb) not in models:
-            m = ModelWrapper(str(model_path)).transform(ChangeBatchSize(len(xb))).transform(InferShapes())
-            models[len(xb)] = m
-        m = models[len(xb)]
-        res = execute_onnx(m, {m.graph.input[0].name: xb})
-        outs.append(np.asarray(res[m.graph.output[0].name], np.float64).reshape(len(xb), -1))
-    return np.concatenate(outs)
-
-
 def golden_inputs_and_outputs(model, n: int, x, seed: int):
     """Golden model path: inputs drawn/quantized by hwkit.ir, outputs of hwkit.sim as real values
     (integer * stream scale, exact in float64 for power-of-two scales). Returns (x_onnx, ref, graph)."""
@@ -142,7 +122,9 @@ def cosim_hls4ml(qonnx_model, out_dir, n: int = 1000, x: Optional[np.ndarray] = 
         if not parts:
             raise ConfigError("cosim needs n > 0 or inputs x")
         x_ref = np.concatenate(parts) * 2.0**-g.frac
-        ref = qonnx_reference(project.qonnx_ref, x_ref)
+        from hwkit.verify import qonnx_output
+
+        ref = qonnx_output(project.qonnx_ref, x_ref).astype(np.float64).reshape(len(x_ref), -1)
         reference = "qonnx.execute_onnx (asked for instead of the golden model)"
     t_ref = time.monotonic() - t0
     x_real = to_clean_layout(x_ref, orig_shape, clean_shape)

@@ -180,7 +180,7 @@ def bitstream(ctx) -> dict:
     stage = "retime" if c.ok(ctx, "retime") else "place_route"  # the last routing that ran
     if not c.ok(ctx, stage):
         return c.unavailable("a routed design", f"{stage} stage")
-    from hwkit.build import hash_file
+    from hwkit.builddir import hash_file
     from hwkit.tools import pack
 
     board = c.board(ctx)
@@ -196,7 +196,7 @@ def bitstream(ctx) -> dict:
 
 
 def rtl_steps() -> list:
-    from hwkit.build import Stage
+    from hwkit.stages.flow import Stage
 
     return [
         Stage("synthesize", synthesize, "logic synthesis, per-layer cells", version=3,
