@@ -44,7 +44,7 @@ def hwkit_estimate(qonnx: Path, finn_folding: dict, board_name: str) -> dict | N
     """hwkit's cycle model and resource estimate with FINN's PE/SIMD put on hwkit's MVUs in order."""
     try:
         from hwkit.boards import load_board
-        from hwkit.estimate import estimate_graph
+        from hwkit.backends import estimate_graph
         from hwkit.ir import MVU, Folding, lower
         from hwkit.sim import cycles
     except ImportError as err:

@@ -54,7 +54,7 @@ def _flow():
 def run(name: str, out: Path) -> dict:
     from hwkit.boards import load_board
     from hwkit.build import BuildConfig, run_flow
-    from hwkit.estimate import estimate_graph
+    from hwkit.backends import estimate_graph
 
     kw = dict({**DESIGNS, **EXTRA}[name])
     if kw["model"] == "cnv":

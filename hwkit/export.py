@@ -116,7 +116,7 @@ def export_qonnx(model: torch.nn.Module, in_shape: tuple[int, ...], path: str | 
 def export_checkpoint(checkpoint: Path, out: Optional[Path] = None, batch_size: Optional[int] = 1,
                       strict: bool = False) -> tuple[Path, list[str]]:
     """Checkpoint (from hwkit.train) -> QONNX file; returns the path and hardware issues."""
-    from hwkit.train import load_checkpoint
+    from hwkit.checkpoint import load_checkpoint
 
     if batch_size is not None and (isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1):
         raise ConfigError(f"export batch size must be an integer >= 1 (or None for dynamic), got {batch_size!r}")

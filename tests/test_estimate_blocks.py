@@ -107,7 +107,7 @@ def test_estimate_within_30_percent_of_yosys(tmp_path):
     (about 3 s once YoWASP has compiled yosys)."""
     from hwkit.backends.rtl.generate import generate
     from hwkit.boards import load_board
-    from hwkit.estimate import estimate_graph
+    from hwkit.backends import estimate_graph
     from hwkit.implement.wrapper import TOP, CoreShape, wrapper_sources, write_wrapper
     from hwkit.tools import yosys
 

@@ -14,7 +14,8 @@ import pytest
 from hwkit.boards import load_board
 from hwkit.build import BuildConfig, Flow, Stage, run_flow
 from hwkit.errors import DoesNotFitError
-from hwkit.estimate import bram_blocks, check_fit, estimate_graph
+from hwkit.backends import estimate_graph
+from hwkit.estimate import bram_blocks, check_fit
 from hwkit.ir.graph import MVU, FloatTail, Folding, HwGraph, Stream, Threshold
 from hwkit.ir.types import IntType
 

@@ -22,3 +22,10 @@ def get_backend(name: str):
         raise ConfigError(f"unknown backend '{name}': choose one of {', '.join(BACKENDS)}")
     module, cls = BACKENDS[name].split(":")
     return require(module, cls)()
+
+
+def estimate_graph(graph, board, backend: str = "rtl", *, clock_mhz=None) -> dict:
+    """Per-layer estimates and totals as backend ``backend`` costs its hardware:
+    ``{'layers': [rows], 'wrapper': row or None, 'total': {...}, 'available': {...}, 'utilization': {...},
+    'method': ...}``. The total includes the wrapper (hwkit.estimate holds the cost models)."""
+    return get_backend(backend).estimate(graph, board, clock_mhz)

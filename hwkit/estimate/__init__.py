@@ -15,7 +15,7 @@ from typing import Optional
 from hwkit.estimate.finnr import LayerEstimate, estimate_mvu, estimate_simple, estimate_threshold
 from hwkit.estimate.memory import BRAM_SHAPES, bram_blocks
 
-__all__ = ["estimate_graph", "check_fit", "needed", "bram_blocks", "LayerEstimate", "BRAM_SHAPES"]
+__all__ = ["check_fit", "needed", "bram_blocks", "LayerEstimate", "BRAM_SHAPES"]
 
 TOTAL_KEYS = ("lut", "ff", "bram", "dsp", "lutram")
 
@@ -46,15 +46,6 @@ def _finnr_rows(graph, board, backend: str) -> list[dict]:
     for layer in graph.layers:
         visit(layer, graph.streams)
     return [r.as_dict() | {"lutram": 0} for r in rows]
-
-
-def estimate_graph(graph, board, backend: str = "rtl", *, clock_mhz: Optional[float] = None) -> dict:
-    """Per-layer estimates and totals as backend ``backend`` costs its hardware (hwkit.backends):
-    ``{'layers': [rows], 'wrapper': row or None, 'total': {...}, 'available': {...}, 'utilization': {...},
-    'method': ...}``. The total includes the wrapper."""
-    from hwkit.backends import get_backend
-
-    return get_backend(backend).estimate(graph, board, clock_mhz)
 
 
 def rtl_estimate(graph, board, *, clock_mhz: Optional[float] = None) -> dict:

@@ -37,7 +37,7 @@ def _hardware(model, in_shape, board: str, x_test) -> dict:
     import torch
 
     from hwkit.boards import load_board
-    from hwkit.estimate import estimate_graph
+    from hwkit.backends import estimate_graph
     from hwkit.export import export_qonnx
     from hwkit.ir import lower, quantize_input
     from hwkit.sim import simulate
