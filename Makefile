@@ -3,7 +3,7 @@
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
-EXTRAS ?= dev,open,hls4ml,dse
+EXTRAS ?= dev,open,hls4ml,dse,ipcore
 PYTEST_ARGS ?= -m "not slow"
 
 .PHONY: run test venv clean-venv pretrained finn-env test-finn bench test-wheel
