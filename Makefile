@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 EXTRAS ?= dev,open,hls4ml,dse,ipcore
 PYTEST_ARGS ?= -m "not slow"
 
-.PHONY: run test venv clean-venv pretrained finn-env test-finn bench test-wheel
+.PHONY: run test test-fast venv clean-venv pretrained finn-env test-finn bench test-wheel
 
 $(VENV)/.installed: pyproject.toml setup.py
 	$(PYTHON) -m venv $(VENV)
@@ -23,6 +23,13 @@ run: $(VENV)/.installed
 # Test suite, the quickstart notebook included (nbmake runs it top to bottom)
 test: $(VENV)/.installed
 	OMP_NUM_THREADS=1 $(BIN)/python -m pytest -q -p no:cacheprovider $(PYTEST_ARGS) tests --nbmake --nbmake-timeout=1200 notebooks
+
+# Contributors' tier: IR, passes, golden simulator, estimator, build runner; no external tools (< 2 min)
+FAST_TESTS ?= tests/test_ir_*.py tests/test_sim_*.py tests/test_golden_property.py tests/test_verify.py \
+	tests/test_estimate_blocks.py tests/test_report_estimate.py tests/test_build_machinery.py tests/test_build_dir.py \
+	tests/test_import_cycles.py tests/test_boards.py
+test-fast: $(VENV)/.installed
+	OMP_NUM_THREADS=1 $(BIN)/python -m pytest -q -p no:cacheprovider -m "not slow and not tools" $(FAST_TESTS)
 
 pretrained: $(VENV)/.installed
 	OMP_NUM_THREADS=1 $(BIN)/python -m hwkit.pretrained.rebuild

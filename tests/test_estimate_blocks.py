@@ -102,6 +102,7 @@ def _small_graph():
     return HwGraph("small", streams, layers, ["x"], ["a2"])
 
 
+@pytest.mark.tools
 def test_estimate_within_30_percent_of_yosys(tmp_path):
     """The estimate of a small generated core in the UART board top against a real synth_ecp5 run
     (about 3 s once YoWASP has compiled yosys)."""
