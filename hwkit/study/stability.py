@@ -189,6 +189,11 @@ def run(out: Path, datasets=("mnist1d", "mnist"), depths=(2, 4, 8, 16), bits=(2,
         log=print) -> dict:
     """Run (or resume) the grid into ``out``; returns {"runs": [...], "summary": [...]}.
     Hardware (export, lowering, estimate, golden check) runs for the first seed of each point."""
+    from hwkit.errors import ConfigError
+
+    for kind in kinds:
+        if kind not in KINDS:
+            raise ConfigError(f"unknown study kind '{kind}': choose from {', '.join(KINDS)}")
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     cache = out / "runs.jsonl"
