@@ -229,8 +229,11 @@ def report(out: Path) -> dict:
     """Results, table and plots from whatever ``out/runs.jsonl`` holds (no training): a partial grid
     is reported as exactly what finished."""
     out = Path(out)
-    rows = [json.loads(line) for line in (out / "runs.jsonl").read_text().splitlines()]
-    rows.sort(key=_key)
+    unique: dict = {}
+    for line in (out / "runs.jsonl").read_text().splitlines():  # a run recorded twice counts once
+        r = json.loads(line)
+        unique.setdefault(_key(r), r)
+    rows = sorted(unique.values(), key=_key)
     first = rows[0] if rows else {}
     return _write(out, rows, {"datasets": sorted({r["dataset"] for r in rows}),
                               "depths": sorted({r["depth"] for r in rows}), "bits": sorted({r["bits"] for r in rows}),
