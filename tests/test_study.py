@@ -120,3 +120,23 @@ def test_outlier_ratio_by_hand():
 
     a = np.concatenate([np.ones(999), [10.0]])
     assert outlier_ratio(a) == pytest.approx(10.0)
+
+
+def test_study_rejects_unknown_kinds(tmp_path):
+    from hwkit.errors import ConfigError
+    from hwkit.study.stability import run
+
+    with pytest.raises(ConfigError, match="unknown study kind 'plain'"):
+        run(tmp_path, kinds=("plain",))
+
+
+def test_study_summary_and_table_from_runs():
+    from hwkit.study.stability import markdown, summarize
+
+    rows = [{"dataset": "d", "kind": "stable", "depth": 2, "bits": 4, "seed": s, "params": 10, "block_params": 4,
+             "test_accuracy": a, "float_net_accuracy": 0.9, "deviation": [0.1, 0.2, 0.3], "stability_quant_max": 1.5}
+            for s, a in ((0, 0.8), (1, 0.6))]
+    (s,) = summarize(rows)
+    assert s["accuracy_mean"] == pytest.approx(0.7) and s["accuracy_std"] == pytest.approx(0.1)
+    assert s["growth_mean"] == pytest.approx(3.0) and s["final_deviation_mean"] == pytest.approx(0.3)
+    assert "| d | 4 | 2 | stable | 10 (4) | 70.0 ± 10.0 |" in markdown([s])

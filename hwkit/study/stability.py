@@ -189,6 +189,11 @@ def run(out: Path, datasets=("mnist1d", "mnist"), depths=(2, 4, 8, 16), bits=(2,
         log=print) -> dict:
     """Run (or resume) the grid into ``out``; returns {"runs": [...], "summary": [...]}.
     Hardware (export, lowering, estimate, golden check) runs for the first seed of each point."""
+    from hwkit.errors import ConfigError
+
+    for kind in kinds:
+        if kind not in KINDS:
+            raise ConfigError(f"unknown study kind '{kind}': choose from {', '.join(KINDS)}")
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     cache = out / "runs.jsonl"
@@ -224,8 +229,11 @@ def report(out: Path) -> dict:
     """Results, table and plots from whatever ``out/runs.jsonl`` holds (no training): a partial grid
     is reported as exactly what finished."""
     out = Path(out)
-    rows = [json.loads(line) for line in (out / "runs.jsonl").read_text().splitlines()]
-    rows.sort(key=_key)
+    unique: dict = {}
+    for line in (out / "runs.jsonl").read_text().splitlines():  # a run recorded twice counts once
+        r = json.loads(line)
+        unique.setdefault(_key(r), r)
+    rows = sorted(unique.values(), key=_key)
     first = rows[0] if rows else {}
     return _write(out, rows, {"datasets": sorted({r["dataset"] for r in rows}),
                               "depths": sorted({r["depth"] for r in rows}), "bits": sorted({r["bits"] for r in rows}),

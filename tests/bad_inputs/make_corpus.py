@@ -153,8 +153,14 @@ def model_cases(root: Path) -> list[Case]:
 
     def two_inputs(g):
         g.input.append(helper.make_tensor_value_info("extra_in", onnx.TensorProto.FLOAT, [1, 4]))
-        _node(g, "Relu_1").input.append("extra_in")
     model("two-graph-inputs", two_inputs, 3, ["2 inputs"])
+
+    def relu_two_inputs(g):
+        _node(g, "Relu_1").input.append("Relu_0_out0")
+    model("relu-two-inputs", relu_two_inputs, 2, ["Relu_1", "ONNX allows"])
+    model("quant-bad-rounding", lambda g: _node(g, "Quant_9").attribute[1].CopyFrom(
+        helper.make_attribute("rounding_mode", "BOGUS")), 2, ["Quant_9", "rounding_mode"])
+    model("gemm-no-transb", lambda g: _node(g, "Gemm_3").attribute.pop(), 2, ["Gemm_3", "do not multiply"])
     return cases
 
 

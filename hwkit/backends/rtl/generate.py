@@ -21,7 +21,9 @@ CORE_JSON_VERSION = 1
 
 def _vparam(v) -> str:
     if isinstance(v, str):
-        return f'"{v}"'
+        from hwkit.names import verilog_string
+
+        return verilog_string(v)
     return str(int(v))
 
 
