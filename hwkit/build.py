@@ -359,7 +359,7 @@ def default_flow(backend: str = "rtl") -> Flow:
 
     return Flow([
         Stage("export", s.export, "model -> cleaned QONNX", version=2, deps=(), input_files=export_inputs),
-        Stage("lower", s.lower, "QONNX -> HwGraph", version=2, deps=("export",)),
+        Stage("lower", s.lower, "QONNX -> HwGraph", version=3, deps=("export",)),
         Stage("golden_sim", s.golden_sim, "integer simulation, accuracy, cycle model", version=2,
               deps=("export", "lower")),
         Stage("estimate", s.estimate, "analytic LUT/FF/BRAM/DSP vs board", version=4, deps=("lower",)),
