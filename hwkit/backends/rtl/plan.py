@@ -17,8 +17,8 @@ import numpy as np
 
 from hwkit.errors import UnsupportedModelError
 from hwkit.ir.check import adjoint_taps
-from hwkit.ir.graph import (MVU, Add, FloatTail, HwGraph, Pool, Reshape, ShiftRound, SlidingWindow, Stream,
-                            SymmetricBlock, Threshold)
+from hwkit.ir.check import flatten as ir_flatten
+from hwkit.ir.graph import MVU, Add, FloatTail, HwGraph, Pool, Reshape, ShiftRound, SlidingWindow, Stream, Threshold
 from hwkit.ir.types import IntType
 from hwkit.names import identifier
 
@@ -97,14 +97,9 @@ def _mem(codes: np.ndarray, bits: int) -> str:
 
 
 def flatten(graph: HwGraph) -> tuple[list, dict]:
-    layers, streams = [], dict(graph.streams)
-    for layer in graph.layers:
-        if isinstance(layer, SymmetricBlock):
-            streams.update(layer.streams)
-            layers.extend(layer.body)
-        elif not isinstance(layer, FloatTail):
-            layers.append(layer)
-    return layers, streams
+    """Hardware layers (SymmetricBlocks opened, FloatTails left out) and every stream they use."""
+    layers, streams = ir_flatten(graph)
+    return [l for l in layers if not isinstance(l, FloatTail)], streams
 
 
 def _pixels(streams, layer) -> int:
