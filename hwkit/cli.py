@@ -343,6 +343,43 @@ def sweep_cmd(
     typer.echo(f"results: {Path(out) / 'sweep.json'}  plot: {pareto_plot(results, Path(out) / 'pareto.png')}")
 
 
+study_app = typer.Typer(help="Studies over the zoo: fixed scripts, fixed seeds, measured numbers.", no_args_is_help=True)
+app.add_typer(study_app, name="study")
+
+
+@study_app.command("stability")
+def study_stability_cmd(
+    datasets: str = typer.Option("mnist1d,mnist", help="comma-separated: digits | mnist | mnist1d"),
+    depths: str = typer.Option("2,4,8,16", help="comma-separated block counts"),
+    bits: str = typer.Option("2,3,4,8", help="comma-separated W=A bit widths"),
+    seeds: str = typer.Option("0,1,2", help="comma-separated seeds"),
+    kinds: str = typer.Option("stable,stable_c,residual", help="stable | stable_c (bound enforced) | residual"),
+    epochs: int = typer.Option(3, help="training epochs per run"),
+    batch_size: int = typer.Option(128, help="batch size"),
+    lr: float = typer.Option(0.01, help="learning rate"),
+    board: str = typer.Option("ulx3s", help="board for the estimate ('none' skips hardware)"),
+    out: Path = typer.Option(Path("out/study_stability"), help="output directory (resumable)"),
+):
+    """Stable vs plain residual networks: per-block quantized-vs-float deviation, accuracy, LUTs."""
+    _int_opt("--epochs", epochs, 1, 100_000)
+    _int_opt("--batch-size", batch_size, 1, 1 << 20)
+    _float_opt("--lr", lr, 1e-9, 10.0)
+    for name, values, lo, hi in (("--depths", _ints(depths, "--depths"), 1, 256),
+                                 ("--bits", _ints(bits, "--bits"), 1, 16), ("--seeds", _ints(seeds, "--seeds"), 0, 2**32 - 1)):
+        if not values:
+            raise ConfigError(f"{name} needs at least one value")
+        for v in values:
+            _int_opt(name, v, lo, hi)
+    _out_dir("--out", out)
+    from hwkit.study.stability import run
+
+    run(out, datasets=tuple(d.strip() for d in datasets.split(",") if d.strip()), depths=tuple(_ints(depths, "--depths")),
+        bits=tuple(_ints(bits, "--bits")), seeds=tuple(_ints(seeds, "--seeds")),
+        kinds=tuple(k.strip() for k in kinds.split(",") if k.strip()), epochs=epochs, batch_size=batch_size, lr=lr,
+        board=None if board == "none" else board, log=typer.echo)
+    typer.echo((out / "results.md").read_text())
+
+
 @app.command("finn-env")
 def finn_env_cmd(
     venv: Optional[Path] = typer.Option(None, help="where to create it (default $HWKIT_FINN_VENV or .venv-finn)"),

@@ -213,3 +213,14 @@ def test_long_shared_prefix_names_give_a_correct_core(tmp_path, capsys):
     assert summary["cosim"]["n"] == 300 and summary["cosim"]["mismatches"] == 0
     mems = sorted(p.name for p in (tmp_path / "core").glob("w_*.mem"))
     assert len(mems) == len(set(mems)) >= 4
+
+
+@pytest.mark.parametrize("args,msg", [
+    (["study", "stability", "--depths", "0"], "--depths must be an integer in 1..256, got 0"),
+    (["study", "stability", "--bits", "2,x"], "--bits must be a comma-separated list of integers"),
+    (["study", "stability", "--epochs", "0"], "--epochs must be an integer in 1..100000, got 0"),
+])
+def test_study_options_checked_before_training(tmp_path, args, msg):
+    res = hwkit(*args, "--out", str(tmp_path / "s"), cwd=tmp_path)
+    assert res.returncode == 2 and msg in res.stderr, res.stderr
+    assert not (tmp_path / "s").exists()
