@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import math
 import os
 import shutil
 import signal
@@ -57,14 +58,21 @@ class BuildConfig:
 
         if self.backend not in BACKENDS:
             raise ConfigError(f"{where}: field 'backend' is '{self.backend}', expected one of {', '.join(BACKENDS)}")
-        if self.target_fps is not None and not (isinstance(self.target_fps, (int, float)) and self.target_fps > 0):
-            raise ConfigError(f"{where}: field 'target_fps' must be a positive number, got {self.target_fps!r}")
-        if self.clock_mhz is not None and not (isinstance(self.clock_mhz, (int, float)) and 0 < self.clock_mhz <= 1000):
-            raise ConfigError(f"{where}: field 'clock_mhz' must be in (0, 1000], got {self.clock_mhz!r}")
-        if not isinstance(self.seed, int) or isinstance(self.seed, bool):
-            raise ConfigError(f"{where}: field 'seed' must be an integer, got {self.seed!r}")
-        if not isinstance(self.n_vectors, int) or self.n_vectors < 0:
-            raise ConfigError(f"{where}: field 'n_vectors' must be an integer >= 0, got {self.n_vectors!r}")
+        def number(name, lo, hi):  # finite and in range: inf, nan, 1e-320 and booleans are typos
+            v = getattr(self, name)
+            if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float))
+                                  or not (math.isfinite(v) and lo <= v <= hi)):
+                raise ConfigError(f"{where}: field '{name}' must be a finite number in [{lo:g}, {hi:g}], got {v!r}")
+
+        def whole(name, lo, hi):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int) or not lo <= v <= hi:
+                raise ConfigError(f"{where}: field '{name}' must be an integer in {lo}..{hi}, got {v!r}")
+
+        number("target_fps", 1e-6, 1e12)
+        number("clock_mhz", 1e-3, 1000)
+        whole("seed", 0, 2**32 - 1)
+        whole("n_vectors", 0, 2**31 - 1)
         for name in ("model", "board", "out", "dataset"):
             if not isinstance(getattr(self, name), str):
                 raise ConfigError(f"{where}: field '{name}' must be a string, got {getattr(self, name)!r}")

@@ -253,3 +253,30 @@ def test_declared_deps_limit_reruns(tmp_path):
     with pytest.raises(ConfigError):
         run_flow(Flow([Stage("x", counting("x", ""), deps=("later",)), Stage("later", counting("l", ""))]),
                  BuildConfig(), tmp_path / "c")
+
+
+@pytest.mark.parametrize("field,value", [("target_fps", float("inf")), ("target_fps", 1e-320),
+                                         ("target_fps", float("nan")), ("clock_mhz", 0), ("n_vectors", True),
+                                         ("n_vectors", -1), ("seed", 1.5), ("target_fps", True)])
+def test_build_config_numbers_are_finite_and_in_range(field, value):
+    from hwkit.build import BuildConfig
+    from hwkit.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=f"field '{field}'"):
+        BuildConfig(**{field: value}).validate()
+
+
+def test_report_refuses_a_manifest_that_points_outside_the_build(tmp_path):
+    import json
+
+    from hwkit.errors import ConfigError
+    from hwkit.report import collect
+
+    outside = tmp_path / "secret"
+    outside.mkdir()
+    (outside / "stage.json").write_text(json.dumps({"status": "ok", "result": {"summary": "not ours"}}))
+    build = tmp_path / "b"
+    build.mkdir()
+    (build / "manifest.json").write_text(json.dumps({"stages": [{"name": "export", "dir": "../secret"}]}))
+    with pytest.raises(ConfigError, match="not a stage of this build"):
+        collect(build)

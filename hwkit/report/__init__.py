@@ -3,6 +3,7 @@ and a self-contained ``report.html`` (inline CSS, plots as base64 PNG) rendered 
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Optional
 
@@ -13,6 +14,7 @@ from hwkit.stages.records import (BitstreamRecord, Clock, CosimRecord, EstimateR
 
 SCHEMA = "hwkit.report/1"
 RESOURCE_KEYS = ("lut", "ff", "bram", "dsp")
+STAGE_DIR = re.compile(r"\d{2}-[A-Za-z0-9_]+")
 
 
 def _records(build_dir: Path) -> dict[str, dict]:
@@ -20,12 +22,25 @@ def _records(build_dir: Path) -> dict[str, dict]:
     manifest_path = build_dir / "manifest.json"
     if not manifest_path.is_file():
         raise ConfigError(f"not a build directory (no manifest.json): {build_dir}")
-    manifest = json.loads(manifest_path.read_text())
+    try:
+        manifest = json.loads(manifest_path.read_text())
+        entries = [e for e in manifest.get("stages", []) if isinstance(e, dict)]
+    except (OSError, ValueError, AttributeError):
+        raise ConfigError(f"{manifest_path}: not a readable hwkit manifest") from None
     out = {}
-    for entry in manifest.get("stages", []):
-        d = build_dir / entry.get("dir", "")
-        if entry.get("dir") and (d / "stage.json").is_file():
-            out[entry["name"]] = json.loads((d / "stage.json").read_text()) | {"dir": entry["dir"]}
+    for entry in entries:
+        name = entry.get("dir")
+        if not name:
+            continue
+        # a manifest names stage directories inside the build, never a path ('../..' is someone's file)
+        if not isinstance(name, str) or not STAGE_DIR.fullmatch(name):
+            raise ConfigError(f"{manifest_path}: stage directory {str(name)[:60]!r} is not a stage of this build")
+        d = build_dir / name
+        if (d / "stage.json").is_file():
+            try:
+                out[entry["name"]] = json.loads((d / "stage.json").read_text()) | {"dir": name}
+            except (OSError, ValueError, TypeError, KeyError):
+                raise ConfigError(f"{d / 'stage.json'}: not a readable stage record") from None
     return out
 
 
