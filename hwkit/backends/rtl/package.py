@@ -7,7 +7,7 @@
 - ``package_ip.tcl``  Vivado batch script: packages the sources as an IP and instantiates it
 - ``files.f``         plain file list (Verilog, top last)
 
-Same core -> same bytes. Every string entering Tcl goes through :func:`_tcl_quote`.
+Same core -> same bytes. Every string entering Tcl goes through :func:`hwkit.names.tcl_quote`.
 """
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from typing import Optional
 from xml.sax.saxutils import escape, quoteattr
 
 from hwkit.backends.rtl.axis import TOP, AXIL_ADDR_BITS, Side, copy_core, model_hash, read_core, write_axis_top
-from hwkit.errors import ConfigError
+from hwkit.names import tcl_quote
 from hwkit.tools.base import find_tool, run_tool
 
 VENDOR, LIBRARY, VERSION = "hwkit", "hwkit", "1.0"
@@ -35,16 +35,6 @@ REGISTERS = (
     ("ELEMS", 0x1C, "read-only", "out elements [31:16], in elements [15:0]"),
     ("BITS", 0x20, "read-only", "out signed [24], out bits [23:16], in signed [8], in bits [7:0]"),
 )
-
-
-def _tcl_quote(s) -> str:
-    """One Tcl word holding exactly ``s``: double-quoted, with every character Tcl substitutes
-    inside double quotes backslash-escaped. (To be replaced by hwkit.names.tcl_quote.)"""
-    s = str(s)
-    if "\0" in s:
-        raise ConfigError("a NUL character cannot enter a Tcl script")
-    out = re.sub(r'([\\"\[\]$])', r"\\\1", s).replace("\n", "\\n").replace("\r", "\\r")
-    return f'"{out}"'
 
 
 def ip_name(name: str) -> str:
@@ -204,7 +194,7 @@ def ipxact_component(name: str, desc: dict, verilog: list[str], mems: list[str],
 def vivado_tcl(name: str, verilog: list[str], mems: list[str], part: str) -> str:
     """Batch script run from the package directory: package the sources as IP <vendor:library:name:
     version> into ./ip_repo, then open a fresh project, add the repository and instantiate the IP."""
-    q = _tcl_quote
+    q = tcl_quote
     vlnv = f"{VENDOR}:{LIBRARY}:{name}:{VERSION}"
     srcs = " ".join(q(f) for f in verilog)
     mem_list = " ".join(q(f) for f in mems)

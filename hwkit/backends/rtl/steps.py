@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import shutil
 
+from hwkit.backends.rtl import gowin_steps
 from hwkit.stages import common as c
 from hwkit.stages.records import BitstreamRecord, Clock, RouteRecord, SynthRecord
 
@@ -72,6 +73,8 @@ def synthesize(ctx) -> dict:
     from hwkit.tools import yosys
 
     board = c.board(ctx)
+    if gowin_steps.is_gowin(board):
+        return gowin_steps.synthesize(ctx)
     ctx.record_tool("yosys", yosys.version())
     requested = c.current_clock(ctx)
     if board.is_open:
@@ -124,6 +127,8 @@ def place_route(ctx) -> dict:
         return skip
     if not c.ok(ctx, "synthesize"):
         return c.unavailable("a synthesized netlist", "synthesize stage")
+    if gowin_steps.is_gowin(c.board(ctx)):
+        return gowin_steps.place_route(ctx)
     from hwkit.implement.policy import timing_missed
     from hwkit.tools import nextpnr
 
@@ -155,6 +160,8 @@ def retime(ctx) -> dict:
 
     routed = RouteRecord.from_dict(ctx.results["place_route"])
     clock = Clock.from_dict(routed.clock)
+    if gowin_steps.is_gowin(c.board(ctx)):
+        return {"status": "not_applicable", "reason": f"no PLL on {c.board(ctx).family}: nothing to re-close"}
     slower = retime_clock(ctx.workdir, c.board(ctx), SimpleNamespace(timing_met=routed.timing_met,
                                                                      fmax_min=routed.fmax_mhz), clock)
     if slower is None:
@@ -180,6 +187,8 @@ def bitstream(ctx) -> dict:
     stage = "retime" if c.ok(ctx, "retime") else "place_route"  # the last routing that ran
     if not c.ok(ctx, stage):
         return c.unavailable("a routed design", f"{stage} stage")
+    if gowin_steps.is_gowin(c.board(ctx)):
+        return gowin_steps.bitstream(ctx, stage)
     from hwkit.builddir import hash_file
     from hwkit.tools import pack
 
