@@ -94,7 +94,8 @@ def test_training_with_the_bound_keeps_it():
 
 
 def test_tv_step_keeps_constant_interior_and_exports_to_standard_ops(tmp_path):
-    from hwkit.export import export_qonnx, run_qonnx
+    from hwkit.export import export_qonnx
+    from hwkit.verify import qonnx_output
 
     model = build_model("stable_cnv", 3, 3, 8, (1, 8, 8), arch={"tv": True, "depth": 1, "width": 4, "hidden": 4})
     tv = model.blocks[1]
@@ -112,7 +113,7 @@ def test_tv_step_keeps_constant_interior_and_exports_to_standard_ops(tmp_path):
     assert {"Conv", "ConvTranspose", "Sqrt", "Quant"} <= ops
     assert ops <= {"Quant", "Conv", "ConvTranspose", "Relu", "Mul", "Add", "Sub", "Pow", "Sqrt", "Reciprocal", "Div",
                    "MaxPool", "Flatten", "Gemm", "Reshape"}
-    assert np.array_equal(run_qonnx(mw, x.numpy(), batch=32), ref.numpy())
+    assert np.array_equal(qonnx_output(mw, x.numpy(), batch=32), ref.numpy())
 
 
 def test_outlier_ratio_by_hand():
