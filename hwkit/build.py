@@ -15,6 +15,7 @@ Users extend the flow like FINN's step lists: ``flow = default_flow(); flow.inse
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import json
 import math
@@ -294,12 +295,19 @@ def _run_stage(stage: Stage, ctx: BuildContext, build_dir: Path, final: Path, ke
             result = stage.fn(ctx) or {}
         json.dumps(result)  # results must be JSON-able before anything is marked finished
     except BaseException as err:
-        kept = _keep_failed_logs(partial, build_dir / FAILED / final.name)
+        try:
+            kept = _keep_failed_logs(partial, build_dir / FAILED / final.name)
+        except OSError:  # a full disk must not hide the stage's own error
+            kept = None
         shutil.rmtree(partial, ignore_errors=True)
-        _record_failure(build_dir, stage, err, time.monotonic() - start)
+        with contextlib.suppress(OSError):
+            _record_failure(build_dir, stage, err, time.monotonic() - start)
         if isinstance(err, (KeyboardInterrupt, SystemExit)):
             raise
         msg = str(err) if isinstance(err, HwkitError) else f"stage '{stage.name}' failed: {type(err).__name__}: {err}"
+        if isinstance(err, OSError) and err.errno in (errno.ENOSPC, errno.EDQUOT):
+            msg = (f"stage '{stage.name}' failed: no space left under {build_dir}; free some and rerun "
+                   f"(finished stages are kept)")
         if kept is not None:  # the message names a log in the removed directory: point at the kept copy
             msg = msg.replace(str(partial), str(kept))
         cls = type(err) if isinstance(err, HwkitError) else BuildFailedError

@@ -280,3 +280,32 @@ def test_report_refuses_a_manifest_that_points_outside_the_build(tmp_path):
     (build / "manifest.json").write_text(json.dumps({"stages": [{"name": "export", "dir": "../secret"}]}))
     with pytest.raises(ConfigError, match="not a stage of this build"):
         collect(build)
+
+
+def test_a_full_disk_is_one_line_and_the_build_stays_resumable(tmp_path, monkeypatch):
+    """The stage fails with ENOSPC, and so does everything the failure handler would write (its logs'
+    copy, the manifest record): the user still sees the stage's own error, naming the folder."""
+    import errno
+
+    import hwkit.build as b
+
+    def full(ctx):
+        (ctx.workdir / "tool.log").write_text("partial log")
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    def no_space(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    flow = Flow([Stage("a", _writer("a", "x")), Stage("b", full)])
+    monkeypatch.setattr(b, "_keep_failed_logs", no_space)
+    monkeypatch.setattr(b, "_record_failure", no_space)
+    with pytest.raises(BuildFailedError) as exc:
+        run_flow(flow, BuildConfig(), tmp_path / "b")
+    assert str(exc.value) == (f"stage 'b' failed: no space left under {tmp_path / 'b'}; free some and rerun "
+                              "(finished stages are kept)")
+    assert sorted(p.name for p in (tmp_path / "b").iterdir()) == ["00-a", "manifest.json"]
+    monkeypatch.undo()
+    flow.replace("b", Stage("b", _writer("b", "room again")))
+    ctx = run_flow(flow, BuildConfig(), tmp_path / "b")
+    assert (tmp_path / "b" / "01-b" / "b.txt").read_text() == "room again"
+    assert ctx.results["a"]["summary"] == "x"
