@@ -85,6 +85,7 @@ class Board:
     constraints: Optional[Path] = None
     pnr: dict = field(default_factory=dict)
     path: Optional[Path] = None
+    uart_max_baud: Optional[int] = None   # highest reliable baud of the board's USB-UART bridge
 
     @property
     def is_open(self) -> bool:
@@ -203,12 +204,17 @@ def parse_board(data: Any, where: str, path: Optional[Path] = None) -> Board:
     elif not isinstance(pnr, dict):
         raise ConfigError(f"{where}: field 'pnr' must be a mapping")
 
+    uart_max_baud = data.get("uart_max_baud")
+    if uart_max_baud is not None and (isinstance(uart_max_baud, bool) or not isinstance(uart_max_baud, int)
+                                      or uart_max_baud <= 0):
+        raise ConfigError(f"{where}: field 'uart_max_baud' must be a positive integer (baud), got {uart_max_baud!r}")
+
     return Board(
         name=name, title=_text(data, "title", where), vendor=_token(data, "vendor", where),
         family=family, part=_token(data, "part", where, pattern=PART), device=_token(data, "device", where, pattern=PART),
         package=_token(data, "package", where), speed_grade=_token(data, "speed_grade", where, allow_empty=True, pattern=PART),
         toolchain=toolchain, clock_mhz=clock, resources=resources, source=tuple(source), pins=pins,
-        constraints=constraints, pnr=dict(pnr), path=path,
+        constraints=constraints, pnr=dict(pnr), path=path, uart_max_baud=uart_max_baud,
     )
 
 

@@ -130,8 +130,8 @@ def built(tmp_path_factory):
 def test_report_json_schema(built):
     r = json.loads((built / "report.json").read_text())
     assert r["schema"] == "hwkit.report/1"
-    assert set(r) == {"schema", "model", "board", "backend", "summary", "layers", "resources", "stages", "tools",
-                      "artefacts"}
+    assert set(r) == {"schema", "model", "board", "backend", "summary", "layers", "resources", "throughput", "stages",
+                      "tools", "artefacts"}
     s = r["summary"]
     assert s["ii_cycles"] == 128 and s["clock_mhz"] == 100
     assert s["throughput_fps"] == pytest.approx(100e6 / 128)

@@ -19,7 +19,7 @@ from hwkit.atomic import write_json
 from hwkit.errors import ConfigError
 from hwkit.implement.parts import check_fit, part_resources
 from hwkit.implement.policy import nodsp_retry, retime_limit_mhz, timing_missed
-from hwkit.implement.wrapper import TOP, CoreShape, led_active_low, wrapper_sources, write_wrapper
+from hwkit.implement.wrapper import DEFAULT_BAUD, TOP, CoreShape, led_active_low, wrapper_sources, write_wrapper
 
 BITSTREAM_SUFFIX = {"ecp5": ".bit", "ice40": ".bin"}
 
@@ -62,7 +62,7 @@ def _versions(family: str) -> dict:
     return {"yosys": yosys.version(), f"nextpnr-{family}": nextpnr.version(family)}
 
 
-def board_top(shape: CoreShape, board, workdir: Path, request_mhz: float, *, baud: int = 115200):
+def board_top(shape: CoreShape, board, workdir: Path, request_mhz: float, *, baud: int = DEFAULT_BAUD):
     """The UART board top (and on ECP5 a PLL making ``request_mhz``) written into ``workdir``.
 
     Returns (its sources, the Clock record, notes). iCE40 boards run at their oscillator."""
@@ -175,7 +175,7 @@ def implement_board(
     *,
     data_files: Sequence[Path] = (),
     clock_mhz: Optional[float] = None,
-    baud: int = 115200,
+    baud: int = DEFAULT_BAUD,
     seed: int = 1,
     retime: bool = True,
     timeout: float = 3600,

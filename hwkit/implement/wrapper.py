@@ -15,6 +15,7 @@ from hwkit.resources import rtl_dir
 RTL_DIR = rtl_dir()
 WRAPPER_SOURCES = ("board_top.v", "uart_rx.v", "uart_tx.v")
 TOP = "hwkit_board"
+DEFAULT_BAUD = 115200   # the UART board top's baud rate: the one default every build, driver and report uses
 # LED polarity is a board wiring fact the board YAML does not carry (schematics: iCEBreaker LEDR_N/LEDG_N
 # and the OrangeCrab RGB LED are common-anode, ULX3S LEDs are driven high).
 LED_ACTIVE_LOW = {"icebreaker": True, "orangecrab": True}
@@ -88,7 +89,7 @@ class Pll:
     source: Path
 
 
-def wrapper_verilog(shape: CoreShape, *, clk_hz: int, baud: int = 115200, btn_active_low: bool = True,
+def wrapper_verilog(shape: CoreShape, *, clk_hz: int, baud: int = DEFAULT_BAUD, btn_active_low: bool = True,
                     led_active_low: bool = False, por_bits: int = 16, resync_bits: int = 200,
                     fifo_aw: int = 0, pll: bool = False) -> str:
     """Verilog text of module ``hwkit_board``. ``clk_hz`` is the clock board_top runs on (after the PLL)."""

@@ -70,6 +70,25 @@ def _num(x):
     return None if x is None else (round(float(x), 6) if isinstance(x, float) else x)
 
 
+def _throughput(build_dir: Path, recs: dict, cfg: dict, board, clock_mhz: float, core_fps) -> Optional[dict]:
+    """Core and link throughput side by side (hwkit.report.link), from generate's core.json; None
+    without one (a backend that writes no core)."""
+    from hwkit.implement.wrapper import DEFAULT_BAUD
+    from hwkit.report.link import link_throughput
+
+    gen = recs.get("generate")
+    path = build_dir / gen["dir"] / "core.json" if _res(gen) and gen.get("dir") else None
+    if path is None or not path.is_file():
+        return None
+    try:
+        core = json.loads(path.read_text())
+        top = cfg.get("top") or "uart"
+        return link_throughput(core, top, int(cfg.get("baud") or DEFAULT_BAUD) if top == "uart" else None,
+                               clock_mhz, max_baud=board.uart_max_baud, core_fps=core_fps)
+    except (OSError, ValueError, TypeError, ConfigError):
+        return None
+
+
 def collect(build_dir: str | Path, extra_stages: Optional[dict] = None) -> dict:
     """Assemble report.json's dictionary from the stage records in ``build_dir``.
 
@@ -119,6 +138,7 @@ def collect(build_dir: str | Path, extra_stages: Optional[dict] = None) -> dict:
     for stage, key in (("generate", "top"), ("export", "qonnx")):
         if _res(recs.get(stage)).get(key):
             artefacts[f"{stage}.{key}"] = f"{recs[stage]['dir']}/{_res(recs.get(stage))[key]}"
+    core_fps = _num(run_clock * 1e6 / ii) if ii else None
     return {
         "schema": SCHEMA,
         "model": {"name": exp.model or None, "source": exp.source or None, "sha256": exp.sha256 or None,
@@ -128,7 +148,7 @@ def collect(build_dir: str | Path, extra_stages: Optional[dict] = None) -> dict:
         "backend": cfg.get("backend"),
         "summary": {
             "clock_mhz": _num(clock), "fmax_mhz": _num(fmax), "ii_cycles": ii, "latency_cycles": latency,
-            "throughput_fps": _num(run_clock * 1e6 / ii) if ii else None,
+            "throughput_fps": core_fps,
             "latency_us": _num(latency / run_clock) if latency else None,
             "accuracy_software": _num(sim.accuracy_software),
             "accuracy_golden": _num(sim.accuracy_golden),
@@ -145,6 +165,7 @@ def collect(build_dir: str | Path, extra_stages: Optional[dict] = None) -> dict:
             "available": board.resources.as_dict() | {"bram": board.resources.bram_blocks},
             "synthesis_tool": syn.tool or None,
         },
+        "throughput": _throughput(build_dir, recs, cfg, board, run_clock, core_fps),
         "stages": stages,
         "tools": dict(sorted(tools.items())),
         "artefacts": artefacts,

@@ -31,6 +31,16 @@ code{background:#f1f3f7;padding:0 .25em;border-radius:3px}
 <div class="cards">
 {% for k, v, cls in cards %}<div class="card"><div class="k">{{ k }}</div><div class="v {{ cls }}">{{ v }}</div></div>
 {% endfor %}</div>
+{% set t = r.throughput %}{% if t %}
+<h3 id="throughput">Throughput: core and link</h3>
+<table><tr><th class="l">path</th><th>bytes in / sample</th><th>bytes out / sample</th><th>samples/s</th><th class="l">note</th></tr>
+<tr><td>core (clock / II)</td><td>-</td><td>-</td><td>{{ fmt(t.core_fps) }}</td><td class="l">{{ "the bound" if t.bound == "core" else "" }}</td></tr>
+{% for label, row in (("link", t.link), ("link at the board's max baud", t.link_max)) %}{% if row %}
+<tr><td>{{ label }}: {{ row.top }}{{ " at {:,} baud".format(row.baud) if row.baud else "" }}</td><td>{{ row.bytes_in }}</td><td>{{ row.bytes_out }}</td>
+<td>{{ fmt(row.fps) }}</td><td class="l">{{ row.reason or ("the bound" if label == "link" and t.bound == "link" else "") }}</td></tr>
+{% endif %}{% endfor %}
+<tr><th>effective (min of core and link)</th><th></th><th></th><th>{{ fmt(t.effective_fps) }}</th><th class="l">bound: {{ t.bound or "-" }}</th></tr>
+</table>{% endif %}
 
 <h2 id="layers">Layers</h2>
 <table><tr><th>layer</th><th class="l">kind</th><th>W/A/O bits</th><th>PE&times;SIMD</th><th>cycles</th>
@@ -150,12 +160,27 @@ def _cards(r: dict) -> list[tuple[str, str, str]]:
          "" if s.get("fmax_mhz") else "na"),
         ("II", f"{s['ii_cycles']:,} cycles" if s.get("ii_cycles") else "n/a", ""),
         ("latency", f"{s['latency_cycles']:,} cycles" if s.get("latency_cycles") else "n/a", ""),
-        ("throughput", f"{s['throughput_fps']:,.0f} samples/s" if s.get("throughput_fps") else "n/a", ""),
+        ("throughput, core", f"{s['throughput_fps']:,.0f} samples/s" if s.get("throughput_fps") else "n/a", ""),
+        *_link_cards(r.get("throughput")),
         ("accuracy, software", pct(s.get("accuracy_software")), ""),
         ("accuracy, golden sim", pct(s.get("accuracy_golden")), ""),
         ("accuracy, hardware sim", pct(s.get("accuracy_hw_sim")), "" if s.get("accuracy_hw_sim") is not None else "na"),
         ("bit-exact vs golden", exact_txt, "na" if exact is None else ("ok" if exact else "bad")),
     ]
+
+
+def _link_cards(t) -> list[tuple[str, str, str]]:
+    """The link's samples/s beside the core's, with its bytes per sample, and the effective rate."""
+    if not t or not t.get("link"):
+        return []
+    link = t["link"]
+    where = f"{link['top']}" + (f", {link['baud']:,} baud" if link.get("baud") else "")
+    fps = f"{link['fps']:,.0f} samples/s" if link.get("fps") is not None else "n/a"
+    cards = [(f"throughput, link ({where}; {link['bytes_in']} B in / {link['bytes_out']} B out)", fps,
+              "bad" if t.get("bound") == "link" else "")]
+    if t.get("effective_fps") is not None:
+        cards.append((f"throughput, effective ({t.get('bound') or '?'}-bound)", f"{t['effective_fps']:,.0f} samples/s", ""))
+    return cards
 
 
 def render_html(report: dict) -> str:
