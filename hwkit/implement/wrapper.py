@@ -15,7 +15,7 @@ from hwkit.resources import rtl_dir
 RTL_DIR = rtl_dir()
 WRAPPER_SOURCES = ("board_top.v", "uart_rx.v", "uart_tx.v")
 TOP = "hwkit_board"
-DEFAULT_BAUD = 115200   # the UART board top's baud rate: the one default every build, driver and report uses
+DEFAULT_BAUD = 115200   # the UART board top's default baud (implement flow + report; driver, CLI, estimate still spell 115200)
 # LED polarity is a board wiring fact the board YAML does not carry (schematics: iCEBreaker LEDR_N/LEDG_N
 # and the OrangeCrab RGB LED are common-anode, ULX3S LEDs are driven high).
 LED_ACTIVE_LOW = {"icebreaker": True, "orangecrab": True}
