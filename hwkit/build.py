@@ -20,6 +20,7 @@ import hashlib
 import json
 import math
 import os
+import re
 import shutil
 import signal
 import time
@@ -263,10 +264,23 @@ def _run_flow_locked(flow: Flow, config: BuildConfig, build_dir: Path, force: bo
                           highlight=False, soft_wrap=True)
             if upto and stage.name == upto:
                 break
+        else:
+            _remove_stale_stages(build_dir, {d.name for d in ctx.dirs.values()})
     finally:
         if old_handler is not None:
             signal.signal(signal.SIGTERM, old_handler)
     return ctx
+
+
+def _remove_stale_stages(build_dir: Path, keep: set) -> None:
+    """Stage directories of an earlier flow (another stage list numbers them differently) that this
+    run did not produce: removed when they carry hwkit's stage record, so none can pass for current."""
+    for d in sorted(build_dir.iterdir()):
+        if d.is_dir() and d.name not in keep and re.fullmatch(r"\d{2}-[A-Za-z0-9_]+", d.name) \
+                and _read_record(d) is not None:
+            stale = build_dir / f".{d.name}.stale-{os.getpid()}"
+            os.replace(d, stale)
+            shutil.rmtree(stale, ignore_errors=True)
 
 
 def _one_line(result: dict) -> str:
@@ -435,6 +449,8 @@ def build_from_cli(model: Optional[str], *, board=None, backend=None, target_fps
                   f" -> {config.board} ({config.backend}) in {out_dir}", highlight=False, soft_wrap=True)
     ctx = build(config, force=force, console=console, overwrite=overwrite)
     report = ctx.build_dir / "report.html"
-    bit = next(iter(sorted(ctx.build_dir.glob("*-bitstream/*.bit"))), None)
+    bits = ctx.dirs.get("bitstream")
+    bit = next(iter(sorted(p for p in bits.iterdir() if p.suffix in (".bit", ".bin", ".fs"))), None) \
+        if bits is not None and bits.is_dir() else None
     console.print(f"report: {report}" + (f"\nbitstream: {bit}" if bit else ""), highlight=False, soft_wrap=True)
     return ctx

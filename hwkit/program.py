@@ -28,6 +28,12 @@ def find_bitstream(build_dir: Path) -> Path:
     if not build_dir.is_dir():
         raise ConfigError(f"build directory {build_dir} not found")
     stages = sorted(p for p in build_dir.glob("*-bitstream") if p.is_dir())
+    try:  # the manifest names the current bitstream stage (an older flow may have left another)
+        named = [e.get("dir") for e in json.loads((build_dir / "manifest.json").read_text())["stages"]
+                 if e.get("name") == "bitstream" and e.get("status") == "ok"]
+        stages = [build_dir / named[-1]] if named and (build_dir / str(named[-1])).is_dir() else stages
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        pass
     found = sorted(f for d in stages[-1:] for f in d.iterdir() if f.suffix in BITSTREAM_SUFFIXES) if stages else []
     if not found:
         raise ConfigError(f"no bitstream in {build_dir} (no *-bitstream/ stage with a .bit/.bin/.fs): "

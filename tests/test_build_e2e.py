@@ -126,7 +126,7 @@ def test_build_killed_in_place_and_route_resumes(tmp_path):
     proc = hwkit("build", _small_config(tmp_path, "killed"), timeout=3600)
     assert proc.returncode == 0, proc.stderr[-3000:]
     manifest = json.loads((killed / "manifest.json").read_text())
-    assert [s["ran"] for s in manifest["stages"]] == [False] * 7 + [True] * 4  # + retime
+    assert [s["ran"] for s in manifest["stages"]] == [False] * 7 + [True] * 5  # pnr, retime, bitstream, ip_package, report
     assert {n: (killed / n / "stage.json").read_bytes() for n in before} == before
     assert not list(killed.glob(".*partial*"))
 

@@ -309,3 +309,15 @@ def test_a_full_disk_is_one_line_and_the_build_stays_resumable(tmp_path, monkeyp
     ctx = run_flow(flow, BuildConfig(), tmp_path / "b")
     assert (tmp_path / "b" / "01-b" / "b.txt").read_text() == "room again"
     assert ctx.results["a"]["summary"] == "x"
+
+
+def test_stage_directories_of_an_earlier_flow_are_removed_only_when_hwkit_wrote_them(tmp_path):
+    d = tmp_path / "b"
+    run_flow(Flow([Stage("a", _writer("a", "x")), Stage("b", _writer("b", "y")), Stage("c", _writer("c", "z"))]),
+             BuildConfig(), d)
+    (d / "05-mine").mkdir()
+    (d / "05-mine" / "notes.txt").write_text("the user's")
+    run_flow(Flow([Stage("a", _writer("a", "x")), Stage("x", _writer("x", "new")), Stage("b", _writer("b", "y")),
+                   Stage("c", _writer("c", "z"))]), BuildConfig(), d)
+    assert sorted(p.name for p in d.iterdir()) == ["00-a", "01-x", "02-b", "03-c", "05-mine", "manifest.json"]
+    assert (d / "05-mine" / "notes.txt").read_text() == "the user's"

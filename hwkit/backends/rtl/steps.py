@@ -204,6 +204,30 @@ def bitstream(ctx) -> dict:
                            summary=f"{res.bitstream.name} ({res.bytes:,} bytes)").to_dict()
 
 
+def ip_package(ctx) -> dict:
+    """The verified core as IP an engineer drops into their own system: the AXI4-Stream top (with the
+    AXI4-Lite status registers), a FuseSoC core, an IP-XACT component, a Vivado packaging script and a
+    file list (``ip/``), and a cocotb + cocotbext-axi bench driving the golden vectors through that top
+    (``cocotb/``: ``make -C cocotb`` or ``pytest cocotb/test_runner.py``)."""
+    if not c.ok(ctx, "generate") or not c.ok(ctx, "golden_sim"):
+        return c.unavailable("the generated core and golden vectors", "earlier stages")
+    from hwkit.backends.rtl.cocotb_bench import write_cocotb_bench
+    from hwkit.backends.rtl.package import write_packaging
+
+    core = ctx.stage_dir("generate")
+    board = c.board(ctx)
+    pkg = write_packaging(core, ctx.workdir / "ip", part=board.part)
+    bench = write_cocotb_bench(core, ctx.artefact("golden_sim", "golden.npz"), ctx.workdir / "cocotb",
+                               n=BENCH_VECTORS)
+    vectors = json.loads((bench / "bench.json").read_text())["vectors"]
+    return {"ip": "ip", "vlnv": pkg["vlnv"], "fusesoc_core": f"ip/{pkg['core'].name}", "ipxact": "ip/component.xml",
+            "cocotb": "cocotb", "cocotb_vectors": vectors,
+            "summary": f"IP {pkg['vlnv']} (FuseSoC, IP-XACT, Vivado Tcl); cocotb bench of {vectors} golden vectors"}
+
+
+BENCH_VECTORS = 2000   # the bench's golden vectors: the test set first, then random grid inputs
+
+
 def rtl_steps() -> list:
     from hwkit.stages.flow import Stage
 
@@ -213,4 +237,6 @@ def rtl_steps() -> list:
         Stage("place_route", place_route, "place & route, Fmax", version=3, deps=("synthesize", "generate")),
         Stage("retime", retime, "timing re-closure below Fmax", deps=("place_route", "synthesize", "generate")),
         Stage("bitstream", bitstream, "bitstream", version=2, deps=("place_route", "retime")),
+        Stage("ip_package", ip_package, "AXI4-Stream IP: FuseSoC, IP-XACT, Vivado Tcl, cocotb bench",
+              deps=("generate", "golden_sim")),
     ]
