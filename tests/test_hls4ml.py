@@ -277,3 +277,16 @@ def test_cli_cosim_pretrained_tfc(tmp_path, capsys):
     out = capsys.readouterr().out
     assert code == 0 and "0 mismatches over 560 inputs vs hwkit.sim" in out, out
     assert main(["cosim", str(qonnx_path("tfc_w2a2_digits")), "--backend", "finn"]) == 2
+
+
+def test_config_stamp_line_does_not_depend_on_hls4ml_random_stamp(models, tmp_path, monkeypatch):
+    """hls4ml draws a random stamp; YAML quotes it when it reads as a number ('12345678'). The written
+    config must not show which one was drawn (this made project files differ about one run in ten)."""
+    import uuid
+
+    def project_with(stamp):  # hls4ml's MakeStamp pass keeps the last 8 characters of a uuid4
+        monkeypatch.setattr(uuid, "uuid4", lambda: "00000000-0000-0000-0000-0000" + stamp)
+        p = generate_hls4ml_project(models["tfc"], tmp_path / stamp, io_type="parallel")
+        return (p.out_dir / "hls4ml_config.yml").read_text()
+
+    assert project_with("12345678") == project_with("abcdef01")

@@ -337,7 +337,10 @@ def write_project(proj: Hls4mlProject) -> str:
     # an absolute path would make the same model give different files: the project is its own root
     cfg = proj.out_dir / "hls4ml_config.yml"
     if cfg.is_file():
-        cfg.write_text(re.sub(r"(?m)^OutputDir: .*$", "OutputDir: .", cfg.read_text()))
+        text = re.sub(r"(?m)^OutputDir: .*$", "OutputDir: .", cfg.read_text())
+        # hls4ml's random stamp was quoted by YAML when it read as a number ('12345678'): the line is
+        # written here, always quoted, so the file depends on the content hash alone
+        cfg.write_text(re.sub(r"(?m)^Stamp: .*$", f"Stamp: '{stamp}'", text))
     return stamp
 
 
