@@ -14,6 +14,7 @@ from rich.markup import escape
 
 from hwkit.errors import (EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_USAGE, REPORT_TO, ConfigError, HwkitError,
                           HwkitWarning)
+from hwkit.implement.wrapper import DEFAULT_BAUD
 
 app = typer.Typer(
     help="hwkit: low-bit neural networks from Brevitas training to verified FPGA accelerators.",
@@ -226,7 +227,7 @@ def board_run_cmd(
     model: Optional[Path] = typer.Option(None, "--model", help="QONNX model: classify its test set and compare"),
     dataset: str = typer.Option("digits", "--dataset", help="digits | mnist | mnist1d"),
     n: int = typer.Option(0, "--n", help="first N test samples (0 = all)"),
-    baud: int = typer.Option(115200, "--baud", help="UART baud rate of the bitstream"),
+    baud: int = typer.Option(DEFAULT_BAUD, "--baud", help="UART baud rate of the bitstream"),
 ):
     """Talk to a board running an hwkit bitstream over its UART: info, or classify a test set."""
     _int_opt("--n", n, 0, meaning=" (0 = all)")

@@ -8,6 +8,7 @@ import numpy as np
 
 from hwkit.driver import protocol as P
 from hwkit.errors import BuildFailedError, ConfigError, ToolMissingError
+from hwkit.implement.wrapper import DEFAULT_BAUD
 
 PYSERIAL = "pip install pyserial==3.5"
 
@@ -24,7 +25,7 @@ class Device:
     ...     Y = dev.infer_many(X_int)       # many samples, pipelined within the board's window
     """
 
-    def __init__(self, port: str, baud: int = 115200, timeout: float = 2.0, resync_s: float = 0.05,
+    def __init__(self, port: str, baud: int = DEFAULT_BAUD, timeout: float = 2.0, resync_s: float = 0.05,
                  core=None):
         """``core``: the core.json (path or dict) of the loaded accelerator. With it, the board's reply
         to the info request is checked against it, samples may keep their model shape and 1-bit

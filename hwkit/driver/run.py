@@ -10,10 +10,11 @@ from typing import Optional
 import numpy as np
 
 from hwkit.errors import ConfigError
+from hwkit.implement.wrapper import DEFAULT_BAUD
 
 
 def classify(port: str, core_json: Path, model: Optional[Path] = None, dataset: str = "digits",
-             n: int = 0, baud: int = 115200) -> dict:
+             n: int = 0, baud: int = DEFAULT_BAUD) -> dict:
     """Without ``model``: the board's info. With it: the test set quantized on the model's input grid,
     sent to the board, compared element by element with the golden simulator, and the accuracy."""
     from hwkit.driver.device import Device

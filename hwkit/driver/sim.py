@@ -13,14 +13,14 @@ from pathlib import Path
 from typing import Optional, Sequence
 
 from hwkit.errors import BuildFailedError
-from hwkit.implement.wrapper import RTL_DIR, TOP, CoreShape, wrapper_sources, write_wrapper
+from hwkit.implement.wrapper import DEFAULT_BAUD, RTL_DIR, TOP, CoreShape, wrapper_sources, write_wrapper
 
 TESTBENCH = RTL_DIR / "sim" / "board_sim.cpp"
 
 
 def build_board_sim(core_sources: Sequence[Path], shape: CoreShape, build_dir: Path, *, cpb: int = 8,
                     resync_bits: int = 1 << 20, data_files: Sequence[Path] = (), clk_hz: Optional[int] = None,
-                    baud: int = 115200, por_bits: int = 3) -> Path:
+                    baud: int = DEFAULT_BAUD, por_bits: int = 3) -> Path:
     """Compile the simulated board; returns the executable (cached by the hash of all inputs).
 
     By default the UART runs at ``cpb`` clocks per bit; with ``clk_hz`` the wrapper gets the real

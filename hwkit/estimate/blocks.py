@@ -14,6 +14,7 @@ import math
 from typing import Optional
 
 from hwkit.estimate.memory import Cost, clog2, family_key, memory_cost
+from hwkit.implement.wrapper import DEFAULT_BAUD
 
 # logic LUTs per datapath bit, relative to ECP5 (iCE40 carries live in SB_CARRY cells beside the LUTs,
 # ECP5 carry cells count as two LUT4s; Xilinx LUT6s absorb more)
@@ -199,7 +200,7 @@ def block_cost(module: str, params, family: str, mems: Optional[dict] = None) ->
 def board_top(p: dict, family: str) -> Cost:
     """hls/rtl/board_top.v with uart_rx/uart_tx: reset, UART, sample FIFO, beat packing, byte output."""
     fam = family_key(family)
-    clk_hz, baud = int(p["CLK_HZ"]), int(p.get("BAUD", 115200))
+    clk_hz, baud = int(p["CLK_HZ"]), int(p.get("BAUD", DEFAULT_BAUD))
     cpb = (clk_hz + baud // 2) // baud
     ccw = clog2(cpb + 1)
     in_bits, in_epb, in_beats = int(p["IN_BITS"]), int(p["IN_EPB"]), int(p["IN_BEATS"])

@@ -11,6 +11,7 @@ from typing import Optional
 
 from hwkit.estimate.blocks import block_cost, board_top
 from hwkit.estimate.memory import Cost, family_key
+from hwkit.implement.wrapper import DEFAULT_BAUD
 
 KEYS = ("lut", "ff", "bram", "lutram", "dsp")
 
@@ -65,7 +66,7 @@ def _board_units(cost: Cost, fam: str) -> dict:
 
 
 def wrapper_params(plan, clock_mhz: float) -> dict:
-    return {"CLK_HZ": int(round(clock_mhz * 1e6)), "BAUD": 115200, "IN_BITS": plan.input.bits,
+    return {"CLK_HZ": int(round(clock_mhz * 1e6)), "BAUD": DEFAULT_BAUD, "IN_BITS": plan.input.bits,
             "IN_EPB": plan.input.e, "IN_BEATS": plan.input.beats, "OUT_BITS": plan.output.bits,
             "OUT_EPB": plan.output.e, "OUT_BEATS": plan.output.beats}
 

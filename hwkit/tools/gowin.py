@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Optional, Sequence
 
 from hwkit.errors import ConfigError
+from hwkit.implement.wrapper import DEFAULT_BAUD
 from hwkit.tools.base import find_tool, run_tool
 from hwkit.tools.yosys import stage_inputs
 
@@ -104,7 +105,7 @@ def pack(build_dir: Path, routed: str, bitstream: str, *, family: str, timeout: 
     return {"bitstream": bitstream, "bytes": (build_dir / bitstream).stat().st_size, "seconds": round(res.seconds, 1)}
 
 
-def implement_gowin(core_dir: Path, board, out_dir: Path, *, baud: int = 115200,
+def implement_gowin(core_dir: Path, board, out_dir: Path, *, baud: int = DEFAULT_BAUD,
                     freq_mhz: Optional[float] = None) -> dict:
     """The core in ``core_dir`` behind the UART board top, to a bitstream for a Gowin ``board``
     (name or hwkit.boards.Board). Returns resources (synthesis), Fmax and utilization (nextpnr) and
