@@ -27,7 +27,7 @@ test: $(VENV)/.installed
 # Contributors' tier: IR, passes, golden simulator, estimator, build runner; no external tools (< 2 min)
 FAST_TESTS ?= tests/test_ir_*.py tests/test_sim_*.py tests/test_golden_property.py tests/test_verify.py \
 	tests/test_estimate_blocks.py tests/test_report_estimate.py tests/test_build_machinery.py tests/test_build_dir.py \
-	tests/test_import_cycles.py tests/test_boards.py
+	tests/test_import_cycles.py tests/test_boards.py tests/test_kinds.py
 test-fast: $(VENV)/.installed
 	OMP_NUM_THREADS=1 $(BIN)/python -m pytest -q -p no:cacheprovider -m "not slow and not tools" $(FAST_TESTS)
 

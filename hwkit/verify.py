@@ -13,8 +13,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from hwkit.errors import ConfigError
-
-TIE_RTOL = 2.0 ** -16  # float32 chains of a few ops are off by a few ulps (2**-24 each) at most
+from hwkit.kinds.threshold import TIE_RTOL  # noqa: F401  (the Threshold kind's tie rule, re-exported)
 
 
 @dataclass
@@ -63,7 +62,9 @@ class VerifyReport:
 
 
 def _tie(graph, trace, layer_name: str, i: int, elem: tuple) -> bool | None:
-    from hwkit.ir.graph import ShiftRound, Threshold
+    """Whether element ``elem`` of input ``i`` met an exact rounding tie in ``layer_name`` (its kind's
+    tie rule on the accumulator it read), None when the trace cannot tell."""
+    from hwkit.kinds import kind_of
 
     if graph is None or trace is None or layer_name is None:
         return None
@@ -72,19 +73,9 @@ def _tie(graph, trace, layer_name: str, i: int, elem: tuple) -> bool | None:
     acc_all = trace.get(layer.inputs[0])  # stream-name keys (the graph input) win over layer names
     if acc_all is None and src is not None:
         acc_all = trace.get(src.name)
-    if acc_all is None:
+    if acc_all is None or not kind_of(layer).HARDWARE:
         return None
-    acc = int(acc_all[(i,) + tuple(elem)])
-    if isinstance(layer, Threshold):
-        b = graph.boundaries.get(layer.name)
-        if b is None:
-            return None
-        row = b[elem[-1]] if b.shape[0] > 1 else b[0]
-        row = row[np.isfinite(row)]
-        return bool(row.size and np.min(np.abs(row - acc)) <= TIE_RTOL * max(1.0, abs(acc)))
-    if isinstance(layer, ShiftRound) and layer.shift > 0:
-        return (acc & ((1 << layer.shift) - 1)) == 1 << (layer.shift - 1)
-    return False
+    return kind_of(layer).tie(layer, graph, int(acc_all[(i,) + tuple(elem)]), elem)
 
 
 def compare(reference: dict, candidate: dict, *, graph=None, trace=None, order=None, rtol: float = 0.0,

@@ -1,4 +1,4 @@
-"""The simulator's fused convolution path (hwkit.sim.conv, hwkit.sim.schedule) against a plain int64
+"""The simulator's fused convolution path (hwkit.kinds.mvu_conv, hwkit.sim.schedule) against a plain int64
 reference written here, on both sides of every exactness bound it relies on:
 - the float32 lane (every partial sum below 2**24) against the float64 fallback at 2**24 + 1;
 - two samples packed per float lane (acc_bound * (2**p + 1) < 2**24) against no packing just above,
@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from hwkit.ir.graph import MVU, HwGraph, Pool, ShiftRound, SlidingWindow, Stream
 from hwkit.ir.types import IntType
 from hwkit.sim import simulate
-from hwkit.sim.conv import pack_shift
+from hwkit.kinds.mvu_conv import pack_shift
 
 
 def ref_conv(x, W, bias, kernel, stride, pad, pad_value):

@@ -27,11 +27,6 @@ def _finnr_rows(graph, board, backend: str) -> list[dict]:
     def visit(layer, streams):
         if layer.kind == "FloatTail":
             return
-        if layer.kind == "SymmetricBlock":
-            inner = {**streams, **layer.streams}
-            for sub in layer.body:
-                visit(sub, inner)
-            return
         ins, outs = streams[layer.inputs[0]], streams[layer.outputs[0]]
         if layer.kind == "MVU":
             # a product with a 1-3 bit operand is a few adds: LUTs; wider ones go to multipliers if the part has them

@@ -16,21 +16,12 @@ from hwkit.implement.wrapper import DEFAULT_BAUD
 KEYS = ("lut", "ff", "bram", "lutram", "dsp")
 
 
-def _mvus(graph):
-    from hwkit.ir.graph import MVU, SymmetricBlock
-
-    for layer in graph.layers:
-        for part in (layer.body if isinstance(layer, SymmetricBlock) else [layer]):
-            if isinstance(part, MVU):
-                yield part
-
-
 def plan_for(graph):
     """The RTL plan with the folding the graph carries (what the build's generate stage renders)."""
     from hwkit.backends.rtl.plan import build_plan
+    from hwkit.ir.folding import folding_of
 
-    folding = {m.name: (m.folding.pe, m.folding.simd) for m in _mvus(graph)}
-    return build_plan(graph, folding=folding)
+    return build_plan(graph, folding=folding_of(graph))
 
 
 def attribute(plan) -> tuple[dict, list]:
@@ -38,13 +29,8 @@ def attribute(plan) -> tuple[dict, list]:
 
     The plan adds a layer's feed (fork, converter, FIFO) right before the layer's own block, so every
     instance up to a layer's block belongs to it."""
-    from hwkit.backends.rtl.plan import sanitize
-
     owned: dict = {info.name: [] for info in plan.layers}
-    mains = {}
-    for info in plan.layers:
-        n = sanitize(info.name)
-        mains[f"u_{n}_swg" if info.kind == "SlidingWindow" else f"u_{n}"] = info.name
+    mains = {info.main: info.name for info in plan.layers}
     pending, spare = [], []
     for inst in plan.insts:
         if inst.name in ("u_fifo_in", "u_fifo_out"):
@@ -74,13 +60,11 @@ def wrapper_params(plan, clock_mhz: float) -> dict:
 def estimate_rtl(graph, board, *, clock_mhz: Optional[float] = None) -> tuple[list, dict]:
     """(layer rows, wrapper row) for the RTL backend on ``board``; rows are plain dicts with the keys of
     :class:`hwkit.estimate.LayerEstimate` plus ``lutram``."""
-    from hwkit.backends.rtl.plan import flatten
-
     fam = family_key(board.family)
     plan = plan_for(graph)
     owned, spare = attribute(plan)
-    layers, streams = flatten(graph)
-    by_name = {layer.name: layer for layer in layers}
+    streams = graph.streams
+    by_name = {layer.name: layer for layer in graph.layers}
     rows = []
     for info in plan.layers:
         cost = Cost()

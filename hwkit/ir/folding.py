@@ -13,20 +13,13 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Mapping, Optional
 
-import numpy as np
-
 from hwkit.errors import ConfigError, UnsupportedModelError
-from hwkit.ir.check import adjoint_taps, check_graph, flatten
-from hwkit.ir.graph import MVU, Folding, HwGraph, SlidingWindow, SymmetricBlock, Threshold
+from hwkit.ir.check import check_graph
+from hwkit.ir.graph import MVU, Folding, HwGraph, SlidingWindow, Threshold, adjoint_taps
 
 
 def divisors(n: int) -> list[int]:
     return [d for d in range(1, n + 1) if n % d == 0]
-
-
-def _pixels(streams, layer) -> int:
-    shp = streams[layer.outputs[0]].shape
-    return int(np.prod(shp[:-1])) if len(shp) > 1 else 1
 
 
 def _true_transpose(by_name: dict, layer) -> bool:
@@ -57,7 +50,7 @@ def choose(graph: HwGraph, target_cycles: Optional[int] = None, overrides: Optio
            keep: bool = False) -> dict:
     """{MVU name: (pe, simd)} as :func:`fold` sets it. ``keep``: an MVU whose folding is already set
     (not 1x1) keeps it (a backend re-planning a folded graph)."""
-    layers, streams = flatten(graph)
+    layers, streams = graph.layers, graph.streams
     by_name = {l.name: l for l in layers}
     overrides = {k: (int(v[0]), int(v[1])) for k, v in dict(overrides or {}).items()}
     mvus = [l for l in layers if isinstance(l, MVU)]
@@ -66,14 +59,14 @@ def choose(graph: HwGraph, target_cycles: Optional[int] = None, overrides: Optio
             kpe, ksimd = overrides[layer.name]
             overrides[layer.transposed_of] = (ksimd, kpe)
     if target_cycles is None:
-        target_cycles = max([l.mh * l.mw * _pixels(streams, l) for l in mvus] + [64]) // 64
+        target_cycles = max([l.mh * l.mw * streams[l.outputs[0]].pixels for l in mvus] + [64]) // 64
     if target_cycles < 1:
         raise ConfigError(f"target cycles per sample must be >= 1, got {target_cycles}")
     out: dict = {}
     arriving: dict = {}
     for layer in layers:
         if isinstance(layer, MVU):
-            px = _pixels(streams, layer)
+            px = streams[layer.outputs[0]].pixels
             prod = next((p for p in layers if layer.inputs[0] in p.outputs), None)
             conv_c = streams[prod.inputs[0]].channels if isinstance(prod, SlidingWindow) else None
             if layer.name in overrides:
@@ -104,25 +97,27 @@ def choose(graph: HwGraph, target_cycles: Optional[int] = None, overrides: Optio
 
 
 def apply_folding(graph: HwGraph, folding: Mapping) -> HwGraph:
-    """A graph with PE/SIMD set on every MVU named in ``folding`` (a SymmetricBlock's body too) and
-    each Threshold read from an MVU given that MVU's PE. Checked."""
+    """A graph with PE/SIMD set on every MVU named in ``folding`` and each Threshold read from an MVU
+    given that MVU's PE. Checked."""
     def mvu_fold(layer):
         if isinstance(layer, MVU) and layer.name in folding:
             pe, simd = folding[layer.name]
             return replace(layer, folding=Folding(int(pe), int(simd)))
         return layer
 
-    layers = [replace(l, body=tuple(mvu_fold(b) for b in l.body)) if isinstance(l, SymmetricBlock) else mvu_fold(l)
-              for l in graph.layers]
-    g = replace(graph, layers=tuple(layers))
-    flat, _ = flatten(g)
-    producer = {s: l for l in flat for s in l.outputs}
+    g = replace(graph, layers=tuple(mvu_fold(l) for l in graph.layers))
+    producer = {s: l for l in g.layers for s in l.outputs}
     ths = []
     for layer in g.layers:
         src = producer.get(layer.inputs[0]) if layer.inputs else None
         if isinstance(layer, Threshold) and isinstance(src, MVU):
             ths.append(replace(layer, folding=Folding(src.folding.pe, 1)))
     return check_graph(g.replace_layers(*ths) if ths else g)
+
+
+def folding_of(graph: HwGraph) -> dict:
+    """{MVU name: (pe, simd)} as the graph carries it."""
+    return {l.name: (l.folding.pe, l.folding.simd) for l in graph.layers if isinstance(l, MVU)}
 
 
 def fold(graph: HwGraph, *, target_cycles: Optional[int] = None, overrides: Optional[Mapping] = None,

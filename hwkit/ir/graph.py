@@ -120,6 +120,11 @@ class Stream(_Frozen):
     def channels(self) -> int:
         return self.shape[-1]
 
+    @property
+    def pixels(self) -> int:
+        """Positions per sample: every axis but the channels (1 for a vector)."""
+        return int(np.prod(self.shape[:-1])) if len(self.shape) > 1 else 1
+
 
 @dataclass(frozen=True, eq=False)
 class Layer(_Frozen):
@@ -168,6 +173,19 @@ class MVU(Layer):
     @property
     def mw(self) -> int:
         return int(self.weights.shape[1])
+
+
+def adjoint_taps(k: np.ndarray, kt: np.ndarray) -> int | None:
+    """T when ``kt`` is the adjoint of ``k`` over T window taps, else None. K is (O, T*C) in im2col
+    order (tap-major, channel fastest); its adjoint (conv_transpose) is (C, T*O) with
+    kt[c, t*O + o] = k[o, (T-1-t)*C + c]: taps flipped, channels swapped. T=1 is the plain transpose."""
+    o, kw = k.shape
+    c, ktw = kt.shape
+    if kw % c or ktw != (kw // c) * o:
+        return None
+    t = kw // c
+    adj = k.reshape(o, t, c)[:, ::-1, :].transpose(2, 1, 0).reshape(c, t * o)
+    return t if np.array_equal(adj, kt) else None
 
 
 @dataclass(frozen=True, eq=False)
@@ -236,19 +254,6 @@ class Reshape(Layer):
 
     perm: Optional[tuple[int, ...]] = None
     shape: tuple[int, ...] = ()
-
-
-@dataclass(frozen=True, eq=False)
-class SymmetricBlock(Layer):
-    """Stable PDE block: ``y = Q_out(x - h * K^T Q_mid(s(K x)))`` with one weight memory K.
-
-    The parts are ordinary layers held in ``body`` (K as MVU, the inner requantization, K^T as an
-    MVU with ``transposed_of`` set to K's name, the residual :class:`Add`, the output
-    requantization), run in order; the block exists so backends can see they share K.
-    """
-
-    body: tuple[Layer, ...] = ()
-    streams: Mapping[str, Stream] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, eq=False)

@@ -24,12 +24,16 @@ from hwkit.errors import GraphError
 from hwkit.ir import graph as ir
 from hwkit.ir.check import check_graph
 from hwkit.ir.types import IntType
+from hwkit.kinds import layer_classes
 
 SCHEMA = 1
 JSON_NAME, NPZ_NAME = "graph.json", "graph.npz"
-RECORDS = {c.__name__: c for c in (ir.HwGraph, ir.Stream, ir.MVU, ir.SlidingWindow, ir.Threshold, ir.ShiftRound,
-                                    ir.Pool, ir.Add, ir.Reshape, ir.SymmetricBlock, ir.FloatTail, ir.Folding,
-                                    ir.InputPrep, ir.PrepOp, ir.Probe, ir.FloatOutput, IntType)}
+
+
+def records() -> dict:
+    """The IR records a graph file may name: the graph's own and every registered layer kind."""
+    return {c.__name__: c for c in (ir.HwGraph, ir.Stream, *layer_classes(), ir.Folding, ir.InputPrep, ir.PrepOp,
+                                    ir.Probe, ir.FloatOutput, IntType)}
 INTEGER_ARRAYS = {"weights", "bias", "thresholds", "index"}  # fields whose arrays must hold integers
 
 
@@ -45,7 +49,7 @@ class _Writer:
             return {"@": "array", "key": path, "dtype": v.dtype.str, "shape": list(v.shape)}
         if is_dataclass(v) and not isinstance(v, type):
             name = type(v).__name__
-            if RECORDS.get(name) is not type(v):
+            if records().get(name) is not type(v):
                 raise GraphError(f"cannot save '{path}': {name} is not an IR record")
             out = {"@": name}
             for f in fields(v):
@@ -117,9 +121,9 @@ class _Reader:
             if not isinstance(items, list) or not all(isinstance(p, list) and len(p) == 2 for p in items):
                 self.fail(path, "is a malformed mapping")
             return {str(k): self.decode(x, f"{path}/{k}") for k, x in items}
-        cls = RECORDS.get(tag)
+        cls = records().get(tag)
         if cls is None:
-            self.fail(path, f"has unknown kind {tag!r} (known: {', '.join(sorted(RECORDS))})")
+            self.fail(path, f"has unknown kind {tag!r} (known: {', '.join(sorted(records()))})")
         known = {f.name: f for f in fields(cls)}
         extra = sorted(set(v) - set(known) - {"@"})
         if extra:

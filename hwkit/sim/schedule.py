@@ -2,7 +2,7 @@
 
 Every rewrite here gives the same graph outputs bit for bit; it only skips materializing streams
 that exactly one layer reads and that are not graph outputs:
-- a SlidingWindow feeding one MVU: the MVU unrolls the window chunk by chunk (hwkit.sim.conv);
+- a SlidingWindow feeding one MVU: the MVU unrolls the window chunk by chunk (hwkit.kinds.mvu_conv);
 - an MVU read only by a ShiftRound (float32 lane): the MVU multiplies by 2**-shift with its weights
   and bias (a power-of-two scale of integers below 2**24 is exact in float32), so the ShiftRound
   only rounds and clips;
@@ -16,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from hwkit.ir.graph import MVU, Add, HwGraph, Pool, ShiftRound, SlidingWindow, derived
-from hwkit.sim.conv import fusable
+from hwkit.kinds.mvu_conv import fusable
 
 
 @dataclass

@@ -30,18 +30,11 @@ def load_graph_artefact(directory: Path):
     return load_graph(Path(directory) / GRAPH)
 
 
-def _mvus(graph):
-    from hwkit.ir.graph import MVU, SymmetricBlock
-
-    for layer in graph.layers:
-        for part in (layer.body if isinstance(layer, SymmetricBlock) else [layer]):
-            if isinstance(part, MVU):
-                yield part
-
-
 def folding_of(graph) -> dict:
-    """{MVU name: [pe, simd]} of every matrix layer, symmetric blocks' bodies included."""
-    return {layer.name: [layer.folding.pe, layer.folding.simd] for layer in _mvus(graph)}
+    """{MVU name: [pe, simd]} (JSON lists) of every matrix layer (hwkit.ir.folding.folding_of)."""
+    from hwkit.ir.folding import folding_of as ir_folding
+
+    return {name: list(f) for name, f in ir_folding(graph).items()}
 
 
 def board(ctx):

@@ -274,15 +274,10 @@ def generate_hls4ml_project(
 def reuse_from_folding(graph) -> list[int]:
     """Reuse factor per matrix layer of a HwGraph: the cycles one output vector takes with its folding,
     (MH / PE) * (MW / SIMD), which is what hls4ml's reuse factor counts."""
-    from hwkit.ir.graph import MVU, SymmetricBlock
+    from hwkit.ir.graph import MVU
 
-    rfs = []
-    for layer in graph.layers:
-        parts = layer.body if isinstance(layer, SymmetricBlock) else [layer]
-        for p in parts:
-            if isinstance(p, MVU) and not p.transposed_of:
-                rfs.append(max(1, -(-p.mh // p.folding.pe) * -(-p.mw // p.folding.simd)))
-    return rfs
+    return [max(1, -(-p.mh // p.folding.pe) * -(-p.mw // p.folding.simd))
+            for p in graph.layers if isinstance(p, MVU) and not p.transposed_of]
 
 
 def _source_hash(out_dir: Path, stamp: str) -> str:

