@@ -22,6 +22,9 @@ BRAM_SHAPES = {
 BRAM_COST = {"ecp5": 128, "ice40": 64, "xilinx": 128}
 LUTRAM_SHAPE = {"ecp5": (16, 4), "xilinx": (64, 1)}   # TRELLIS_DPR16X4; RAM64X1D
 LUTRAM_COST = {"ecp5": 4, "xilinx": 1}
+# what ``lutram`` counts: ECP5 TRELLIS_DPR16X4 primitives; Xilinx LUTs used as RAM (RAM64X1D: 2 LUTs),
+# as hwkit.tools.yosys counts them
+LUTRAM_UNITS = {"ecp5": 1, "xilinx": 2}
 LUTRAM_OVERHEAD = 10
 LOGIC_COST_RAM, LOGIC_COST_ROM = 1.0, 1.0 / 16
 
@@ -86,6 +89,15 @@ def mapping(depth: int, width: int, family: str, *, rom: bool = False, style: st
     return min(options, key=lambda k: (options[k], k != "logic"))
 
 
+def rom_home(depth: int, width: int, family: str) -> str:
+    """Where a depth x width weight or threshold table goes: 'bram' or 'logic' (a ROM never goes to LUT
+    RAM here). The one rule: the RTL plan sets each table's BLOCK parameter from it and the estimate
+    costs what the plan set. Yosys' own costs decide (a block RAM 128, a ROM bit in LUTs 1/16), so the
+    plan's attribute agrees with what synthesis would pick without one: a 64 x 208 table goes to 6
+    DP16KD, an 8 x 22,440 table to LUTs (624 block RAMs otherwise), a 4 x 16 table to LUTs."""
+    return "bram" if mapping(depth, width, family, rom=True) == "bram" else "logic"
+
+
 def rom_columns(text: str, width: int) -> int:
     """Bit columns of a ROM image ($readmemh text) that synthesis keeps in logic: a column equal in
     every word is a constant, and columns equal to each other share their logic."""
@@ -110,7 +122,8 @@ def memory_cost(depth: int, width: int, family: str, *, rom: bool = False, style
         return Cost(bram=bram_blocks(depth, width, fam))
     if kind == "lutram":
         d = LUTRAM_SHAPE[fam][0]
-        return Cost(lut=width * (math.ceil(depth / d) - 1), ff=out_ff, lutram=lutram_cells(depth, width, fam))
+        return Cost(lut=width * (math.ceil(depth / d) - 1), ff=out_ff,
+                    lutram=lutram_cells(depth, width, fam) * LUTRAM_UNITS[fam])
     if depth <= 1:
         return Cost(ff=out_ff if rom else width)
     k = 6 if fam == "xilinx" else 4

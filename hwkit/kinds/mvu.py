@@ -186,7 +186,7 @@ def emit(b, layer: MVU):
         wfile = f"w_{tag}.mem"
         tiles = layer.weights.reshape(nf, pe, sf, simd).transpose(0, 2, 1, 3).reshape(nf * sf, pe * simd)
         b.plan.mems[wfile] = mem(encode(tiles, wt, wb), wb)
-    block = b.rom_block(nf * sf * pe * simd * wb)
+    block = b.rom_block(nf * sf * pe * simd * wb, nf * sf, pe * simd * wb)
     params = [("MW", layer.mw), ("MH", layer.mh), ("PE", pe), ("SIMD", simd),
               ("XB", bits(xt)), ("XS", int(xt.signed and not xt.bipolar)), ("XBIP", int(xt.bipolar)),
               ("WB", wb), ("WS", int(wt.signed and not wt.bipolar)), ("WBIP", int(wt.bipolar)),
