@@ -22,9 +22,18 @@ BRAM_SHAPES = {
 BRAM_COST = {"ecp5": 128, "ice40": 64, "xilinx": 128}
 LUTRAM_SHAPE = {"ecp5": (16, 4), "xilinx": (64, 1)}   # TRELLIS_DPR16X4; RAM64X1D
 LUTRAM_COST = {"ecp5": 4, "xilinx": 1}
-# what ``lutram`` counts: ECP5 TRELLIS_DPR16X4 primitives; Xilinx LUTs used as RAM (RAM64X1D: 2 LUTs),
-# as hwkit.tools.yosys counts them
-LUTRAM_UNITS = {"ecp5": 1, "xilinx": 2}
+# what ``lutram`` counts: ECP5 TRELLIS_DPR16X4 primitives; Xilinx LUTs used as RAM, as
+# hwkit.tools.yosys counts them (synth_xilinx builds these from RAM32M, 32 x 6 bits, and RAM64M, 64 x 3
+# bits, 4 LUTs each: an 8 x 288 threshold FIFO measured 42 RAM32M)
+
+
+def lutram_units(depth: int, width: int, family: str) -> int:
+    fam = family_key(family)
+    if fam != "xilinx":
+        return lutram_cells(depth, width, fam)
+    if depth <= 32:
+        return 4 * math.ceil(width / 6)
+    return 4 * math.ceil(depth / 64) * math.ceil(width / 3)
 LUTRAM_OVERHEAD = 10
 LOGIC_COST_RAM, LOGIC_COST_ROM = 1.0, 1.0 / 16
 
@@ -123,7 +132,7 @@ def memory_cost(depth: int, width: int, family: str, *, rom: bool = False, style
     if kind == "lutram":
         d = LUTRAM_SHAPE[fam][0]
         return Cost(lut=width * (math.ceil(depth / d) - 1), ff=out_ff,
-                    lutram=lutram_cells(depth, width, fam) * LUTRAM_UNITS[fam])
+                    lutram=lutram_units(depth, width, fam))
     if depth <= 1:
         return Cost(ff=out_ff if rom else width)
     k = 6 if fam == "xilinx" else 4
