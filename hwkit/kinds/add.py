@@ -11,6 +11,7 @@ from hwkit.estimate.memory import Cost, family_key
 from hwkit.estimate.plumbing import ARITH, fifo
 from hwkit.ir.graph import Add
 from hwkit.ir.types import IntType
+from hwkit.kinds.elementwise import cycles, out_lanes, reads  # noqa: F401  (its beat rules)
 
 LAYER = Add
 HARDWARE = True
@@ -59,18 +60,6 @@ def float_lane(layer, graph) -> bool:
 
 def tie(layer, graph, acc: int, element) -> bool:
     return False
-
-
-def reads(graph, layer, arriving: int) -> int:
-    return arriving
-
-
-def out_lanes(graph, layer, arriving: int) -> int:
-    return arriving
-
-
-def cycles(graph, layer, lanes: dict) -> int:
-    return int(np.prod(graph.streams[layer.inputs[0]].shape)) // lanes[layer.inputs[0]]
 
 
 def emit(b, layer: Add):
