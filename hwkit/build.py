@@ -38,6 +38,7 @@ RECORD = "stage.json"
 MANIFEST = "manifest.json"
 FAILED = "failed"  # logs of failed stages, kept until the stage succeeds
 SCHEMA_VERSION = 1
+FIFO_SIZING = ("heuristic", "simulation")
 
 
 @dataclass
@@ -53,6 +54,7 @@ class BuildConfig:
     out: str = ""  # build directory; '' -> build/<model>-<board>-<backend>
     dataset: str = "digits"  # test set for software and hardware-simulation accuracy
     n_vectors: int = 0  # cosim vectors; 0 -> the whole test set
+    fifo_sizing: str = "heuristic"  # rtl FIFO depths: 'heuristic' (the plan's rule) or 'simulation' (measured)
     extra: dict = field(default_factory=dict)  # settings for user-inserted stages
 
     def validate(self, where: str = "build config") -> "BuildConfig":
@@ -78,6 +80,9 @@ class BuildConfig:
         for name in ("model", "board", "out", "dataset"):
             if not isinstance(getattr(self, name), str):
                 raise ConfigError(f"{where}: field '{name}' must be a string, got {getattr(self, name)!r}")
+        if self.fifo_sizing not in FIFO_SIZING:
+            raise ConfigError(f"{where}: field 'fifo_sizing' is {self.fifo_sizing!r}, expected one of "
+                              f"{', '.join(FIFO_SIZING)}")
         if not isinstance(self.extra, dict):
             raise ConfigError(f"{where}: field 'extra' must be a mapping")
         from hwkit.boards import load_board
@@ -430,7 +435,7 @@ def build(config: BuildConfig, flow: Optional[Flow] = None, *, force: bool = Fal
 
 
 def build_from_cli(model: Optional[str], *, board=None, backend=None, target_fps=None, clock_mhz=None, out=None,
-                   force: bool = False, overwrite: bool = False) -> BuildContext:
+                   force: bool = False, overwrite: bool = False, fifo_sizing=None) -> BuildContext:
     """``hwkit build``: a config YAML or a model path, with command-line options overriding the file."""
     from rich.console import Console
 
@@ -440,7 +445,7 @@ def build_from_cli(model: Optional[str], *, board=None, backend=None, target_fps
     else:
         config = BuildConfig(model=str(Path(model).resolve()) if model else "")
     for name, value in (("board", board), ("backend", backend), ("target_fps", target_fps),
-                        ("clock_mhz", clock_mhz), ("out", str(out) if out else None)):
+                        ("clock_mhz", clock_mhz), ("out", str(out) if out else None), ("fifo_sizing", fifo_sizing)):
         if value is not None:
             setattr(config, name, value)
     config.validate()

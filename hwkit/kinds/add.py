@@ -84,6 +84,7 @@ def emit(b, layer: Add):
              ("b_ready", f"{br.name}_r"), ("out_data", f"{dst.name}_d"), ("out_valid", f"{dst.name}_v"),
              ("out_ready", f"{dst.name}_r")]
     b.add("hk_add", layer.name, params, ports, f"{layer.name}: residual add, branch FIFO {bdepth}")
+    b.plan.fifo_keys[f"{b.plan.insts[-1].name}.u_branch"] = layer.name + "_branch"
     b.info(layer, ["hk_add"], a.beats)
 
 

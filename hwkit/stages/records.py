@@ -91,6 +91,7 @@ class GenerateRecord(_Record):
     files: int = 0
     folding: dict = field(default_factory=dict)
     ii_cycles: Optional[int] = None
+    fifo_sizing: Optional[dict] = None   # hwkit.backends.rtl.fifos.FifoSizing when sized by simulation
     detail: dict = field(default_factory=dict)
     summary: str = ""
 

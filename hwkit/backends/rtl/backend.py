@@ -30,11 +30,25 @@ class RtlBackend(Backend):
 
         gen = require("hwkit.backends.rtl.generate", "generate")
         folding = folding_of(graph)
-        desc = gen(graph, workdir, folding={k: tuple(v) for k, v in folding.items()})
+        fixed = {k: tuple(v) for k, v in folding.items()}
+        record = {}
+        if getattr(config, "fifo_sizing", "heuristic") == "simulation":
+            from hwkit.backends.rtl.fifos import size_fifos
+            from hwkit.ir.inputs import random_grid_inputs
+
+            # the core's timing does not depend on the data: inputs on the grid show every FIFO's peak
+            sizing = size_fifos(graph, workdir, random_grid_inputs(graph, 256, seed=config.seed), folding=fixed)
+            record["fifo_sizing"] = sizing.as_dict()
+        desc = gen(graph, workdir, folding=fixed, fifo_depths=record.get("fifo_sizing") and sizing.depths)
         folding.update({row["name"]: [row["pe"], row["simd"]] for row in desc.get("layers", []) if row.get("pe")})
         n_v, n_m = len(desc["files"]["verilog"]), len(desc["files"]["mem"])
+        fifo_note = ""
+        if record:
+            s = record["fifo_sizing"]
+            fifo_note = f", FIFOs sized by simulation {s['bits_before']} -> {s['bits_after']} bits"
         return {"top": "hwkit_core.v", "ii_cycles": desc.get("ii_cycles"), "folding": folding, "files": n_v + n_m,
-                "summary": f"hwkit_core: {n_v} Verilog + {n_m} memory files, II {desc.get('ii_cycles')}"}
+                **record, "summary": f"hwkit_core: {n_v} Verilog + {n_m} memory files, II {desc.get('ii_cycles')}"
+                                     f"{fifo_note}"}
 
     def simulate(self, graph, generated_dir: Path, x_int: np.ndarray, workdir: Path, config,
                  *, qonnx_path=None, board=None) -> SimOutputs:

@@ -48,13 +48,14 @@ class CosimResult:
                 **self.extra}
 
 
-def build_simulator(core_dir: Path, cache_dir: Optional[Path] = None) -> Path:
+def build_simulator(core_dir: Path, cache_dir: Optional[Path] = None, defines=()) -> Path:
     from hwkit.tools import verilator
 
     core_dir = Path(core_dir)
     desc = json.loads((core_dir / "core.json").read_text())
     sources = [core_dir / f for f in desc["files"]["verilog"]]
-    return verilator.build(sources, TESTBENCH, "hwkit_core", cache_dir or verilator.default_cache_dir())
+    return verilator.build(sources, TESTBENCH, "hwkit_core", cache_dir or verilator.default_cache_dir(),
+                           defines=defines)
 
 
 def run_core(core_dir: Path, x_int: np.ndarray, *, exe: Optional[Path] = None, stall_in: int = 0,

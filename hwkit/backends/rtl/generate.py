@@ -61,6 +61,7 @@ def core_description(plan: Plan, files: list[str]) -> dict:
                     "cycles_per_sample": l.cycles, "rom": l.rom} for l in plan.layers],
         "fifos": {**{i.name: dict(i.params)["DEPTH"] for i in plan.insts if i.module == "hk_fifo"},
                   **{f"{i.name}.branch": dict(i.params)["BDEPTH"] for i in plan.insts if i.module == "hk_add"}},
+        "fifo_keys": dict(sorted(plan.fifo_keys.items())),
         "files": {"verilog": [f for f in files if f.endswith(".v")], "mem": [f for f in files if f.endswith(".mem")]},
     }
 

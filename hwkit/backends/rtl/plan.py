@@ -65,6 +65,7 @@ class Plan:
     links: list = field(default_factory=list)
     mems: dict = field(default_factory=dict)          # file name -> text
     roms: list = field(default_factory=list)          # shared ROM nets: (key, addr bits, width)
+    fifo_keys: dict = field(default_factory=dict)     # FIFO instance path -> its key in fifo_depths
     layers: list = field(default_factory=list)        # LayerInfo
     input: Optional[Link] = None
     output: Optional[Link] = None
@@ -173,8 +174,12 @@ class _Builder:
         return dst
 
     def feed(self, s: str, e: int, consumer: str, depth: int) -> Link:
+        """Stream ``s`` converted to ``e`` lanes through a FIFO of ``depth`` words (or the depth
+        ``fifo_depths[consumer]`` gives: FIFO sizing by simulation, hwkit.backends.rtl.fifos)."""
         src = self.convert(self.take(s), e, sanitize(consumer) + "_in")
-        return self.fifo(src, self.fifo_depths.get(consumer, depth), sanitize(consumer))
+        out = self.fifo(src, self.fifo_depths.get(consumer, depth), sanitize(consumer))
+        self.plan.fifo_keys[self.plan.insts[-1].name] = consumer
+        return out
 
     def rom_block(self, bits: int) -> int:
         if self.rom_style == "block":
