@@ -244,15 +244,34 @@ def board_run_cmd(
 @app.command("cosim")
 def cosim_cmd(
     model: Path = typer.Argument(..., help="QONNX model (.onnx)"),
-    backend: str = typer.Option("hls4ml", "--backend", help="hls4ml (C simulation of the generated HLS)"),
+    backend: str = typer.Option("hls4ml", "--backend", help="hls4ml (C simulation of the generated HLS) | rtl "
+                                "(hwkit's Verilog in Verilator)"),
     n: int = typer.Option(10000, "--n", help="random inputs on the input quantizer's grid"),
     io: str = typer.Option("parallel", "--io", help="parallel | stream"),
     hls_backend: str = typer.Option("Vitis", "--hls-backend", help="Vitis | Vivado"),
     dataset: Optional[str] = typer.Option(None, "--dataset", help="also the test set of digits | mnist | mnist1d"),
     out: Path = typer.Option(Path("build/cosim"), "--out", help="project directory"),
     approximate: bool = typer.Option(False, "--approximate", help="allow float scales (mismatches reported)"),
+    bench: str = typer.Option("cxx", "--bench", help="rtl: cxx (fast C++ stream bench) | cocotb (cocotb + "
+                              "cocotbext-axi through the AXI4-Stream wrapper, random back-pressure)"),
+    waves: int = typer.Option(0, "--waves", help="rtl: write a VCD of the run up to the first mismatching "
+                              "vector, or of the first N vectors when none mismatches (0 = off)"),
 ):
-    """Generated hardware (C simulation) vs the golden model, bit for bit."""
+    """Generated hardware (C simulation, or RTL in Verilator) vs the golden model, bit for bit."""
+    _int_opt("--waves", waves, 0, meaning=" (vectors in the waveform; 0 = off)")
+    if backend == "rtl":
+        import json
+
+        _int_opt("--n", n, 1, meaning=" (random grid inputs)")
+        _out_dir("--out", out)
+        from hwkit.backends.rtl.cli import check_cosim, rtl_cosim
+
+        summary = rtl_cosim(model, out, n, bench=bench, waves=waves)
+        typer.echo(json.dumps(summary, indent=2, sort_keys=True, default=str))
+        check_cosim(summary)
+        return
+    if bench != "cxx" or waves:
+        raise ConfigError("--bench and --waves apply to --backend rtl (the hls4ml C simulation has neither)")
     _int_opt("--n", n, 0, meaning=" (0 with --dataset: the test set only)")
     if n == 0 and not dataset:
         raise ConfigError("nothing to cosimulate: --n 0 without --dataset; give --n > 0 or --dataset")

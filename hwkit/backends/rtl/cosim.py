@@ -48,14 +48,14 @@ class CosimResult:
                 **self.extra}
 
 
-def build_simulator(core_dir: Path, cache_dir: Optional[Path] = None, defines=()) -> Path:
+def build_simulator(core_dir: Path, cache_dir: Optional[Path] = None, defines=(), trace: bool = False) -> Path:
     from hwkit.tools import verilator
 
     core_dir = Path(core_dir)
     desc = json.loads((core_dir / "core.json").read_text())
     sources = [core_dir / f for f in desc["files"]["verilog"]]
     return verilator.build(sources, TESTBENCH, "hwkit_core", cache_dir or verilator.default_cache_dir(),
-                           defines=defines)
+                           defines=defines, trace=trace)
 
 
 def run_core(core_dir: Path, x_int: np.ndarray, *, exe: Optional[Path] = None, stall_in: int = 0,
@@ -115,6 +115,19 @@ def cosimulate(graph, x_int: np.ndarray, core_dir: Path, *, golden: Optional[dic
         except ImportError:
             res.mismatches = int((ref[out_name] != y).sum())
     return res
+
+
+def write_waves(core_dir: Path, x_int: np.ndarray, upto: int) -> Path:
+    """``core_dir/waves.vcd``: every signal of the core while its first ``upto`` vectors stream through
+    (for a mismatch: up to and including the first mismatching vector)."""
+    exe = build_simulator(core_dir, trace=True)
+    run_core(core_dir, np.asarray(x_int)[: max(1, int(upto))], exe=exe)
+    return Path(core_dir) / "waves.vcd"
+
+
+def first_bad_vector(golden: np.ndarray, got: np.ndarray) -> Optional[int]:
+    bad = np.nonzero((np.asarray(golden) != np.asarray(got)).reshape(len(got), -1).any(axis=1))[0]
+    return int(bad[0]) if len(bad) else None
 
 
 def cycle_model_ii(graph, desc: dict) -> Optional[int]:
