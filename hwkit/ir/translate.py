@@ -22,6 +22,7 @@ from qonnx.core.modelwrapper import ModelWrapper
 from hwkit.errors import UnsupportedModelError
 from hwkit.ir import requant as rq
 from hwkit.ir.graph import MVU, FloatOutput, FloatTail, HwGraph, InputPrep, Probe, Reshape, Stream
+from hwkit.ir.lowering.graph_passes import accumulates
 from hwkit.ir.ops_linear import LinearOps
 from hwkit.ir.ops_misc import MiscOps
 from hwkit.ir.ops_quant import QuantOps, prep_op  # noqa: F401 (prep_op re-exported)
@@ -92,7 +93,7 @@ class Translator(LinearOps, MiscOps, QuantOps):
         if dtype is None:
             t = infer_layer(layer, self.streams, self.max_acc_bits)
             self.streams[out] = replace(self.streams[out], dtype=t)
-            if isinstance(layer, MVU):
+            if accumulates(layer):
                 layer = replace(layer, acc=t)
         self.layers.append(layer)
         return out
@@ -121,7 +122,7 @@ class Translator(LinearOps, MiscOps, QuantOps):
         """The HwGraph from the emitted layers, each MVU built once with its row changes."""
         layers = []
         for layer in self.layers:
-            if isinstance(layer, MVU) and layer.name in self.row_edits:
+            if accumulates(layer) and layer.name in self.row_edits:
                 layer = self.finish_mvu(layer)
                 out = layer.outputs[0]
                 self.streams[out] = replace(self.streams[out], dtype=layer.acc)
@@ -152,12 +153,13 @@ class Translator(LinearOps, MiscOps, QuantOps):
         return self.streams[sym.stream].channels
 
     def producer_mvu(self, sym: Sym):
-        """The MVU whose output ``sym`` reads, if that output feeds only this value (its rows may change)."""
+        """The MVU (or other layer whose output is its accumulator) that ``sym`` reads, if that output
+        feeds only this value (its rows may change)."""
         lay = self.layers[-1] if self.layers else None
         for l in self.layers:
             if sym.stream in l.outputs:
                 lay = l
-        return lay if isinstance(lay, MVU) and sym.exclusive else None
+        return lay if accumulates(lay) and sym.exclusive else None
 
     def is_single_use(self, tensor: str) -> bool:
         return len(self.model.find_consumers(tensor)) <= 1 and tensor not in [o.name for o in

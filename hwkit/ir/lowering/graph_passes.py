@@ -13,6 +13,11 @@ from hwkit.ir.graph import MVU, HwGraph, SlidingWindow
 from hwkit.ir.typing import infer_layer
 
 
+def accumulates(layer) -> bool:
+    """A layer whose output stream is its accumulator (``acc``): an MVU, or any kind shaped like one."""
+    return hasattr(layer, "acc")
+
+
 class TypeAccumulators:
     """Every stream type (and an MVU's accumulator) follows from its input types and integer
     parameters: recomputed from the input forward, so no type outlives the parameters it came from."""
@@ -28,7 +33,7 @@ class TypeAccumulators:
         out = layer.outputs[0]
         if streams[out].dtype != t:
             streams[out] = replace(streams[out], dtype=t)
-        return replace(layer, acc=t) if isinstance(layer, MVU) and layer.acc != t else layer
+        return replace(layer, acc=t) if accumulates(layer) and layer.acc != t else layer
 
 
 def infer_types(graph: HwGraph, max_acc_bits: int = 32) -> HwGraph:
