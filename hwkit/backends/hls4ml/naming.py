@@ -3,7 +3,8 @@
 The HwGraph names its layers after the nodes of :func:`hwkit.ir.lower.clean_model` (sanitized); hls4ml
 names its layers after the nodes of the model :func:`.project.clean_qonnx` hands it, which qonnx renames
 (``Gemm_0`` -> ``MatMul_0``) and hls4ml decorates (``Dense_MatMul_0``, ``Quant_8_act``). Every node is
-tagged with its HwGraph name in ``doc_string`` before cleaning; :class:`NameMap` reads the tags back.
+tagged with its HwGraph name in ``doc_string`` before cleaning; :class:`NameMap` reads the tags back
+(hls4ml itself gets the model :func:`untagged`).
 """
 from __future__ import annotations
 
@@ -24,6 +25,17 @@ def tag_of(node) -> str | None:
     return node.doc_string[len(TAG):] if node.doc_string.startswith(TAG) else None
 
 
+def untagged(model):
+    """A copy of ``model`` without the tags."""
+    from qonnx.core.modelwrapper import ModelWrapper
+
+    m = ModelWrapper(model.model.__deepcopy__())
+    for node in m.graph.node:
+        if node.doc_string.startswith(TAG):
+            node.ClearField("doc_string")
+    return m
+
+
 def carry_gemm_tags(model, gemm_outputs: dict) -> None:
     """qonnx's GemmToMatMul makes fresh MatMul/Add nodes: the MatMul computing a Gemm's output gets the
     Gemm's tag (``gemm_outputs``: Gemm output tensor -> tag, recorded before the transformation)."""
@@ -39,6 +51,7 @@ class NameMap:
     """hls4ml layer -> ONNX node of the cleaned model -> HwGraph layer, each step by name."""
 
     def __init__(self, model, graph):
+        """``model``: the tagged model hls4ml converts (untagged), ``graph``: the HwGraph."""
         self.model, self.graph = model, graph
         self.nodes = {n.name: n for n in model.graph.node}
         self.hw = {layer.name: layer for layer in graph.layers}

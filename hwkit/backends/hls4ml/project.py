@@ -225,8 +225,9 @@ def generate_hls4ml_project(
     types (results may differ from the golden model).
     """
     from hwkit.backends.hls4ml import stable, stable_layers
-    from hwkit.backends.hls4ml.naming import NameMap, tag_nodes
-    from hwkit.backends.hls4ml.precision import Grid, HwPrecision
+    from hwkit.backends.hls4ml.naming import NameMap, tag_nodes, untagged
+    from hwkit.backends.hls4ml.configure import HwPrecision
+    from hwkit.backends.hls4ml.precision import Grid
 
     if backend not in BACKENDS:
         raise ConfigError(f"hls4ml backend must be one of {', '.join(BACKENDS)}, got '{backend}'")
@@ -253,11 +254,12 @@ def generate_hls4ml_project(
     tag_nodes(named)
     mw = clean_qonnx(named)
     clean_path = out_dir / "model.clean.onnx"
-    mw.save(str(clean_path))
+    untagged(mw).save(str(clean_path))
     stable_layers.register()  # always, so every project ships the same sources whatever ran before
     mw, custom_setup = stable.prepare(mw)
-    mw.save(str(out_dir / "model.hls4ml.onnx"))
     names = NameMap(mw, graph)
+    mw = untagged(mw)  # hls4ml embeds the model in its config: the tags stay out of the project
+    mw.save(str(out_dir / "model.hls4ml.onnx"))
 
     rf_hw, rf_other = _reuse_by_hw_name(graph, 1 if reuse_factor is None else reuse_factor)
     hm = _convert(mw, out_dir, backend, io_type, part, {}, 1, project, custom_setup)
