@@ -71,7 +71,8 @@ def test_quantizer_type_mismatch_detected(tfc, tmp_path):
     sr = g.layer("Quant_10")
     st = g.streams[sr.outputs[0]]
     bad = g.replace_streams(replace(st, dtype=IntType(3, False)))
-    with pytest.raises(MismatchError, match=r"hls4ml layer 'Relu_1'.*quantizer's type.*ufixed<2,0.*ufixed<3,1"):
+    want = r"hls4ml layer 'Relu_1'.*quantizer's type.*ufixed<2,0.*ufixed<3,1.*'Quant_10'"
+    with pytest.raises(MismatchError, match=want):
         generate_hls4ml_project(tfc, tmp_path / "prj", graph=bad, write=False)
 
 
@@ -100,3 +101,23 @@ def test_layer_without_same_named_hwgraph_layer_refused(tfc, tmp_path):
     msg = str(err.value)
     assert "\n" not in msg and "'Dense_MatMul_1' (Dense) has no HwGraph MVU layer of the same name" in msg
     assert "'Gemm_1'" in msg
+
+
+def test_stable_blocks_take_their_k_layers_folding_and_types(tmp_path):
+    """A stable block is named by its K: its reuse factor is K's folding, its inner quantizer K's
+    requantization (changed in the graph here, so the block's own QONNX quantizer disagrees)."""
+    from test_hls4ml import _export
+
+    path = _export("stable_mlp", tmp_path)
+    g = fold(lower(path), overrides={"Gemm_0": (16, 8), "MatMul_0": (4, 8), "MatMul_2": (2, 2), "Gemm_1": (10, 32)})
+    rf = reuse_from_folding(g)
+    assert len(set(rf.values())) == len(rf) == 4 and "MatMul_1" not in rf  # K^T shares K's memory
+    proj = generate_hls4ml_project(path, tmp_path / "prj", graph=g, reuse_factor="folding", write=False)
+    blocks = {lay.name: int(lay.get_attr("reuse_factor")) for lay in proj.model.get_layers()
+              if lay.class_name == "HwkitStableBlock"}
+    assert {proj.hw_names[k]: v for k, v in blocks.items()} == {"MatMul_0": rf["MatMul_0"], "MatMul_2": rf["MatMul_2"]}
+    mid = g.layer("Quant_12")  # the second block's inner requantization
+    st = g.streams[mid.outputs[0]]
+    bad = g.replace_streams(replace(st, dtype=IntType(st.dtype.bits + 1, st.dtype.signed)))
+    with pytest.raises(MismatchError, match=r"'StableBlock_1': the mid quantizer's type .*'Quant_12'"):
+        generate_hls4ml_project(path, tmp_path / "bad", graph=bad, write=False)

@@ -45,24 +45,16 @@ class HwPrecision:
         self.model, self.graph, self.names = model, graph, names
         self.custom = custom or {}  # class_name -> fn(self, layer, in_grids)
         self.grids: dict[str, Grid] = {}
-        self.notes: list[str] = []
 
     # ---- HwGraph facts -----------------------------------------------------------------------------
     def stream(self, name: str, what: str) -> Grid:
         st = self.graph.streams[name]
         return grid_of(st.dtype, st.scale, what)
 
-    def quantizer(self, layer) -> tuple:
-        """(type, grid) of the HwGraph requantization hls4ml folded into ``layer``'s result."""
-        hw = self.names.quantizer_after(layer)
-        t = self.graph.streams[hw.outputs[0]].dtype
-        g = self.stream(hw.outputs[0], f"layer '{hw.name}'")
-        return quant_type(t, g), g
-
-    def check(self, layer, what: str, hls, hw) -> None:
+    def check(self, layer, what: str, hls, hw, hw_name: str | None = None) -> None:
         if not same_type(hls, hw):
             raise MismatchError(f"hls4ml layer '{layer.name}': {what} is {hls} in hls4ml but {hw} in the HwGraph "
-                                f"(layer '{self.names.hw_name(layer)}')")
+                                f"(layer '{hw_name or self.names.hw_name(layer)}')")
 
     def set_weight(self, layer, key: str, grid: Grid) -> None:
         """Type a weight array with the HwGraph's grid after checking hls4ml's values lie on it."""
@@ -73,14 +65,16 @@ class HwPrecision:
                                 f"{grid.fixed()} (layer '{self.names.hw_name(layer)}')")
         layer.weights[key].update_precision(grid.fixed())
 
-    def set_result(self, layer, grid: Grid, rounding=None, saturation=None):
-        layer.get_output_variable().type.precision = grid.fixed(rounding, saturation)
+    def set_result(self, layer, grid: Grid) -> None:
+        layer.get_output_variable().type.precision = grid.fixed()
         self.grids[layer.outputs[0]] = grid
-        return grid
 
     def set_quantized(self, layer) -> None:
-        p, g = self.quantizer(layer)
-        self.check(layer, "the quantizer's type", layer.get_output_variable().type.precision, p)
+        """The result type of the HwGraph requantization that hls4ml folded into ``layer``."""
+        hw = self.names.quantizer_after(layer)
+        g = self.stream(hw.outputs[0], f"layer '{hw.name}'")
+        p = quant_type(self.graph.streams[hw.outputs[0]].dtype, g)
+        self.check(layer, "the quantizer's type", layer.get_output_variable().type.precision, p, hw.name)
         layer.get_output_variable().type.precision = p
         self.grids[layer.outputs[0]] = g
 

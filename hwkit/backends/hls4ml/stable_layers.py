@@ -168,7 +168,7 @@ def _precision(ex, layer, ins):
         grid = ex.stream(part.outputs[0], f"layer '{part.name}'")
         types[key] = (quant_type(dt, grid), grid)
         attrs = {a: layer.get_attr(f"{key}_{a}") for a in ("bits", "frac", "signed", "narrow")}
-        ex.check(layer, f"the {key} quantizer's type", _quant_type(attrs), types[key][0])
+        ex.check(layer, f"the {key} quantizer's type", _quant_type(attrs), types[key][0], part.name)
     layer.get_attr("acc1_t").precision = Grid(int(k.acc.min), int(k.acc.max), acc1.frac).fixed()
     layer.get_attr("mid_t").precision = types["mid"][0]
     layer.get_attr("acc2_t").precision = Grid(int(kt.acc.min), int(kt.acc.max), acc2.frac).fixed()
