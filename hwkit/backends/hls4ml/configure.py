@@ -15,7 +15,7 @@ import numpy as np
 from hls4ml.model.types import FixedPrecisionType
 
 from hwkit.backends.hls4ml.precision import Grid, ap, grid_of, pot_ok, quant_type, same_type
-from hwkit.backends.hls4ml.project import MVU_CLASSES
+from hwkit.backends.hls4ml.naming import MVU_CLASSES
 from hwkit.errors import MismatchError, UnsupportedModelError
 
 MAX_FRAC = 24  # more fractional bits than this means the value was not quantized to a power-of-two grid

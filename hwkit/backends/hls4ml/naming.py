@@ -11,6 +11,7 @@ from __future__ import annotations
 from hwkit.errors import UnsupportedModelError
 
 TAG = "hwkit:"
+MVU_CLASSES = ("Dense", "Conv1D", "Conv2D", "PointwiseConv1D", "PointwiseConv2D")  # hls4ml layers of one MVU
 
 
 def tag_nodes(model) -> None:

@@ -14,12 +14,12 @@ from typing import Optional, Union
 
 import numpy as np
 
+from hwkit.backends.hls4ml.naming import MVU_CLASSES
 from hwkit.errors import ConfigError, UnsupportedModelError
 from hwkit.names import identifier, tcl_quote
 
 BACKENDS = ("Vitis", "Vivado")
 IO_TYPES = {"parallel": "io_parallel", "stream": "io_stream", "io_parallel": "io_parallel", "io_stream": "io_stream"}
-MVU_CLASSES = ("Dense", "Conv1D", "Conv2D", "PointwiseConv1D", "PointwiseConv2D")
 DEFAULT_PART = "xc7z020clg400-1"
 
 
