@@ -140,9 +140,10 @@ def load_npz(path) -> tuple[np.ndarray, Optional[np.ndarray]]:
         raise ConfigError(f"data file not found: {path}")
     how = "save it with numpy.savez(FILE, x=inputs, y=labels)"
     try:
-        with np.load(path, allow_pickle=False) as f:
-            if not hasattr(f, "files"):
-                raise ConfigError(f"{path.name} is a single .npy array, not a .npz archive: {how}")
+        f = np.load(path, allow_pickle=False)
+        if not hasattr(f, "files"):
+            raise ConfigError(f"{path.name} is a single .npy array, not a .npz archive: {how}")
+        with f:
             if "x" not in f.files:
                 held = ", ".join(f.files[:5]) or "nothing"
                 raise ConfigError(f"{path.name} has no array 'x' (it holds {held}): {how}")

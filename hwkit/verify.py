@@ -265,12 +265,14 @@ MEMORY_BUDGET = 512 << 20  # bytes one verify chunk may hold (golden trace + qon
 
 def bytes_per_input(graph, model) -> int:
     """What one input costs in a verify chunk: every golden stream traced as int64 (and converted once
-    more for the comparison), and every tensor of qonnx's full execution context as float32."""
+    more for the comparison), and every batched tensor of qonnx's execution context as float32 (the
+    model has batch 1: a tensor whose first axis is 1 grows with the batch, weights do not)."""
     golden = sum(int(np.prod(st.shape)) for st in graph.streams.values())
     onnx = 0
     for vi in [*model.graph.input, *model.graph.value_info, *model.graph.output]:
         shape = model.get_tensor_shape(vi.name) or []
-        onnx += int(np.prod([d if isinstance(d, int) and d > 0 else 1 for d in shape]))
+        if shape and shape[0] == 1:
+            onnx += int(np.prod([d if isinstance(d, int) and d > 0 else 1 for d in shape]))
     return 24 * golden + 4 * onnx
 
 

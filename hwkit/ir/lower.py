@@ -10,11 +10,13 @@ from dataclasses import replace
 
 import numpy as np
 
+from hwkit.errors import HwkitError, in_source_terms
 from hwkit.ir.check import check_graph
 from hwkit.ir.graph import MVU, HwGraph, SlidingWindow
 from hwkit.ir.passes import MODEL_PASSES
 from hwkit.ir.translate import Translator
 from hwkit.ir.typing import infer_layer
+from hwkit.sourcenames import source_names
 
 
 def translate(model, max_acc_bits: int = 32) -> HwGraph:
@@ -82,11 +84,18 @@ def clean_model(model_or_path):
 
 
 def lower_with_model(model_or_path, max_acc_bits: int = 32):
-    """``(graph, model)``: the HwGraph and the normalised QONNX model it was translated from."""
-    model = clean_model(model_or_path)
-    graph = check_graph(translate(model, max_acc_bits))
-    for p in GRAPH_PASSES:
-        graph = check_graph(p(graph, max_acc_bits) if p is infer_types else p(graph))
+    """``(graph, model)``: the HwGraph and the normalised QONNX model it was translated from. Errors
+    name nodes and tensors as the user's file did before a cleanup renamed them (hwkit.sourcenames)."""
+    try:
+        model = clean_model(model_or_path)
+        graph = check_graph(translate(model, max_acc_bits))
+        for p in GRAPH_PASSES:
+            graph = check_graph(p(graph, max_acc_bits) if p is infer_types else p(graph))
+    except HwkitError as err:
+        named = in_source_terms(err, source_names(model_or_path))
+        if named is err:
+            raise
+        raise named from err
     return graph, model
 
 

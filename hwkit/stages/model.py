@@ -50,7 +50,9 @@ def export(ctx) -> dict:
             model = ModelWrapper(str(src))
         except Exception as err:  # onnx raises assorted errors for a file that is not a model
             raise ConfigError(f"cannot read '{src}' as an ONNX model: {str(err).splitlines()[0][:160]}") from None
-        cleanup(model).save(str(out))
+        from hwkit.sourcenames import cleanup_keeping_names
+
+        cleanup_keeping_names(model, cleanup).save(str(out))  # errors can then name the user's nodes
     else:
         raise ConfigError(f"model must be a QONNX .onnx file or a hwkit .pt checkpoint, got '{src.name}'")
     rec = ExportRecord(model=src.name.split(".")[0], source=str(src), sha256=hash_file(src), qonnx=c.QONNX,
