@@ -245,14 +245,22 @@ def choose_data(data: str, want, *, model_path=None, option: str = "--data") -> 
             hint = f"{option} FILE.npz with x of shape {_shape(want)}" + (f", or {option} {fits[0]}" if fits else "")
             raise ConfigError(f"the data '{samples.name}' has inputs of shape {_shape(samples.x.shape[1:])} but "
                               f"the model input is {_shape(want)}: give {hint}")
-        return samples
+        return _shaped(samples, want)
     recorded = recorded_dataset(model_path)
     if recorded and recorded in fits:
-        return _bundled(recorded, "recorded with the model")
+        return _shaped(_bundled(recorded, "recorded with the model"), want)
     if fits:
-        return _bundled(fits[0], f"bundled dataset matching the model input {_shape(want)}")
+        return _shaped(_bundled(fits[0], f"bundled dataset matching the model input {_shape(want)}"), want)
     return Samples("random", "random", why=f"no bundled dataset fits the model input {_shape(want)} "
                                            f"(give {option} FILE.npz for accuracy)")
+
+
+def _shaped(samples: Samples, want) -> Samples:
+    """The samples in the model's own input shape (a flat file for an image input, and so on)."""
+    from dataclasses import replace
+
+    shape = (len(samples.x),) + tuple(want)
+    return samples if samples.x.shape == shape else replace(samples, x=samples.x.reshape(shape))
 
 
 def _bundled(name: str, why: str) -> Samples:

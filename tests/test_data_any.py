@@ -38,7 +38,7 @@ def test_npz_file_labelled_and_not(tmp_path):
     assert a.kind == "file" and a.x.dtype == np.float32 and a.y.tolist() == [0, 1, 2, 0, 1, 2, 0]
     assert len(a.sha256) == 64 and a.record()["count"] == 7
     b = choose_data(str(tmp_path / "b.npz"), (1, 8, 8))
-    assert b.y is None and b.x.shape == (7, 64)
+    assert b.y is None and b.x.shape == (7, 1, 8, 8)   # in the model's input shape, for qonnx too
     ds = load_dataset(str(tmp_path / "b.npz"))        # the commands that take a dataset name take the file
     assert ds.x_test.shape == (7, 64) and ds.y_test.tolist() == [-1] * 7 and len(ds.x_train) == 0
 
