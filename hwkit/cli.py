@@ -217,7 +217,9 @@ def verify_cmd(
     data: Optional[str] = typer.Option(None, "--data", help="also this test data: " + DATA_HELP.split(": ", 1)[1]),
 ):
     """Golden simulator vs qonnx execution: every quantizer output compared bit for bit."""
-    _int_opt("--n", n, 0, meaning=" (0: the test data only)")
+    _int_opt("--n", n, 0, meaning=" (0 with --data: the test data only)")
+    if n == 0 and not (data or dataset):
+        raise ConfigError("nothing to verify: --n 0 without --data; give --n > 0 or --data")
     from hwkit.verify import run_verify
 
     typer.echo(run_verify(model, n, data or dataset, strict))
@@ -255,7 +257,9 @@ def cosim_cmd(
     data: Optional[str] = typer.Option(None, "--data", help="also this test data: " + DATA_HELP.split(": ", 1)[1]),
 ):
     """Generated hardware (C simulation) vs the golden model, bit for bit."""
-    _int_opt("--n", n, 0, meaning=" (0: the test data only)")
+    _int_opt("--n", n, 0, meaning=" (0 with --data: the test data only)")
+    if n == 0 and not (data or dataset):
+        raise ConfigError("nothing to cosimulate: --n 0 without --data; give --n > 0 or --data")
     _out_dir("--out", out)
     from hwkit.backends.hls4ml.cli import run_cosim
     from hwkit.data import cli_data
