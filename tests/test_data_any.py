@@ -116,3 +116,17 @@ def test_build_config_data_key(tmp_path):
     (tmp_path / "c.yaml").write_text("data: nothing_here\n")
     with pytest.raises(ConfigError, match="field 'data' is 'nothing_here'"):
         load_config(tmp_path / "c.yaml")
+
+
+def test_cli_data_for_cosim_checks_the_model_input_first(tmp_path):
+    from hwkit.data import cli_data
+    from hwkit.stages.model import default_model
+
+    model = default_model()   # tfc_w2a2_digits, its .json records digits
+    assert cli_data(model, None, 0) == "digits" and cli_data(model, "digits", 10) == "digits"
+    np.savez(tmp_path / "d.npz", x=np.zeros((2, 64), np.float32))
+    assert cli_data(model, str(tmp_path / "d.npz"), 10) == str(tmp_path / "d.npz")
+    with pytest.raises(ConfigError, match="model input is \\(N, 1, 8, 8\\)"):
+        cli_data(model, "mnist", 10)
+    with pytest.raises(ConfigError, match="neither a bundled dataset"):
+        cli_data(model, "cifar10", 10)
