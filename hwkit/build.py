@@ -30,6 +30,7 @@ from typing import Any, Callable, Optional
 
 from hwkit.atomic import write_json
 from hwkit.builddir import hash_file, hash_tree  # noqa: F401  (part of this module's API)
+from hwkit.data import LOADERS
 from hwkit.errors import BuildFailedError, ConfigError, HwkitError
 from hwkit.stages.flow import Flow, Stage  # noqa: F401  (part of this module's API)
 from hwkit.stages.model import default_model  # noqa: F401
@@ -52,7 +53,10 @@ class BuildConfig:
     clock_mhz: Optional[float] = None  # None: the board's default clock
     seed: int = 0
     out: str = ""  # build directory; '' -> build/<model>-<board>-<backend>
-    dataset: str = "digits"  # test set for software and hardware-simulation accuracy
+    # test data for accuracy and cosim: a bundled dataset name or a .npz (arrays x, optional y); '' picks
+    # the dataset recorded with the model, else the bundled one that fits its input, else random grid inputs
+    data: str = ""
+    dataset: str = ""  # older name of ``data`` (a bundled dataset name); ``data`` wins when both are set
     n_vectors: int = 0  # cosim vectors; 0 -> the whole test set
     fifo_sizing: str = "heuristic"  # rtl FIFO depths: 'heuristic' (the plan's rule) or 'simulation' (measured)
     extra: dict = field(default_factory=dict)  # settings for user-inserted stages
@@ -77,7 +81,7 @@ class BuildConfig:
         number("clock_mhz", 1e-3, 1000)
         whole("seed", 0, 2**32 - 1)
         whole("n_vectors", 0, 2**31 - 1)
-        for name in ("model", "board", "out", "dataset"):
+        for name in ("model", "board", "out", "data", "dataset"):
             if not isinstance(getattr(self, name), str):
                 raise ConfigError(f"{where}: field '{name}' must be a string, got {getattr(self, name)!r}")
         if self.fifo_sizing not in FIFO_SIZING:
@@ -88,12 +92,22 @@ class BuildConfig:
         from hwkit.boards import load_board
 
         load_board(self.board)  # unknown board -> ConfigError before anything is written
+        if self.data_choice and self.data_choice not in LOADERS and not Path(self.data_choice).is_file():
+            raise ConfigError(f"{where}: field 'data' is '{self.data_choice}', neither a bundled dataset "
+                              f"({', '.join(LOADERS)}) nor an existing .npz file")
         return self
 
+    @property
+    def data_choice(self) -> str:
+        """The data the user asked for ('' = automatic)."""
+        return self.data or self.dataset
+
     def key_dict(self) -> dict:
-        """Settings that change artefacts (the output directory does not)."""
+        """Settings that change artefacts (the output directory does not; the data keys only the stages
+        that read it, through their ``key_inputs``, so a new test set does not re-run synthesis)."""
         d = asdict(self)
-        d.pop("out")
+        for name in ("out", "data", "dataset"):
+            d.pop(name)
         return d
 
 
@@ -118,6 +132,9 @@ def load_config(path: str | Path) -> BuildConfig:
     cfg = BuildConfig(**data)
     if cfg.model and not Path(cfg.model).is_absolute():
         cfg.model = str((path.parent / cfg.model).resolve()) if (path.parent / cfg.model).exists() else cfg.model
+    if isinstance(cfg.data, str) and cfg.data and cfg.data not in LOADERS and not Path(cfg.data).is_absolute() \
+            and (path.parent / cfg.data).exists():  # a data file named relative to the config, like the model
+        cfg.data = str((path.parent / cfg.data).resolve())
     return cfg.validate(path.name)
 
 
@@ -242,6 +259,7 @@ def _run_flow_locked(flow: Flow, config: BuildConfig, build_dir: Path, force: bo
             inputs = {"config": config_digest, **{f"stage:{k}": upstream[k] for k in deps}}
             for path in (stage.input_files(config) if stage.input_files else []):
                 inputs[f"file:{Path(path).name}"] = hash_file(Path(path))
+            inputs.update(stage.key_inputs(config) if stage.key_inputs else {})
             key = _digest({"stage": stage.name, "version": stage.version, "inputs": inputs})
             record = _read_record(final) if final.is_dir() else None
             t0 = time.monotonic()
@@ -390,13 +408,13 @@ def default_flow(backend: str = "rtl") -> Flow:
     own implementation steps (rtl: synthesize, place & route, timing re-closure, bitstream), report."""
     from hwkit import stages as s
     from hwkit.backends import get_backend
-    from hwkit.stages.model import export_inputs
+    from hwkit.stages.model import data_key, export_inputs
 
     return Flow([
         Stage("export", s.export, "model -> cleaned QONNX", version=2, deps=(), input_files=export_inputs),
         Stage("lower", s.lower, "QONNX -> HwGraph", version=3, deps=("export",)),
-        Stage("golden_sim", s.golden_sim, "integer simulation, accuracy, cycle model", version=2,
-              deps=("export", "lower")),
+        Stage("golden_sim", s.golden_sim, "integer simulation, accuracy, cycle model", version=3,
+              deps=("export", "lower"), key_inputs=data_key),
         Stage("estimate", s.estimate, "analytic LUT/FF/BRAM/DSP vs board", version=4, deps=("lower",)),
         Stage("generate", s.generate, "backend sources", version=3, deps=("export", "lower")),
         Stage("cosim", s.cosim, "backend simulation vs golden", version=3,
@@ -435,7 +453,7 @@ def build(config: BuildConfig, flow: Optional[Flow] = None, *, force: bool = Fal
 
 
 def build_from_cli(model: Optional[str], *, board=None, backend=None, target_fps=None, clock_mhz=None, out=None,
-                   force: bool = False, overwrite: bool = False, fifo_sizing=None) -> BuildContext:
+                   force: bool = False, overwrite: bool = False, data=None, fifo_sizing=None) -> BuildContext:
     """``hwkit build``: a config YAML or a model path, with command-line options overriding the file."""
     from rich.console import Console
 
@@ -445,7 +463,8 @@ def build_from_cli(model: Optional[str], *, board=None, backend=None, target_fps
     else:
         config = BuildConfig(model=str(Path(model).resolve()) if model else "")
     for name, value in (("board", board), ("backend", backend), ("target_fps", target_fps),
-                        ("clock_mhz", clock_mhz), ("out", str(out) if out else None), ("fifo_sizing", fifo_sizing)):
+                        ("clock_mhz", clock_mhz), ("out", str(out) if out else None), ("fifo_sizing", fifo_sizing),
+                        ("data", data if not data or data in LOADERS else str(Path(data).resolve()))):
         if value is not None:
             setattr(config, name, value)
     config.validate()

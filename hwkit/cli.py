@@ -66,6 +66,9 @@ def _out_file(opt: str, path: Optional[Path]) -> None:
     _out_dir(opt, path.parent)
 
 
+DATA_HELP = ("test data: digits | mnist | mnist1d, or FILE.npz with arrays x (N, *model input) and optional "
+             "y (N,) labels; default: the dataset recorded with the model, else the bundled one that fits its "
+             "input, else random grid inputs (accuracy not measured)")
 FPS_RANGE = (1e-6, 1e12)     # one sample in 11 days .. far beyond any FPGA here
 CLOCK_RANGE = (0.001, 1000.0)
 BITS_RANGE = (1, 16)
@@ -170,6 +173,7 @@ def build_cmd(
     force: bool = typer.Option(False, help="re-run every stage even if its inputs are unchanged"),
     overwrite: bool = typer.Option(False, help="build into a non-empty folder that is not an hwkit build "
                                    "(hwkit still replaces only what it wrote)"),
+    data: Optional[str] = typer.Option(None, "--data", help=DATA_HELP),
     fifo_sizing: Optional[str] = typer.Option(None, help="rtl FIFO depths: heuristic (default) or simulation "
                                               "(peak occupancy in Verilator + 1, proved on 10,000 stalled vectors)"),
 ):
@@ -180,7 +184,7 @@ def build_cmd(
     from hwkit.build import build_from_cli
 
     build_from_cli(model, board=board, backend=backend, target_fps=target_fps, clock_mhz=clock_mhz, out=out,
-                   force=force, overwrite=overwrite, fifo_sizing=fifo_sizing)
+                   force=force, overwrite=overwrite, data=data, fifo_sizing=fifo_sizing)
 
 
 @app.command("report")
@@ -210,16 +214,17 @@ def sim_cmd(
 def verify_cmd(
     model: Path = typer.Argument(..., help="QONNX model (.onnx)"),
     n: int = typer.Option(1000, "--n", help="random inputs on the input quantizer's grid"),
-    dataset: Optional[str] = typer.Option(None, "--dataset", help="also the test set of digits | mnist | mnist1d"),
+    dataset: Optional[str] = typer.Option(None, "--dataset", help="older name of --data"),
     strict: bool = typer.Option(False, "--strict", help="fail on any mismatch, even at float rounding ties"),
+    data: Optional[str] = typer.Option(None, "--data", help="also this test data: " + DATA_HELP.split(": ", 1)[1]),
 ):
     """Golden simulator vs qonnx execution: every quantizer output compared bit for bit."""
-    _int_opt("--n", n, 0, meaning=" (0 with --dataset: the test set only)")
-    if n == 0 and not dataset:
-        raise ConfigError("nothing to verify: --n 0 without --dataset; give --n > 0 or --dataset")
-    from hwkit.sim.commands import run_verify
+    _int_opt("--n", n, 0, meaning=" (0 with --data: the test data only)")
+    if n == 0 and not (data or dataset):
+        raise ConfigError("nothing to verify: --n 0 without --data; give --n > 0 or --data")
+    from hwkit.verify import run_verify
 
-    typer.echo(run_verify(model, n, dataset, strict))
+    typer.echo(run_verify(model, n, data or dataset, strict))
 
 
 @app.command("board-run")
@@ -249,9 +254,10 @@ def cosim_cmd(
     n: int = typer.Option(10000, "--n", help="random inputs on the input quantizer's grid"),
     io: str = typer.Option("parallel", "--io", help="parallel | stream"),
     hls_backend: str = typer.Option("Vitis", "--hls-backend", help="Vitis | Vivado"),
-    dataset: Optional[str] = typer.Option(None, "--dataset", help="also the test set of digits | mnist | mnist1d"),
+    dataset: Optional[str] = typer.Option(None, "--dataset", help="older name of --data"),
     out: Path = typer.Option(Path("build/cosim"), "--out", help="project directory"),
     approximate: bool = typer.Option(False, "--approximate", help="allow float scales (mismatches reported)"),
+    data: Optional[str] = typer.Option(None, "--data", help="also this test data: " + DATA_HELP.split(": ", 1)[1]),
     bench: str = typer.Option("cxx", "--bench", help="rtl: cxx (fast C++ stream bench) | cocotb (cocotb + "
                               "cocotbext-axi through the AXI4-Stream wrapper, random back-pressure)"),
     waves: int = typer.Option(0, "--waves", help="rtl: write a VCD of the run up to the first mismatching "
@@ -262,6 +268,9 @@ def cosim_cmd(
     if backend == "rtl":
         import json
 
+        if data or dataset:
+            raise ConfigError("--backend rtl cosimulates random grid inputs (--n); test data goes through "
+                              "`hwkit build --data`")
         _int_opt("--n", n, 1, meaning=" (random grid inputs)")
         _out_dir("--out", out)
         from hwkit.backends.rtl.cli import check_cosim, rtl_cosim
@@ -272,13 +281,14 @@ def cosim_cmd(
         return
     if bench != "cxx" or waves:
         raise ConfigError("--bench and --waves apply to --backend rtl (the hls4ml C simulation has neither)")
-    _int_opt("--n", n, 0, meaning=" (0 with --dataset: the test set only)")
-    if n == 0 and not dataset:
-        raise ConfigError("nothing to cosimulate: --n 0 without --dataset; give --n > 0 or --dataset")
+    _int_opt("--n", n, 0, meaning=" (0 with --data: the test data only)")
+    if n == 0 and not (data or dataset):
+        raise ConfigError("nothing to cosimulate: --n 0 without --data; give --n > 0 or --data")
     _out_dir("--out", out)
     from hwkit.backends.hls4ml.cli import run_cosim
+    from hwkit.data import cli_data
 
-    typer.echo(run_cosim(model, backend, n, io, hls_backend, dataset, out, approximate))
+    typer.echo(run_cosim(model, backend, n, io, hls_backend, cli_data(model, data or dataset, n), out, approximate))
 
 
 @app.command("rtl")

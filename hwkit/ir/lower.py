@@ -12,11 +12,13 @@ Folding is not part of lowering: it needs the board and a throughput target, so 
 stage runs it (:func:`hwkit.ir.fold` through the backend)."""
 from __future__ import annotations
 
+from hwkit.errors import HwkitError, in_source_terms
 from hwkit.ir.check import check_graph
 from hwkit.ir.graph import HwGraph
 from hwkit.ir.lowering import GRAPH_PASSES, SITE_PASSES, infer_types, mark_transposed  # noqa: F401 (re-exported)
 from hwkit.ir.passes import MODEL_PASSES
 from hwkit.ir.translate import Translator
+from hwkit.sourcenames import source_names
 
 
 def translate(model, max_acc_bits: int = 32) -> HwGraph:
@@ -48,11 +50,18 @@ def clean_model(model_or_path):
 
 
 def lower_with_model(model_or_path, max_acc_bits: int = 32):
-    """``(graph, model)``: the HwGraph and the normalised QONNX model it was translated from."""
-    model = clean_model(model_or_path)
-    graph = check_graph(translate(model, max_acc_bits))
-    for p in GRAPH_PASSES:
-        graph = check_graph(p(graph, max_acc_bits) if p is infer_types else p(graph))
+    """``(graph, model)``: the HwGraph and the normalised QONNX model it was translated from. Errors
+    name nodes and tensors as the user's file did before a cleanup renamed them (hwkit.sourcenames)."""
+    try:
+        model = clean_model(model_or_path)
+        graph = check_graph(translate(model, max_acc_bits))
+        for p in GRAPH_PASSES:
+            graph = check_graph(p(graph, max_acc_bits) if p is infer_types else p(graph))
+    except HwkitError as err:
+        named = in_source_terms(err, source_names(model_or_path))
+        if named is err:
+            raise
+        raise named from err
     return graph, model
 
 

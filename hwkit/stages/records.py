@@ -71,6 +71,7 @@ class GoldenRecord(_Record):
     ii_cycles: Optional[int] = None
     latency_cycles: Optional[int] = None
     layer_cycles: dict = field(default_factory=dict)
+    data: dict = field(default_factory=dict)  # the test data: hwkit.data.Samples.record() (kind, name, sha256, count)
     summary: str = ""
 
 
