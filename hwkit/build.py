@@ -103,10 +103,11 @@ class BuildConfig:
         return self.data or self.dataset
 
     def key_dict(self) -> dict:
-        """Settings that change artefacts (the output directory does not; the data keys only the stages
-        that read it, through their ``key_inputs``, so a new test set does not re-run synthesis)."""
+        """Settings that change artefacts (the output directory does not; the data and the FIFO sizing key
+        only the stages that read them, through their ``key_inputs``, so a new test set does not re-run
+        synthesis and FIFO sizing does not re-run export)."""
         d = asdict(self)
-        for name in ("out", "data", "dataset"):
+        for name in ("out", "data", "dataset", "fifo_sizing"):
             d.pop(name)
         return d
 
@@ -416,7 +417,8 @@ def default_flow(backend: str = "rtl") -> Flow:
         Stage("golden_sim", s.golden_sim, "integer simulation, accuracy, cycle model", version=3,
               deps=("export", "lower"), key_inputs=data_key),
         Stage("estimate", s.estimate, "analytic LUT/FF/BRAM/DSP vs board", version=4, deps=("lower",)),
-        Stage("generate", s.generate, "backend sources", version=3, deps=("export", "lower")),
+        Stage("generate", s.generate, "backend sources", version=3, deps=("export", "lower"),
+              key_inputs=lambda config: {"fifo_sizing": config.fifo_sizing}),
         Stage("cosim", s.cosim, "backend simulation vs golden", version=3,
               deps=("export", "lower", "golden_sim", "generate")),
         *get_backend(backend).steps(),
