@@ -172,6 +172,26 @@ def test_apply_tie_table_pairs_by_value_and_moves_only_ties():
     assert model.get_initializer("t")[0, 0] == np.nextafter(up, np.float32(1)) and rep["changed"] == 1
 
 
+@pytest.mark.parametrize("mw, moved", [(4, True), (3, False)])
+def test_apply_tie_table_on_xnor_popcount(mw, moved):
+    """After FINN's XNOR conversion the threshold is on the popcount p (n = 2 p - MW): golden's
+    strict tie at n = 0 needs p >= MW/2 + 1; with MW odd n never reaches 0, so nothing moves."""
+    import numpy as np
+    from onnx import helper
+
+    from hwkit.backends.finn_worker.ties import apply_tie_table
+
+    up = -(-mw // 2)
+    model = _mt_model([[up], [up]], "UINT32")
+    model.set_initializer("w", np.ones((mw, 2), dtype=np.float32))
+    model.graph.node.insert(0, helper.make_node("XnorPopcountMatMul", ["a", "w"], ["x"], domain="finn.custom_op.general"))
+    model.graph.input[0].name = "a"
+    entry = {"layer": "BipolarQuant_0", "kind": "Threshold", "exact": [[1], [1]], "ties_up": [[0], [0]],
+             "valid": [[True], [True]], "offset": [0, 0]}
+    model, rep = apply_tie_table(model, {"input": None, "requant": [entry]})
+    assert model.get_initializer("t").ravel().tolist() == [up + moved] * 2 and rep["changed"] == 2 * moved
+
+
 def _freeze(python) -> str:
     return subprocess.run([str(python), "-m", "pip", "freeze"], capture_output=True, text=True, check=True).stdout
 
