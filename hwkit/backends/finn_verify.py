@@ -48,6 +48,13 @@ def make_inputs(qonnx_path, n: int, seed: int = 0) -> tuple[np.ndarray, str]:
         return (rng.integers(0, 256, size=(n,) + shape) / 256.0).astype(np.float32), "uniform 8-bit grid"
 
 
+def _input_shape(qonnx_path) -> tuple:
+    from qonnx.core.modelwrapper import ModelWrapper
+
+    model = ModelWrapper(str(qonnx_path))
+    return tuple(model.get_tensor_shape(model.graph.input[0].name))[1:]
+
+
 def golden_outputs(qonnx_path, x: np.ndarray) -> Optional[np.ndarray]:
     """Float outputs of hwkit's golden model (hwkit.sim on the lowered HwGraph), or None when the
     model does not lower or has more than one output."""
@@ -215,6 +222,9 @@ def verify_finn_build(qonnx_path, build_dir, x: Optional[np.ndarray] = None, n: 
     if x is None:
         x, source = make_inputs(qonnx_path, n, seed)
     x = np.ascontiguousarray(x, dtype=np.float32)
+    shape = _input_shape(qonnx_path)
+    if x.shape[1:] != shape and x[:1].size == int(np.prod(shape)):  # e.g. (N, 1, 8, 8) for a (N, 64) model
+        x = x.reshape((len(x),) + shape)
     ref_source = "caller"
     if reference is None:
         reference, ref_source = golden_outputs(qonnx_path, x), "hwkit golden model (hwkit.sim)"
