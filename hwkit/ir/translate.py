@@ -21,6 +21,7 @@ from hwkit.errors import UnsupportedModelError
 from hwkit.ir import requant as rq
 from hwkit.ir.graph import (MVU, FloatOutput, FloatTail, HwGraph, InputPrep, PrepOp, Probe, Reshape, ShiftRound,
                             Stream, Threshold)
+from hwkit.ir.ops_layout import LayoutOps
 from hwkit.ir.ops_linear import LinearOps
 from hwkit.ir.ops_misc import MiscOps
 from hwkit.ir.types import BIPOLAR, IntType
@@ -28,7 +29,7 @@ from hwkit.ir.typing import infer_layer
 from hwkit.ir.values import QW, Pre, Sym, canonical, sanitize, stream_shape_for  # noqa: F401 (re-exported)
 
 
-class Translator(LinearOps, MiscOps):
+class Translator(LinearOps, MiscOps, LayoutOps):
     def __init__(self, model: ModelWrapper, max_acc_bits: int = 32):
         self.model = model
         self.max_acc_bits = max_acc_bits
