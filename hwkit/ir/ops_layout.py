@@ -72,3 +72,49 @@ class LayoutOps:
         if len(node.output) < 2 or not node.output[1]:
             self.fail("no indices output")
         self.index_out(node, x, node.output[1])
+
+    # ---- channel concat --------------------------------------------------------------------------
+    def op_Concat(self, node):
+        xs = [self.value(t) for t in node.input]
+        for x in xs:
+            self.layout_input(x, "Concat")
+        self.channel_axis(xs[0], int(_attrs(node).get("axis", 0)), "Concat")
+        if len({x.index.shape[1:] for x in xs}) != 1:
+            self.fail(f"Concat of tensors whose pixels differ: {[x.index.shape for x in xs]}")
+        cur = xs[0]
+        for i, x in enumerate(xs[1:]):   # more than two inputs: a chain of two-input concats
+            out = node.output[0] if i == len(xs) - 2 else f"{node.output[0]}_part{i}"
+            cur = self.concat2(node, cur, x, out)
+
+    def concat2(self, node, a: Sym, b: Sym, out: str) -> Sym:
+        from fractions import Fraction
+
+        from hwkit.kinds.concat import Concat
+
+        pa, pb = rq.as_affine(a.chain), rq.as_affine(b.chain)
+        if pa is None or pb is None:
+            self.fail("Concat of a tensor that is not quantized (a float op between its quantizer and the Concat)")
+        shifts = (0, 0)
+        ua, ub = set(pa[0]), set(pb[0])
+        if len(ua) == 1 and len(ub) == 1 and ua != ub:
+            # one scale per input: the coarser is shifted left onto the finer when they differ by 2**k
+            r = Fraction(ua.pop()) / Fraction(ub.pop())
+            num, den = r.numerator, r.denominator
+            if r > 0 and not num & (num - 1) and not den & (den - 1):
+                shifts = (num.bit_length() - 1, 0) if r >= 1 else (0, den.bit_length() - 1)
+        # otherwise the channels keep their own scales (a per-channel chain: a Threshold requantizes it)
+        scale_a = np.array([v / (1 << shifts[0]) for v in pa[0]], dtype=object)
+        scale_b = np.array([v / (1 << shifts[1]) for v in pb[0]], dtype=object)
+        sa, sb = self.streams[a.stream], self.streams[b.stream]
+        shape = tuple(sa.shape[:-1]) + (sa.channels + sb.channels,)
+        lay = Concat(self.layer_name(node.name), [a.stream, b.stream], [], shifts=shifts)
+        chan_a = np.concatenate([scale_a, scale_b])
+        chan_b = np.concatenate([pa[1], pb[1]])
+        fa = np.array([float(v) for v in chan_a])
+        sout = self.emit(lay, shape, out, scale=fa if np.ptp(fa) else float(fa[0]))
+        onnx_shape = (shape[-1],) + tuple(shape[:-1])
+        index = canonical(onnx_shape)
+        self.probes[sout] = Probe(out, index, fa, np.array([-float(q / p) for p, q in zip(chan_a, chan_b)]))
+        sym = Sym(sout, [rq.Affine(chan_a, chan_b)], index)
+        self.env[out] = sym
+        return sym
