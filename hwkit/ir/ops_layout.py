@@ -118,3 +118,125 @@ class LayoutOps:
         sym = Sym(sout, [rq.Affine(chan_a, chan_b)], index)
         self.env[out] = sym
         return sym
+
+    # ---- padding ---------------------------------------------------------------------------------
+    def op_Pad(self, node):
+        from fractions import Fraction
+
+        from hwkit.kinds.pad import Pad
+
+        x = self.value(node.input[0])
+        self.layout_input(x, "Pad")
+        a = _attrs(node)
+        mode = a.get("mode", b"constant")
+        mode = mode.decode() if isinstance(mode, bytes) else mode
+        if mode != "constant":
+            self.fail(f"mode '{mode}'; hwkit builds constant padding only")
+        if len(node.input) > 1 and node.input[1]:
+            pads = [int(v) for v in self.const(node.input[1], "pads").ravel()]
+            value = float(self.const(node.input[2], "constant_value").ravel()[0]) \
+                if len(node.input) > 2 and node.input[2] else 0.0
+        else:   # opset < 11: attributes
+            pads, value = [int(v) for v in a.get("pads", [])], float(a.get("value", 0.0))
+        if x.index.ndim != 3 or len(pads) != 8:
+            self.fail("padding of a tensor that is not (N, C, H, W)")
+        if pads[0] or pads[1] or pads[4] or pads[5]:
+            self.fail(f"pads {pads} pad the batch or channel axis; hwkit pads H and W only")
+        if min(pads) < 0:
+            self.fail(f"negative pads {pads} (cropping)")
+        ab = rq.as_affine(x.chain)
+        if ab is None:
+            self.fail("padding of a tensor that is not quantized (a float op between its quantizer and the Pad)")
+        q = {(Fraction(value) - b) / a_ for a_, b in zip(*ab)}
+        if len(q) != 1 or q.copy().pop().denominator != 1:
+            self.fail(f"the value {value} is not one integer on the input's grid (scale {float(ab[0][0]):g}); "
+                      "pad with a value the quantizer can represent")
+        v = int(q.pop())
+        st = self.streams[x.stream]
+        if st.dtype.bipolar and v not in (-1, 1):
+            self.fail(f"padding a bipolar tensor with {value}; a bipolar stream holds -1 and +1 only")
+        t, l, b, r = pads[2], pads[3], pads[6], pads[7]
+        lay = Pad(self.layer_name(node.name), [x.stream], [], pad=(t, l, b, r), value=v)
+        shape = (st.shape[0] + t + b, st.shape[1] + l + r, st.channels)
+        sout = self.emit(lay, shape, node.output[0], scale=st.scale)
+        onnx_shape = (st.channels, shape[0], shape[1])
+        index = canonical(onnx_shape)
+        sc = np.array([float(a_) for a_ in ab[0]])
+        self.probes[sout] = Probe(node.output[0], index, sc, np.array([-float(b / a_) for a_, b in zip(*ab)]))
+        self.env[node.output[0]] = Sym(sout, x.chain, index)
+
+    # ---- nearest-neighbour upsampling ------------------------------------------------------------
+    def op_Resize(self, node):
+        x = self.value(node.input[0])
+        self.layout_input(x, node.op_type)
+        a = _attrs(node)
+        text = {k: (v.decode() if isinstance(v, bytes) else v) for k, v in a.items()}
+        if text.get("mode", "nearest") != "nearest":
+            self.fail(f"mode '{text['mode']}'; hwkit builds nearest-neighbour resizing only")
+        if x.index.ndim != 3:
+            self.fail("resizing of a tensor that is not (N, C, H, W)")
+        in_shape, out_shape = self.shape(node.input[0]), self.shape(node.output[0])
+        if in_shape[:2] != out_shape[:2]:
+            self.fail(f"resizing {in_shape} to {out_shape} changes the batch or channel axis")
+        factors = []
+        for n_in, n_out in zip(in_shape[2:], out_shape[2:]):
+            if n_out % n_in:
+                self.fail(f"resizing {in_shape} to {out_shape} is not by integer factors")
+            factors.append(n_out // n_in)
+        if node.op_type == "Resize" and len(node.input) == 2:
+            self.fail("Resize of opset 10 (scales as the second input); export with opset >= 11")
+        if node.op_type == "Resize":
+            scales = self.resize_scales(node, in_shape, factors)
+            ctm = text.get("coordinate_transformation_mode", "half_pixel")
+            nearest = text.get("nearest_mode", "round_prefer_floor")
+            for n_in, f, s in zip(in_shape[2:], factors, scales[2:]):
+                if not np.array_equal(nearest_source(n_in, f, s, ctm, nearest, self), np.arange(n_in * f) // f):
+                    self.fail(f"coordinate_transformation_mode '{ctm}' with nearest_mode '{nearest}' does not "
+                              "repeat each pixel; hwkit builds the resize that does (e.g. half_pixel or asymmetric "
+                              "with floor)")
+        self.upsample(node, x, tuple(factors))
+
+    op_Upsample = op_Resize   # opset <= 9: mode 'nearest' repeats pixels by its scales
+
+    def resize_scales(self, node, in_shape, factors) -> list:
+        """The scale of each axis as the ONNX formula uses it: the scales input, else sizes / input."""
+        if len(node.input) > 2 and node.input[2]:
+            s = [float(v) for v in self.const(node.input[2], "scales").ravel()]
+            if s:
+                return s
+        return [1.0, 1.0] + [float(f) for f in factors]
+
+    def upsample(self, node, x: Sym, factors):
+        from hwkit.kinds.upsample import Upsample
+
+        st = self.streams[x.stream]
+        lay = Upsample(self.layer_name(node.name), [x.stream], [], scale=factors)
+        shape = (st.shape[0] * factors[0], st.shape[1] * factors[1], st.channels)
+        sout = self.emit(lay, shape, node.output[0], dtype=st.dtype, scale=st.scale)
+        index = canonical((st.channels, shape[0], shape[1]))
+        ab = rq.as_affine(x.chain)
+        if ab is not None:
+            self.probes[sout] = Probe(node.output[0], index, np.array([float(v) for v in ab[0]]),
+                                      np.array([-float(b / a_) for a_, b in zip(*ab)]))
+        self.env[node.output[0]] = Sym(sout, x.chain, index)
+
+
+def nearest_source(n_in: int, factor: int, scale: float, ctm: str, nearest: str, tr) -> np.ndarray:
+    """Input coordinate each output coordinate of ONNX Resize (mode nearest) reads along one axis."""
+    n_out = n_in * factor
+    o = np.arange(n_out, dtype=np.float64)
+    if ctm == "half_pixel" or ctm == "pytorch_half_pixel":
+        u = (o + 0.5) / scale - 0.5 if (n_out > 1 or ctm == "half_pixel") else np.zeros(n_out)
+    elif ctm == "asymmetric":
+        u = o / scale
+    elif ctm == "tf_half_pixel_for_nn":
+        u = (o + 0.5) / scale
+    elif ctm == "align_corners":
+        u = o * (n_in - 1) / (n_out - 1) if n_out > 1 else np.zeros(n_out)
+    else:
+        tr.fail(f"coordinate_transformation_mode '{ctm}' is not supported")
+    rounding = {"round_prefer_floor": lambda v: np.ceil(v - 0.5), "round_prefer_ceil": lambda v: np.floor(v + 0.5),
+                "floor": np.floor, "ceil": np.ceil}
+    if nearest not in rounding:
+        tr.fail(f"nearest_mode '{nearest}' is not supported")
+    return np.clip(rounding[nearest](u), 0, n_in - 1).astype(np.int64)
