@@ -38,6 +38,12 @@ def argmax_conv(path, cin=2, hw=6, classes=5, keepdims=0, seed=0):
     return net.save(path, net.op("ArgMax", [o], axis=1, keepdims=keepdims), TensorProto.INT64)
 
 
+def argmax_input(path, shape=(3, 4, 4)):
+    """ArgMax over the channels of the quantized input itself: the ArgMax alone sets the II."""
+    net = Net(shape)
+    return net.save(path, net.op("ArgMax", [net.cur], axis=1, keepdims=1), TensorProto.INT64)
+
+
 @pytest.mark.parametrize("build", [
     lambda p: argmax_mlp(p),                                   # on the accumulator of the last MVU
     lambda p: argmax_mlp(p, quant_out=True),                   # on a 3-bit output: many ties
@@ -116,8 +122,12 @@ needs_verilator = pytest.mark.skipif(not have_verilator(), reason="Verilator mis
 @pytest.mark.slow
 @pytest.mark.tools
 @needs_verilator
-@pytest.mark.parametrize("case", ["one_beat", "five_beats", "conv"])
+@pytest.mark.parametrize("case", ["one_beat", "five_beats", "conv", "argmax_bound"])
 def test_cosim_2k(case, tmp_path):
+    if case == "argmax_bound":
+        res = rtl_matches_golden(lower(argmax_input(tmp_path / "m.onnx")), 2000, tmp_path / "core")
+        assert res.ii_measured == 4 * 4 * 3     # one channel a cycle
+        return
     if case == "conv":
         g, fold = lower(argmax_conv(tmp_path / "m.onnx", keepdims=1)), None
     else:

@@ -31,6 +31,14 @@ def concat_cnn(path, order="ab", scale_b=2.0 ** -3, ca=3, cb=2, cin=2, hw=6, bit
     return net.save(path, net.dense(net.op("Flatten", [h], axis=1), 4 * hw * hw, 5))
 
 
+def concat_input(path, cin=2, hw=6, seed=0):
+    """[x, requant(x) to 3 bits at 2**-1, x] -> flatten -> MatMul: the Concats on the forked input set the II."""
+    net = Net((cin, hw, hw), seed=seed)
+    b = net.quant(net.cur, 2.0 ** -1, 3)
+    c = net.op("Concat", [net.cur, b, net.cur], axis=1)
+    return net.save(path, net.dense(net.op("Flatten", [c], axis=1), 3 * cin * hw * hw, 5))
+
+
 def concat_mlp(path, seed=0):
     """Two dense branches of one vector, joined: [relu(W1 x) at 2**-2, relu(W2 x) at 2**-4] -> MatMul."""
     net = Net((10,), seed=seed)
@@ -107,11 +115,20 @@ needs_verilator = pytest.mark.skipif(not have_verilator(), reason="Verilator mis
 @pytest.mark.slow
 @pytest.mark.tools
 @needs_verilator
-def test_cosim_2k(tmp_path):
-    """Three inputs (a chain of two Concats): a shifted branch, a conv branch and the forked input."""
-    g = lower(concat_cnn(tmp_path / "m.onnx", order="abx"))
-    res = rtl_matches_golden(g, 2000, tmp_path / "core")
+@pytest.mark.parametrize("bound", ["conv", "concat"])
+def test_cosim_2k(bound, tmp_path):
+    """Three inputs (a chain of two Concats): a shifted branch, a conv branch and the forked input (the
+    convs set the II); or three views of the input into a MatMul folded just fast enough (the Concats set it)."""
+    II = 36 * 6
+    if bound == "conv":
+        g, opts = lower(concat_cnn(tmp_path / "m.onnx", order="abx")), {}
+    else:
+        g, opts = lower(concat_input(tmp_path / "m.onnx")), {"target_ii": II}
+        assert [l.shifts for l in g.layers if l.kind == "Concat"] == [(0, 1), (0, 0)]
+    res = rtl_matches_golden(g, 2000, tmp_path / "core", **opts)
     assert res.n == 2000
+    if bound == "concat":
+        assert res.ii_measured == II
 
 
 @pytest.mark.slow

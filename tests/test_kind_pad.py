@@ -17,7 +17,7 @@ SETTINGS = dict(deadline=None, derandomize=True,
 
 
 def pad_cnn(path, pads=(1, 2, 2, 1), value=None, after_act=False, pool=False, cin=2, hw=6, cout=3, seed=0,
-            mode="constant"):
+            mode="constant", head="conv"):
     """Quant in (-> conv -> uint3 act) -> Pad(top, left, bottom, right) -> conv 3x3 unpadded or max pool 2x2
     -> flatten -> MatMul."""
     net = Net((cin, hw, hw), seed=seed)
@@ -29,7 +29,9 @@ def pad_cnn(path, pads=(1, 2, 2, 1), value=None, after_act=False, pool=False, ci
     if value is not None:
         ins.append(net.const(np.array(value, np.float32)))
     p = net.op("Pad", ins, mode=mode)
-    if pool:
+    if head == "dense":      # nothing slower than the Pad after it: the Pad sets the II
+        h, oh, ow = p, hw + t + b, hw + l + r
+    elif pool:
         h, oh, ow = net.op("MaxPool", [p], kernel_shape=[2, 2], strides=[2, 2]), (hw + t + b) // 2, (hw + l + r) // 2
     else:
         h, oh, ow, c = net.act(net.conv(p, c, 4, k=3, pad=0), 3, 2.0 ** -2), hw + t + b - 2, hw + l + r - 2, 4
@@ -107,11 +109,19 @@ needs_verilator = pytest.mark.skipif(not have_verilator(), reason="Verilator mis
 @pytest.mark.slow
 @pytest.mark.tools
 @needs_verilator
-def test_cosim_2k(tmp_path):
-    """A value outside uint3 (the stream widens to uint5) on an asymmetric border, into a conv."""
-    g = lower(pad_cnn(tmp_path / "m.onnx", after_act=True, value=4.0))
-    res = rtl_matches_golden(g, 2000, tmp_path / "core")
+@pytest.mark.parametrize("bound", ["conv", "pad"])
+def test_cosim_2k(bound, tmp_path):
+    """A value outside the stream's type (it widens) on an asymmetric border; into a conv (the conv's
+    window generator sets the II), or on the input straight into a MatMul folded just fast enough (the Pad sets it)."""
+    II = 9 * 9 * 2
+    if bound == "conv":
+        g, opts = lower(pad_cnn(tmp_path / "m.onnx", after_act=True, value=4.0)), {}
+    else:
+        g, opts = lower(pad_cnn(tmp_path / "m.onnx", value=4.0, head="dense")), {"target_ii": II}
+    res = rtl_matches_golden(g, 2000, tmp_path / "core", **opts)
     assert res.n == 2000
+    if bound == "pad":
+        assert res.ii_measured == II
 
 
 @pytest.mark.slow
