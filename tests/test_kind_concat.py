@@ -139,3 +139,15 @@ def test_cosim_2k(bound, tmp_path):
 def test_property_random_concat_rtl_exact(tmp_path_factory, order, ca, cb, seed):
     g = lower(concat_cnn(tmp_path_factory.mktemp("cc") / "m.onnx", order=order, ca=ca, cb=cb, hw=4, seed=seed))
     rtl_matches_golden(g, 300, tmp_path_factory.mktemp("core"), seed=seed)
+
+
+def test_check_names_a_broken_concat():
+    from hwkit.ir.graph import Stream
+    from hwkit.ir.types import IntType
+    from hwkit.kinds import concat
+
+    s = {n: Stream(n, sh, IntType(4, True)) for n, sh in [("a", (2, 2, 3)), ("b", (2, 3, 2)), ("y", (2, 2, 5))]}
+    assert "pixels must agree" in concat.check(concat.Concat("c", ("a", "b"), ("y",)), s, {})
+    assert "two inputs" in concat.check(concat.Concat("c", ("a", "b", "a"), ("y",)), s, {})
+    s["b"] = Stream("b", (2, 2, 2), IntType(4, True))
+    assert concat.check(concat.Concat("c", ("a", "b"), ("y",), shifts=(1, 0)), s, {}) is None

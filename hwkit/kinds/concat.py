@@ -47,10 +47,12 @@ def output_type(layer: Concat, streams, max_acc_bits: int = 32) -> IntType:
 
 
 def check(layer: Concat, streams, producer) -> str | None:
+    if len(layer.inputs) != 2 or len(layer.shifts) != 2 or min(layer.shifts) < 0:
+        return f"layer '{layer.name}' (Concat) needs two inputs and two shifts >= 0, has {layer.inputs} {layer.shifts}"
     a, b = (streams[s] for s in layer.inputs)
     y = streams[layer.outputs[0]]
     want = tuple(a.shape[:-1]) + (a.channels + b.channels,)
-    if len(layer.inputs) != 2 or a.shape[:-1] != b.shape[:-1] or tuple(y.shape) != want:
+    if a.shape[:-1] != b.shape[:-1] or tuple(y.shape) != want:
         return f"layer '{layer.name}' (Concat) joins {a.shape} and {b.shape} into {y.shape}; pixels must agree"
     return None
 
