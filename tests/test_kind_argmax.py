@@ -50,11 +50,18 @@ def argmax_input(path, shape=(3, 4, 4)):
     lambda p: argmax_mlp(p, op="TopK"),
     lambda p: argmax_conv(p),
 ], ids=["acc", "quant", "topk", "conv"])
-def test_golden_equals_qonnx_10k(build, tmp_path):
+def test_golden_equals_qonnx(build, tmp_path, request):
     p = build(tmp_path / "m.onnx")
     g = lower(p)
     assert [l.kind for l in g.layers][-2:] == ["ArgMax", "FloatTail"]
-    golden_matches_qonnx(p, 10_000, seed=3)
+    golden_matches_qonnx(p, 10_000 if request.node.callspec.id == "acc" else 2000, seed=3)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("quant_out, op", [(True, "ArgMax"), (False, "TopK")])
+def test_golden_equals_qonnx_10k(quant_out, op, tmp_path):
+    golden_matches_qonnx(argmax_mlp(tmp_path / "m.onnx", op=op, quant_out=quant_out), 10_000, seed=4)
+    golden_matches_qonnx(argmax_conv(tmp_path / "c.onnx", keepdims=1), 10_000, seed=4)
 
 
 def test_ties_go_to_the_first_index(tmp_path):
