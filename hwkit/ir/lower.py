@@ -31,7 +31,7 @@ def infer_types(graph: HwGraph, max_acc_bits: int = 32) -> HwGraph:
             out = layer.outputs[0]
             if streams[out].dtype != t:
                 streams[out] = replace(streams[out], dtype=t)
-            if isinstance(layer, MVU) and layer.acc != t:
+            if hasattr(layer, "acc") and layer.acc != t:
                 layer = replace(layer, acc=t)
         layers.append(layer)
     return replace(graph, streams=streams, layers=tuple(layers))

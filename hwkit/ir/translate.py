@@ -21,6 +21,7 @@ from hwkit.errors import UnsupportedModelError
 from hwkit.ir import requant as rq
 from hwkit.ir.graph import (MVU, FloatOutput, FloatTail, HwGraph, InputPrep, PrepOp, Probe, Reshape, ShiftRound,
                             Stream, Threshold)
+from hwkit.ir.ops_conv import ConvOps
 from hwkit.ir.ops_linear import LinearOps
 from hwkit.ir.ops_misc import MiscOps
 from hwkit.ir.types import BIPOLAR, IntType
@@ -28,7 +29,7 @@ from hwkit.ir.typing import infer_layer
 from hwkit.ir.values import QW, Pre, Sym, canonical, sanitize, stream_shape_for  # noqa: F401 (re-exported)
 
 
-class Translator(LinearOps, MiscOps):
+class Translator(ConvOps, LinearOps, MiscOps):
     def __init__(self, model: ModelWrapper, max_acc_bits: int = 32):
         self.model = model
         self.max_acc_bits = max_acc_bits
@@ -89,7 +90,7 @@ class Translator(LinearOps, MiscOps):
         if dtype is None:
             t = infer_layer(layer, self.streams, self.max_acc_bits)
             self.streams[out] = replace(self.streams[out], dtype=t)
-            if isinstance(layer, MVU):
+            if hasattr(layer, "acc"):   # an MVU or VVU: its output stream is its accumulator
                 layer = replace(layer, acc=t)
         self.layers.append(layer)
         return out
@@ -301,7 +302,7 @@ class Translator(LinearOps, MiscOps):
         for l in self.layers:
             if sym.stream in l.outputs:
                 lay = l
-        return lay if isinstance(lay, MVU) and sym.exclusive else None
+        return lay if hasattr(lay, "acc") and sym.exclusive else None
 
     def requant(self, x: Sym, quant: rq.Quantizer, dtype: IntType, out: str, out_scale=None, out_zp=None):
         C = self.channels(x)

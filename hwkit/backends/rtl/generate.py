@@ -75,7 +75,9 @@ def generate(graph, out_dir: Path, *, target_ii: Optional[int] = None, folding: 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     files = []
-    for name in LIBRARY:
+    # a kind's own block outside the base library (hk_vvu.v) is copied only when the plan uses it
+    extra = sorted({f"{i.module}.v" for i in plan.insts} - set(LIBRARY))
+    for name in LIBRARY + tuple(f for f in extra if (RTL_DIR / f).exists()):
         dst = out_dir / name
         src_bytes = (RTL_DIR / name).read_bytes()
         if not dst.exists() or dst.read_bytes() != src_bytes:
