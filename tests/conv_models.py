@@ -62,6 +62,23 @@ def conv1d(cin=2, ch=4, length=12, k=3, dilation=1, depthwise=True, stride=1, wb
     return model, (cin, length)
 
 
+def dw_batchnorm(c=4, out=5, hw=6, seed=0, classes=3):
+    """Brevitas' default float-scale quantizers (signed 4-bit input), depthwise conv + BatchNorm + ReLU,
+    pointwise + BatchNorm + ReLU, linear: requantization by thresholds after the VVU."""
+    import brevitas.nn as qnn
+
+    torch.manual_seed(seed)
+    model = torch.nn.Sequential(
+        qnn.QuantIdentity(bit_width=4, return_quant_tensor=True),
+        qnn.QuantConv2d(c, c, 3, groups=c, padding=1, weight_bit_width=3, bias=False), torch.nn.BatchNorm2d(c),
+        qnn.QuantReLU(bit_width=3, return_quant_tensor=True),
+        qnn.QuantConv2d(c, out, 1, weight_bit_width=3, bias=False), torch.nn.BatchNorm2d(out),
+        qnn.QuantReLU(bit_width=3, return_quant_tensor=True),
+        torch.nn.Flatten(), qnn.QuantLinear(out * hw * hw, classes, bias=False, weight_bit_width=3))
+    gh.randomize_bn(model, seed)
+    return model, (c, hw, hw)
+
+
 def export(builder, path, **kw):
     model, shape = builder(**kw)
     return gh.export(model, shape, path)

@@ -26,6 +26,7 @@ MODELS = {   # name: (builder, options)
     "grouped": (cm.dw_separable, dict(groups=2, seed=5)),
     "conv1d": (cm.conv1d, dict(seed=1)),
     "conv1d_dilated_strided": (cm.conv1d, dict(dilation=2, stride=2, length=13, seed=2)),
+    "depthwise_batchnorm": (cm.dw_batchnorm, {}),   # float scales: thresholds after the VVU
 }
 
 
@@ -239,6 +240,7 @@ needs_verilator = pytest.mark.skipif(not _have_verilator(), reason="Verilator mi
     ("grouped", None, None),
     ("conv1d", None, None),
     ("conv1d_dilated_strided", None, None),
+    ("depthwise_batchnorm", 700, 2),          # signed input, Threshold with the VVU's PE
 ])
 def test_cosim_zero_mismatches_and_ii(onnx_models, tmp_path, name, target_ii, pe):
     """>= 2,000 random grid inputs through the generated core: 0 mismatches, measured II == the plan's
