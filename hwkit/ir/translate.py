@@ -24,6 +24,7 @@ from hwkit.ir import requant as rq
 from hwkit.ir.graph import MVU, FloatOutput, FloatTail, HwGraph, InputPrep, Probe, Reshape, Stream
 from hwkit.ir.lowering.graph_passes import accumulates
 from hwkit.ir.ops_layout import LayoutOps
+from hwkit.ir.ops_conv import ConvOps
 from hwkit.ir.ops_linear import LinearOps
 from hwkit.ir.ops_misc import MiscOps
 from hwkit.ir.ops_quant import QuantOps, prep_op  # noqa: F401 (prep_op re-exported)
@@ -32,7 +33,7 @@ from hwkit.ir.typing import infer_layer
 from hwkit.ir.values import QW, Pre, Sym, canonical, sanitize, stream_shape_for  # noqa: F401 (re-exported)
 
 
-class Translator(LinearOps, MiscOps, QuantOps, LayoutOps):
+class Translator(ConvOps, LinearOps, MiscOps, QuantOps, LayoutOps):
     def __init__(self, model: ModelWrapper, max_acc_bits: int = 32):
         self.model = model
         self.max_acc_bits = max_acc_bits

@@ -138,13 +138,13 @@ def cycle_model_ii(graph, desc: dict) -> Optional[int]:
         return None
     from dataclasses import replace
 
-    from hwkit.ir.graph import MVU, Folding, Threshold
+    from hwkit.ir.graph import Folding, Threshold
 
-    fold = {l["name"]: (l["pe"], l["simd"]) for l in desc["layers"] if l["kind"] == "MVU"}
+    fold = {l["name"]: (l["pe"], l["simd"]) for l in desc["layers"] if l["kind"] in ("MVU", "VVU")}
     pes = {l["name"]: l["pe"] for l in desc["layers"] if l["kind"] == "Threshold"}
-    g = graph.replace_layers(*(replace(layer, folding=Folding(*fold[layer.name])) if isinstance(layer, MVU)
+    g = graph.replace_layers(*(replace(layer, folding=Folding(*fold[layer.name])) if layer.name in fold
                                else replace(layer, folding=Folding(pes[layer.name], 1)) for layer in graph.layers
-                               if (isinstance(layer, MVU) and layer.name in fold)
+                               if layer.name in fold
                                or (isinstance(layer, Threshold) and pes.get(layer.name))))
     try:
         return int(cycles(g)["ii"])

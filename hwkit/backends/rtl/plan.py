@@ -238,6 +238,8 @@ class _Builder:
         cons = [l for l in self.layers if layer.outputs[0] in l.inputs]
         if cons and isinstance(cons[0], MVU) and cons[0].name in self.folding:
             return self.folding[cons[0].name][1]
+        if cons and cons[0].kind == "VVU" and cons[0].name in self.folding:   # a depthwise unit's PE lanes
+            return self.folding[cons[0].name][0]
         s = self.resolve(layer.inputs[0])
         e = self.stream_link[s].e if s in self.stream_link else 1
         return math.gcd(e, c)
