@@ -97,10 +97,11 @@ def zoo_cmd():
     from hwkit.zoo import MODELS
 
     table = Table(title="hwkit model zoo")
-    for col in ("name", "kind", "description"):
+    for col in ("name", "kind", "description", "per-layer widths"):
         table.add_column(col)
     for name, entry in MODELS.items():
-        table.add_row(escape(name), escape(entry.kind), escape(entry.description))
+        per = (f"--wbits x{entry.layers[0]}, --abits x{entry.layers[1]}" if entry.layers else "one W, one A")
+        table.add_row(escape(name), escape(entry.kind), escape(entry.description), escape(per))
     Console().print(table)
 
 
@@ -108,8 +109,10 @@ def zoo_cmd():
 def train_cmd(
     model: str = typer.Argument("tfc", help="zoo model name (see `hwkit zoo`)"),
     dataset: str = typer.Option("digits", help="digits | mnist | mnist1d"),
-    wbits: int = typer.Option(2, help="weight bits (1 = binary)"),
-    abits: int = typer.Option(2, help="activation bits (1 = binary)"),
+    wbits: str = typer.Option("2", help="weight bits (1 = binary), or one per layer: 2,4,2,8"),
+    abits: str = typer.Option("2", help="activation bits (1 = binary), or one per hidden layer: 4,4,2"),
+    bits: Optional[Path] = typer.Option(None, "--bits", help="YAML with per-layer 'wbits'/'abits' lists "
+                                        "(overrides --wbits/--abits)"),
     ibits: int = typer.Option(8, help="input bits"),
     preset: str = typer.Option("pot", help="quantizer preset: pot (hardware-exact) | float"),
     epochs: int = typer.Option(30, help="training epochs"),
@@ -124,7 +127,10 @@ def train_cmd(
     _int_opt("--seed", seed, 0, 2**32 - 1)
     _out_file("--out", out)
     from hwkit.train import TrainConfig, train_and_save
+    from hwkit.zoo import load_widths
 
+    wbits, abits = (load_widths(bits) if bits is not None
+                    else (_widths(wbits, "--wbits"), _widths(abits, "--abits")))
     cfg = TrainConfig(model=model, dataset=dataset, wbits=wbits, abits=abits, ibits=ibits, preset=preset,
                       epochs=epochs, anneal_every=anneal_every, seed=seed)
     result = train_and_save(cfg, out)
@@ -290,6 +296,14 @@ def _ints(text: str, what: str) -> list[int]:
         return [int(v) for v in text.split(",") if v.strip()]
     except ValueError:
         raise ConfigError(f"{what} must be a comma-separated list of integers, got '{text}'") from None
+
+
+def _widths(text: str, what: str):
+    """'2' -> 2 (every layer), '2,4,2' -> [2, 4, 2] (one per layer)."""
+    values = _ints(text, what)
+    if not values:
+        raise ConfigError(f"{what} must be a bit width or a comma-separated list of them, got '{text}'")
+    return values[0] if len(values) == 1 and "," not in text else values
 
 
 def _floats(text: str, what: str) -> list[float]:
