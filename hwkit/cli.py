@@ -358,6 +358,58 @@ def sweep_cmd(
     typer.echo(f"results: {Path(out) / 'sweep.json'}  plot: {pareto_plot(results, Path(out) / 'pareto.png')}")
 
 
+@app.command("search")
+def search_cmd(
+    model: str = typer.Argument("tfc", help="zoo model with per-layer widths (see `hwkit zoo`)"),
+    dataset: str = typer.Option("digits", help="training/test dataset"),
+    board: str = typer.Option("ulx3s", help="the one board the cost is for (see `hwkit boards`)"),
+    wbits: str = typer.Option("1,2,3,4", help="weight widths a layer may take"),
+    abits: str = typer.Option("2,3,4", help="activation widths a layer may take"),
+    target_fps: str = typer.Option("", help="comma-separated throughput targets (folding); empty = fastest that fits"),
+    epochs: int = typer.Option(5, help="QAT epochs per point"),
+    seeds: int = typer.Option(3, help="seeds for the front points (mean +- std)"),
+    candidates: int = typer.Option(24, help="mixed candidates sampled from the space the sensitivity pass pruned"),
+    tol: float = typer.Option(0.01, help="accuracy drop under which a layer is insensitive"),
+    no_sensitivity: bool = typer.Option(False, "--no-sensitivity", help="skip the sensitivity pass (no pruning)"),
+    synth_points: int = typer.Option(6, help="front points confirmed by Yosys"),
+    pnr_points: int = typer.Option(2, help="of those, routed by nextpnr for Fmax"),
+    workers: int = typer.Option(2, help="local dask worker processes"),
+    scheduler: str = typer.Option("", help="address of an existing dask scheduler (default: a local cluster)"),
+    budget_min: float = typer.Option(0, help="stop starting new work after this many minutes (0 = no limit)"),
+    stop_after: int = typer.Option(0, help="stop after this many newly finished points (0 = no limit)"),
+    out: Path = typer.Option(Path("search"), help="output directory: search.json, search.html (resumable)"),
+):
+    """Mixed-precision search on dask: per-layer widths and folding, Pareto fronts, Yosys-confirmed."""
+    from hwkit.search import SearchConfig, search
+
+    fps = tuple(_floats(target_fps, "--target-fps")) or (None,)
+    for v in fps:
+        _float_opt("--target-fps", v, *FPS_RANGE)
+    for opt, v, lo, hi in (("--epochs", epochs, 0, 100_000), ("--seeds", seeds, 1, 100),
+                           ("--candidates", candidates, 0, 100_000), ("--synth-points", synth_points, 0, 1000),
+                           ("--pnr-points", pnr_points, 0, 1000), ("--workers", workers, 1, 256),
+                           ("--stop-after", stop_after, 0, MAX_COUNT)):
+        _int_opt(opt, v, lo, hi)
+    _float_opt("--tol", tol, 0.0, 1.0)
+    _float_opt("--budget-min", budget_min, 0.0, 1e6)
+    _out_dir("--out", out)
+    cfg = SearchConfig(model=model, dataset=dataset, board=board, wmenu=tuple(_ints(wbits, "--wbits")),
+                       amenu=tuple(_ints(abits, "--abits")), fps=fps, epochs=epochs, seeds=seeds,
+                       max_candidates=candidates, tol=tol, synth_points=synth_points, pnr_points=pnr_points,
+                       sensitivity=not no_sensitivity)
+    from hwkit.boards import load_board
+
+    load_board(board)
+    summary = search(cfg, out, scheduler=scheduler or None, n_workers=workers, stop_after=stop_after or None,
+                     budget_s=budget_min * 60 or None)
+    beats = [m for m in summary["mixed_vs_uniform"] if m["beats_by_more_than_std"]]
+    typer.echo(f"{summary['points']} points ({len(summary['computed'])} computed now), {summary['designs']} designs; "
+               f"accuracy-LUT front: {len(summary['fronts']['lut'])} points, {len(beats)} mixed beat every uniform "
+               f"point at no more LUTs by more than 1 std"
+               + (f"; stopped early ({summary['stopped']}): rerun to continue" if summary["stopped"] else ""))
+    typer.echo(f"results: {Path(out) / 'search.json'}  page: {Path(out) / 'search.html'}")
+
+
 @app.command("program")
 def program_cmd(
     build_dir: Path = typer.Argument(..., help="build directory with a *-bitstream stage"),
