@@ -365,7 +365,8 @@ def search_cmd(
     board: str = typer.Option("ulx3s", help="the one board the cost is for (see `hwkit boards`)"),
     wbits: str = typer.Option("1,2,3,4", help="weight widths a layer may take"),
     abits: str = typer.Option("2,3,4", help="activation widths a layer may take"),
-    target_fps: str = typer.Option("", help="comma-separated throughput targets (folding); empty = fastest that fits"),
+    target_fps: str = typer.Option("", help="comma-separated throughput targets (folding), 'max' = the fastest that fits; "
+                                    "empty = max only"),
     epochs: int = typer.Option(5, help="QAT epochs per point"),
     seeds: int = typer.Option(3, help="seeds for the front points (mean +- std)"),
     candidates: int = typer.Option(24, help="mixed candidates sampled from the space the sensitivity pass pruned"),
@@ -382,7 +383,8 @@ def search_cmd(
     """Mixed-precision search on dask: per-layer widths and folding, Pareto fronts, Yosys-confirmed."""
     from hwkit.search import SearchConfig, search
 
-    fps = tuple(_floats(target_fps, "--target-fps")) or (None,)
+    fps = tuple(None if v.strip() == "max" else _floats(v, "--target-fps")[0]
+                for v in target_fps.split(",") if v.strip()) or (None,)
     for v in fps:
         _float_opt("--target-fps", v, *FPS_RANGE)
     for opt, v, lo, hi in (("--epochs", epochs, 0, 100_000), ("--seeds", seeds, 1, 100),
