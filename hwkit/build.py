@@ -40,6 +40,7 @@ MANIFEST = "manifest.json"
 FAILED = "failed"  # logs of failed stages, kept until the stage succeeds
 SCHEMA_VERSION = 1
 FIFO_SIZING = ("heuristic", "simulation")
+TOPS = ("", "uart", "axis", "core")
 
 
 @dataclass
@@ -59,6 +60,7 @@ class BuildConfig:
     dataset: str = ""  # older name of ``data`` (a bundled dataset name); ``data`` wins when both are set
     n_vectors: int = 0  # cosim vectors; 0 -> the whole test set
     fifo_sizing: str = "heuristic"  # rtl FIFO depths: 'heuristic' (the plan's rule) or 'simulation' (measured)
+    top: str = ""  # rtl: 'uart' (board top, bitstream; the default), 'axis' or 'core' (IP, out of context)
     extra: dict = field(default_factory=dict)  # settings for user-inserted stages
 
     def validate(self, where: str = "build config") -> "BuildConfig":
@@ -84,6 +86,8 @@ class BuildConfig:
         for name in ("model", "board", "out", "data", "dataset"):
             if not isinstance(getattr(self, name), str):
                 raise ConfigError(f"{where}: field '{name}' must be a string, got {getattr(self, name)!r}")
+        if self.top not in TOPS:
+            raise ConfigError(f"{where}: field 'top' is {self.top!r}, expected one of {', '.join(TOPS[1:])}")
         if self.fifo_sizing not in FIFO_SIZING:
             raise ConfigError(f"{where}: field 'fifo_sizing' is {self.fifo_sizing!r}, expected one of "
                               f"{', '.join(FIFO_SIZING)}")
@@ -91,7 +95,12 @@ class BuildConfig:
             raise ConfigError(f"{where}: field 'extra' must be a mapping")
         from hwkit.boards import load_board
 
-        load_board(self.board)  # unknown board -> ConfigError before anything is written
+        board = load_board(self.board)  # unknown board -> ConfigError before anything is written
+        if self.top in ("axis", "core") and board.is_open and board.family != "ecp5":
+            raise ConfigError(f"{where}: --top {self.top} is placed and routed out of context, which nextpnr offers "
+                              f"for ECP5 only; on {board.name} ({board.family}) use --top uart")
+        if self.top and self.backend != "rtl":
+            raise ConfigError(f"{where}: --top chooses the rtl backend's top; the {self.backend} backend has its own")
         if self.data_choice and self.data_choice not in LOADERS and not Path(self.data_choice).is_file():
             raise ConfigError(f"{where}: field 'data' is '{self.data_choice}', neither a bundled dataset "
                               f"({', '.join(LOADERS)}) nor an existing .npz file")
@@ -107,7 +116,7 @@ class BuildConfig:
         only the stages that read them, through their ``key_inputs``, so a new test set does not re-run
         synthesis and FIFO sizing does not re-run export)."""
         d = asdict(self)
-        for name in ("out", "data", "dataset", "fifo_sizing"):
+        for name in ("out", "data", "dataset", "fifo_sizing", "top"):
             d.pop(name)
         return d
 
@@ -455,7 +464,8 @@ def build(config: BuildConfig, flow: Optional[Flow] = None, *, force: bool = Fal
 
 
 def build_from_cli(model: Optional[str], *, board=None, backend=None, target_fps=None, clock_mhz=None, out=None,
-                   force: bool = False, overwrite: bool = False, data=None, fifo_sizing=None) -> BuildContext:
+                   force: bool = False, overwrite: bool = False, data=None, fifo_sizing=None,
+                   top=None) -> BuildContext:
     """``hwkit build``: a config YAML or a model path, with command-line options overriding the file."""
     from rich.console import Console
 
@@ -465,7 +475,7 @@ def build_from_cli(model: Optional[str], *, board=None, backend=None, target_fps
     else:
         config = BuildConfig(model=str(Path(model).resolve()) if model else "")
     for name, value in (("board", board), ("backend", backend), ("target_fps", target_fps),
-                        ("clock_mhz", clock_mhz), ("out", str(out) if out else None), ("fifo_sizing", fifo_sizing),
+                        ("clock_mhz", clock_mhz), ("out", str(out) if out else None), ("fifo_sizing", fifo_sizing), ("top", top),
                         ("data", data if not data or data in LOADERS else str(Path(data).resolve()))):
         if value is not None:
             setattr(config, name, value)

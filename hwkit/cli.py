@@ -182,6 +182,8 @@ def build_cmd(
     data: Optional[str] = typer.Option(None, "--data", help=DATA_HELP),
     fifo_sizing: Optional[str] = typer.Option(None, help="rtl FIFO depths: heuristic (default) or simulation "
                                               "(peak occupancy in Verilator + 1, proved on 10,000 stalled vectors)"),
+    top: Optional[str] = typer.Option(None, help="rtl top: uart (board top and bitstream, default) | axis (the "
+                                      "AXI4-Stream IP) | core (the bare core); axis/core: ECP5 out of context"),
 ):
     """Model -> verified accelerator, report and (open boards) bitstream, stage by stage into one directory."""
     _float_opt("--target-fps", target_fps, *FPS_RANGE)
@@ -190,7 +192,7 @@ def build_cmd(
     from hwkit.build import build_from_cli
 
     build_from_cli(model, board=board, backend=backend, target_fps=target_fps, clock_mhz=clock_mhz, out=out,
-                   force=force, overwrite=overwrite, data=data, fifo_sizing=fifo_sizing)
+                   force=force, overwrite=overwrite, data=data, fifo_sizing=fifo_sizing, top=top)
 
 
 @app.command("report")
