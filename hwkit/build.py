@@ -99,8 +99,13 @@ class BuildConfig:
         if self.top in ("axis", "core") and board.is_open and board.family != "ecp5":
             raise ConfigError(f"{where}: --top {self.top} is placed and routed out of context, which nextpnr offers "
                               f"for ECP5 only; on {board.name} ({board.family}) use --top uart")
-        if self.top and self.backend != "rtl":
-            raise ConfigError(f"{where}: --top chooses the rtl backend's top; the {self.backend} backend has its own")
+        if self.top:
+            from hwkit.backends import get_backend
+
+            tops = get_backend(self.backend).tops
+            if self.top not in tops:
+                raise ConfigError(f"{where}: --top {self.top}: the {self.backend} backend builds "
+                                  f"{'--top ' + ' | '.join(tops) if tops else 'its own top (no --top)'}")
         if self.data_choice and self.data_choice not in LOADERS and not Path(self.data_choice).is_file():
             raise ConfigError(f"{where}: field 'data' is '{self.data_choice}', neither a bundled dataset "
                               f"({', '.join(LOADERS)}) nor an existing .npz file")

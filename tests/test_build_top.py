@@ -20,7 +20,7 @@ def test_top_refused_where_it_cannot_be_built(board, top, why):
 
 
 def test_top_is_an_rtl_choice():
-    with pytest.raises(ConfigError, match="rtl backend"):
+    with pytest.raises(ConfigError, match="hls4ml backend builds its own top"):
         BuildConfig(board="pynq-z1", backend="hls4ml", top="axis").validate()
 
 
