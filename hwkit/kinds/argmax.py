@@ -15,6 +15,7 @@ from hwkit.estimate.memory import Cost, clog2, family_key
 from hwkit.estimate.plumbing import ARITH, cw
 from hwkit.ir.graph import Layer
 from hwkit.ir.types import IntType
+from hwkit.kinds.elementwise import channel_lanes
 
 
 @dataclass(frozen=True, eq=False)
@@ -56,8 +57,7 @@ def tie(layer, graph, acc: int, element) -> bool:
     return False  # no rounding
 
 
-def reads(graph, layer, arriving: int) -> int:
-    return math.gcd(arriving, graph.streams[layer.inputs[0]].channels)
+reads = channel_lanes
 
 
 def out_lanes(graph, layer, arriving: int) -> int:

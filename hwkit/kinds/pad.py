@@ -13,6 +13,7 @@ from hwkit.estimate.memory import Cost, family_key
 from hwkit.estimate.plumbing import ARITH, cw
 from hwkit.ir.graph import Layer
 from hwkit.ir.types import IntType
+from hwkit.kinds.elementwise import channel_lanes, moves_values, no_rounding
 
 
 @dataclass(frozen=True, eq=False)
@@ -57,16 +58,11 @@ def execute(layer: Pad, ins, run) -> np.ndarray:
     return np.pad(ins[0], ((0, 0), (t, b), (l, r), (0, 0)), constant_values=layer.value)
 
 
-def float_lane(layer, graph) -> bool:
-    return True
+float_lane = moves_values
+tie = no_rounding
 
 
-def tie(layer, graph, acc: int, element) -> bool:
-    return False
-
-
-def reads(graph, layer, arriving: int) -> int:
-    return math.gcd(arriving, graph.streams[layer.inputs[0]].channels)
+reads = channel_lanes
 
 
 out_lanes = reads

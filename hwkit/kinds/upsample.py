@@ -12,6 +12,7 @@ from hwkit.backends.rtl.words import bits
 from hwkit.estimate.memory import Cost, family_key, memory_cost
 from hwkit.estimate.plumbing import ARITH, cw
 from hwkit.ir.graph import Layer
+from hwkit.kinds.elementwise import channel_lanes, moves_values, no_rounding
 
 
 @dataclass(frozen=True, eq=False)
@@ -50,16 +51,11 @@ def execute(layer: Upsample, ins, run) -> np.ndarray:
     return np.repeat(np.repeat(ins[0], sh, axis=1), sw, axis=2)
 
 
-def float_lane(layer, graph) -> bool:
-    return True
+float_lane = moves_values
+tie = no_rounding
 
 
-def tie(layer, graph, acc: int, element) -> bool:
-    return False
-
-
-def reads(graph, layer, arriving: int) -> int:
-    return math.gcd(arriving, graph.streams[layer.inputs[0]].channels)
+reads = channel_lanes
 
 
 out_lanes = reads
