@@ -30,6 +30,7 @@ from typing import Any, Callable, Optional
 
 from hwkit.atomic import write_json
 from hwkit.builddir import hash_file, hash_tree  # noqa: F401  (part of this module's API)
+from hwkit.data import LOADERS
 from hwkit.errors import BuildFailedError, ConfigError, HwkitError
 from hwkit.stages.flow import Flow, Stage  # noqa: F401  (part of this module's API)
 from hwkit.stages.model import default_model  # noqa: F401
@@ -38,6 +39,8 @@ RECORD = "stage.json"
 MANIFEST = "manifest.json"
 FAILED = "failed"  # logs of failed stages, kept until the stage succeeds
 SCHEMA_VERSION = 1
+FIFO_SIZING = ("heuristic", "simulation")
+TOPS = ("", "uart", "axis", "core")
 
 
 @dataclass
@@ -51,8 +54,13 @@ class BuildConfig:
     clock_mhz: Optional[float] = None  # None: the board's default clock
     seed: int = 0
     out: str = ""  # build directory; '' -> build/<model>-<board>-<backend>
-    dataset: str = "digits"  # test set for software and hardware-simulation accuracy
+    # test data for accuracy and cosim: a bundled dataset name or a .npz (arrays x, optional y); '' picks
+    # the dataset recorded with the model, else the bundled one that fits its input, else random grid inputs
+    data: str = ""
+    dataset: str = ""  # older name of ``data`` (a bundled dataset name); ``data`` wins when both are set
     n_vectors: int = 0  # cosim vectors; 0 -> the whole test set
+    fifo_sizing: str = "heuristic"  # rtl FIFO depths: 'heuristic' (the plan's rule) or 'simulation' (measured)
+    top: str = ""  # rtl: 'uart' (board top, bitstream; the default), 'axis' or 'core' (IP, out of context)
     extra: dict = field(default_factory=dict)  # settings for user-inserted stages
 
     def validate(self, where: str = "build config") -> "BuildConfig":
@@ -78,20 +86,46 @@ class BuildConfig:
         number("clock_mhz", 1e-3, 1000)
         whole("seed", 0, 2**32 - 1)
         whole("n_vectors", 0, 2**31 - 1)
-        for name in ("model", "board", "out", "dataset"):
+        for name in ("model", "board", "out", "data", "dataset"):
             if not isinstance(getattr(self, name), str):
                 raise ConfigError(f"{where}: field '{name}' must be a string, got {getattr(self, name)!r}")
+        if self.top not in TOPS:
+            raise ConfigError(f"{where}: field 'top' is {self.top!r}, expected one of {', '.join(TOPS[1:])}")
+        if self.fifo_sizing not in FIFO_SIZING:
+            raise ConfigError(f"{where}: field 'fifo_sizing' is {self.fifo_sizing!r}, expected one of "
+                              f"{', '.join(FIFO_SIZING)}")
         if not isinstance(self.extra, dict):
             raise ConfigError(f"{where}: field 'extra' must be a mapping")
         from hwkit.boards import load_board
 
-        load_board(self.board)  # unknown board -> ConfigError before anything is written
+        board = load_board(self.board)  # unknown board -> ConfigError before anything is written
+        if self.top in ("axis", "core") and board.is_open and board.family != "ecp5":
+            raise ConfigError(f"{where}: --top {self.top} is placed and routed out of context, which nextpnr offers "
+                              f"for ECP5 only; on {board.name} ({board.family}) use --top uart")
+        if self.top:
+            from hwkit.backends import get_backend
+
+            tops = get_backend(self.backend).tops
+            if self.top not in tops:
+                raise ConfigError(f"{where}: --top {self.top}: the {self.backend} backend builds "
+                                  f"{'--top ' + ' | '.join(tops) if tops else 'its own top (no --top)'}")
+        if self.data_choice and self.data_choice not in LOADERS and not Path(self.data_choice).is_file():
+            raise ConfigError(f"{where}: field 'data' is '{self.data_choice}', neither a bundled dataset "
+                              f"({', '.join(LOADERS)}) nor an existing .npz file")
         return self
 
+    @property
+    def data_choice(self) -> str:
+        """The data the user asked for ('' = automatic)."""
+        return self.data or self.dataset
+
     def key_dict(self) -> dict:
-        """Settings that change artefacts (the output directory does not)."""
+        """Settings that change artefacts (the output directory does not; the data and the FIFO sizing key
+        only the stages that read them, through their ``key_inputs``, so a new test set does not re-run
+        synthesis and FIFO sizing does not re-run export)."""
         d = asdict(self)
-        d.pop("out")
+        for name in ("out", "data", "dataset", "fifo_sizing", "top"):
+            d.pop(name)
         return d
 
 
@@ -116,6 +150,9 @@ def load_config(path: str | Path) -> BuildConfig:
     cfg = BuildConfig(**data)
     if cfg.model and not Path(cfg.model).is_absolute():
         cfg.model = str((path.parent / cfg.model).resolve()) if (path.parent / cfg.model).exists() else cfg.model
+    if isinstance(cfg.data, str) and cfg.data and cfg.data not in LOADERS and not Path(cfg.data).is_absolute() \
+            and (path.parent / cfg.data).exists():  # a data file named relative to the config, like the model
+        cfg.data = str((path.parent / cfg.data).resolve())
     return cfg.validate(path.name)
 
 
@@ -240,6 +277,7 @@ def _run_flow_locked(flow: Flow, config: BuildConfig, build_dir: Path, force: bo
             inputs = {"config": config_digest, **{f"stage:{k}": upstream[k] for k in deps}}
             for path in (stage.input_files(config) if stage.input_files else []):
                 inputs[f"file:{Path(path).name}"] = hash_file(Path(path))
+            inputs.update(stage.key_inputs(config) if stage.key_inputs else {})
             key = _digest({"stage": stage.name, "version": stage.version, "inputs": inputs})
             record = _read_record(final) if final.is_dir() else None
             t0 = time.monotonic()
@@ -388,15 +426,16 @@ def default_flow(backend: str = "rtl") -> Flow:
     own implementation steps (rtl: synthesize, place & route, timing re-closure, bitstream), report."""
     from hwkit import stages as s
     from hwkit.backends import get_backend
-    from hwkit.stages.model import export_inputs
+    from hwkit.stages.model import data_key, export_inputs
 
     return Flow([
         Stage("export", s.export, "model -> cleaned QONNX", version=2, deps=(), input_files=export_inputs),
         Stage("lower", s.lower, "QONNX -> HwGraph", version=3, deps=("export",)),
-        Stage("golden_sim", s.golden_sim, "integer simulation, accuracy, cycle model", version=2,
-              deps=("export", "lower")),
+        Stage("golden_sim", s.golden_sim, "integer simulation, accuracy, cycle model", version=3,
+              deps=("export", "lower"), key_inputs=data_key),
         Stage("estimate", s.estimate, "analytic LUT/FF/BRAM/DSP vs board", version=4, deps=("lower",)),
-        Stage("generate", s.generate, "backend sources", version=3, deps=("export", "lower")),
+        Stage("generate", s.generate, "backend sources", version=3, deps=("export", "lower"),
+              key_inputs=lambda config: {"fifo_sizing": config.fifo_sizing}),
         Stage("cosim", s.cosim, "backend simulation vs golden", version=3,
               deps=("export", "lower", "golden_sim", "generate")),
         *get_backend(backend).steps(),
@@ -433,7 +472,8 @@ def build(config: BuildConfig, flow: Optional[Flow] = None, *, force: bool = Fal
 
 
 def build_from_cli(model: Optional[str], *, board=None, backend=None, target_fps=None, clock_mhz=None, out=None,
-                   force: bool = False, overwrite: bool = False) -> BuildContext:
+                   force: bool = False, overwrite: bool = False, data=None, fifo_sizing=None,
+                   top=None) -> BuildContext:
     """``hwkit build``: a config YAML or a model path, with command-line options overriding the file."""
     from rich.console import Console
 
@@ -443,7 +483,8 @@ def build_from_cli(model: Optional[str], *, board=None, backend=None, target_fps
     else:
         config = BuildConfig(model=str(Path(model).resolve()) if model else "")
     for name, value in (("board", board), ("backend", backend), ("target_fps", target_fps),
-                        ("clock_mhz", clock_mhz), ("out", str(out) if out else None)):
+                        ("clock_mhz", clock_mhz), ("out", str(out) if out else None), ("fifo_sizing", fifo_sizing), ("top", top),
+                        ("data", data if not data or data in LOADERS else str(Path(data).resolve()))):
         if value is not None:
             setattr(config, name, value)
     config.validate()

@@ -66,6 +66,9 @@ def _out_file(opt: str, path: Optional[Path]) -> None:
     _out_dir(opt, path.parent)
 
 
+DATA_HELP = ("test data: digits | mnist | mnist1d, or FILE.npz with arrays x (N, *model input) and optional "
+             "y (N,) labels; default: the dataset recorded with the model, else the bundled one that fits its "
+             "input, else random grid inputs (accuracy not measured)")
 FPS_RANGE = (1e-6, 1e12)     # one sample in 11 days .. far beyond any FPGA here
 CLOCK_RANGE = (0.001, 1000.0)
 BITS_RANGE = (1, 16)
@@ -97,10 +100,11 @@ def zoo_cmd():
     from hwkit.zoo import MODELS
 
     table = Table(title="hwkit model zoo")
-    for col in ("name", "kind", "description"):
+    for col in ("name", "kind", "description", "per-layer widths"):
         table.add_column(col)
     for name, entry in MODELS.items():
-        table.add_row(escape(name), escape(entry.kind), escape(entry.description))
+        per = (f"--wbits x{entry.layers[0]}, --abits x{entry.layers[1]}" if entry.layers else "one W, one A")
+        table.add_row(escape(name), escape(entry.kind), escape(entry.description), escape(per))
     Console().print(table)
 
 
@@ -108,8 +112,10 @@ def zoo_cmd():
 def train_cmd(
     model: str = typer.Argument("tfc", help="zoo model name (see `hwkit zoo`)"),
     dataset: str = typer.Option("digits", help="digits | mnist | mnist1d"),
-    wbits: int = typer.Option(2, help="weight bits (1 = binary)"),
-    abits: int = typer.Option(2, help="activation bits (1 = binary)"),
+    wbits: str = typer.Option("2", help="weight bits (1 = binary), or one per layer: 2,4,2,8"),
+    abits: str = typer.Option("2", help="activation bits (1 = binary), or one per hidden layer: 4,4,2"),
+    bits: Optional[Path] = typer.Option(None, "--bits", help="YAML with per-layer 'wbits'/'abits' lists "
+                                        "(overrides --wbits/--abits)"),
     ibits: int = typer.Option(8, help="input bits"),
     preset: str = typer.Option("pot", help="quantizer preset: pot (hardware-exact) | float"),
     epochs: int = typer.Option(30, help="training epochs"),
@@ -124,7 +130,10 @@ def train_cmd(
     _int_opt("--seed", seed, 0, 2**32 - 1)
     _out_file("--out", out)
     from hwkit.train import TrainConfig, train_and_save
+    from hwkit.zoo import load_widths
 
+    wbits, abits = (load_widths(bits) if bits is not None
+                    else (_widths(wbits, "--wbits"), _widths(abits, "--abits")))
     cfg = TrainConfig(model=model, dataset=dataset, wbits=wbits, abits=abits, ibits=ibits, preset=preset,
                       epochs=epochs, anneal_every=anneal_every, seed=seed)
     result = train_and_save(cfg, out)
@@ -171,6 +180,11 @@ def build_cmd(
     force: bool = typer.Option(False, help="re-run every stage even if its inputs are unchanged"),
     overwrite: bool = typer.Option(False, help="build into a non-empty folder that is not an hwkit build "
                                    "(hwkit still replaces only what it wrote)"),
+    data: Optional[str] = typer.Option(None, "--data", help=DATA_HELP),
+    fifo_sizing: Optional[str] = typer.Option(None, help="rtl FIFO depths: heuristic (default) or simulation "
+                                              "(peak occupancy in Verilator + 1, proved on 10,000 stalled vectors)"),
+    top: Optional[str] = typer.Option(None, help="rtl top: uart (board top and bitstream, default) | axis (the "
+                                      "AXI4-Stream IP) | core (the bare core); axis/core: ECP5 out of context"),
 ):
     """Model -> verified accelerator, report and (open boards) bitstream, stage by stage into one directory."""
     if target_fps is not None and target_fps != "max":
@@ -184,7 +198,7 @@ def build_cmd(
     from hwkit.build import build_from_cli
 
     build_from_cli(model, board=board, backend=backend, target_fps=target_fps, clock_mhz=clock_mhz, out=out,
-                   force=force, overwrite=overwrite)
+                   force=force, overwrite=overwrite, data=data, fifo_sizing=fifo_sizing, top=top)
 
 
 @app.command("report")
@@ -214,16 +228,17 @@ def sim_cmd(
 def verify_cmd(
     model: Path = typer.Argument(..., help="QONNX model (.onnx)"),
     n: int = typer.Option(1000, "--n", help="random inputs on the input quantizer's grid"),
-    dataset: Optional[str] = typer.Option(None, "--dataset", help="also the test set of digits | mnist | mnist1d"),
+    dataset: Optional[str] = typer.Option(None, "--dataset", help="older name of --data"),
     strict: bool = typer.Option(False, "--strict", help="fail on any mismatch, even at float rounding ties"),
+    data: Optional[str] = typer.Option(None, "--data", help="also this test data: " + DATA_HELP.split(": ", 1)[1]),
 ):
     """Golden simulator vs qonnx execution: every quantizer output compared bit for bit."""
-    _int_opt("--n", n, 0, meaning=" (0 with --dataset: the test set only)")
-    if n == 0 and not dataset:
-        raise ConfigError("nothing to verify: --n 0 without --dataset; give --n > 0 or --dataset")
-    from hwkit.sim.commands import run_verify
+    _int_opt("--n", n, 0, meaning=" (0 with --data: the test data only)")
+    if n == 0 and not (data or dataset):
+        raise ConfigError("nothing to verify: --n 0 without --data; give --n > 0 or --data")
+    from hwkit.verify import run_verify
 
-    typer.echo(run_verify(model, n, dataset, strict))
+    typer.echo(run_verify(model, n, data or dataset, strict))
 
 
 @app.command("board-run")
@@ -248,22 +263,46 @@ def board_run_cmd(
 @app.command("cosim")
 def cosim_cmd(
     model: Path = typer.Argument(..., help="QONNX model (.onnx)"),
-    backend: str = typer.Option("hls4ml", "--backend", help="hls4ml (C simulation of the generated HLS)"),
+    backend: str = typer.Option("hls4ml", "--backend", help="hls4ml (C simulation of the generated HLS) | rtl "
+                                "(hwkit's Verilog in Verilator)"),
     n: int = typer.Option(10000, "--n", help="random inputs on the input quantizer's grid"),
     io: str = typer.Option("parallel", "--io", help="parallel | stream"),
     hls_backend: str = typer.Option("Vitis", "--hls-backend", help="Vitis | Vivado"),
-    dataset: Optional[str] = typer.Option(None, "--dataset", help="also the test set of digits | mnist | mnist1d"),
+    dataset: Optional[str] = typer.Option(None, "--dataset", help="older name of --data"),
     out: Path = typer.Option(Path("build/cosim"), "--out", help="project directory"),
     approximate: bool = typer.Option(False, "--approximate", help="allow float scales (mismatches reported)"),
+    data: Optional[str] = typer.Option(None, "--data", help="also this test data: " + DATA_HELP.split(": ", 1)[1]),
+    bench: str = typer.Option("cxx", "--bench", help="rtl: cxx (fast C++ stream bench) | cocotb (cocotb + "
+                              "cocotbext-axi through the AXI4-Stream wrapper, random back-pressure)"),
+    waves: int = typer.Option(0, "--waves", help="rtl: write a VCD of the run up to the first mismatching "
+                              "vector, or of the first N vectors when none mismatches (0 = off)"),
 ):
-    """Generated hardware (C simulation) vs the golden model, bit for bit."""
-    _int_opt("--n", n, 0, meaning=" (0 with --dataset: the test set only)")
-    if n == 0 and not dataset:
-        raise ConfigError("nothing to cosimulate: --n 0 without --dataset; give --n > 0 or --dataset")
+    """Generated hardware (C simulation, or RTL in Verilator) vs the golden model, bit for bit."""
+    _int_opt("--waves", waves, 0, meaning=" (vectors in the waveform; 0 = off)")
+    if backend == "rtl":
+        import json
+
+        if data or dataset:
+            raise ConfigError("--backend rtl cosimulates random grid inputs (--n); test data goes through "
+                              "`hwkit build --data`")
+        _int_opt("--n", n, 1, meaning=" (random grid inputs)")
+        _out_dir("--out", out)
+        from hwkit.backends.rtl.cli import check_cosim, rtl_cosim
+
+        summary = rtl_cosim(model, out, n, bench=bench, waves=waves)
+        typer.echo(json.dumps(summary, indent=2, sort_keys=True, default=str))
+        check_cosim(summary)
+        return
+    if bench != "cxx" or waves:
+        raise ConfigError("--bench and --waves apply to --backend rtl (the hls4ml C simulation has neither)")
+    _int_opt("--n", n, 0, meaning=" (0 with --data: the test data only)")
+    if n == 0 and not (data or dataset):
+        raise ConfigError("nothing to cosimulate: --n 0 without --data; give --n > 0 or --data")
     _out_dir("--out", out)
     from hwkit.backends.hls4ml.cli import run_cosim
+    from hwkit.data import cli_data
 
-    typer.echo(run_cosim(model, backend, n, io, hls_backend, dataset, out, approximate))
+    typer.echo(run_cosim(model, backend, n, io, hls_backend, cli_data(model, data or dataset, n), out, approximate))
 
 
 @app.command("rtl")
@@ -300,6 +339,14 @@ def _ints(text: str, what: str) -> list[int]:
         return [int(v) for v in text.split(",") if v.strip()]
     except ValueError:
         raise ConfigError(f"{what} must be a comma-separated list of integers, got '{text}'") from None
+
+
+def _widths(text: str, what: str):
+    """'2' -> 2 (every layer), '2,4,2' -> [2, 4, 2] (one per layer)."""
+    values = _ints(text, what)
+    if not values:
+        raise ConfigError(f"{what} must be a bit width or a comma-separated list of them, got '{text}'")
+    return values[0] if len(values) == 1 and "," not in text else values
 
 
 def _floats(text: str, what: str) -> list[float]:
@@ -352,6 +399,60 @@ def sweep_cmd(
                       *(escape(str(r.get(k, "-"))) for k in ("lut", "bram", "dsp", "ii_cycles")))
     Console().print(table)
     typer.echo(f"results: {Path(out) / 'sweep.json'}  plot: {pareto_plot(results, Path(out) / 'pareto.png')}")
+
+
+@app.command("search")
+def search_cmd(
+    model: str = typer.Argument("tfc", help="zoo model with per-layer widths (see `hwkit zoo`)"),
+    dataset: str = typer.Option("digits", help="training/test dataset"),
+    board: str = typer.Option("ulx3s", help="the one board the cost is for (see `hwkit boards`)"),
+    wbits: str = typer.Option("1,2,3,4", help="weight widths a layer may take"),
+    abits: str = typer.Option("2,3,4", help="activation widths a layer may take"),
+    target_fps: str = typer.Option("", help="comma-separated throughput targets (folding), 'max' = the fastest that fits; "
+                                    "empty = max only"),
+    epochs: int = typer.Option(5, help="QAT epochs per point"),
+    seeds: int = typer.Option(3, help="seeds for the front points (mean +- std)"),
+    candidates: int = typer.Option(24, help="mixed candidates sampled from the space the sensitivity pass pruned"),
+    tol: float = typer.Option(0.01, help="accuracy drop under which a layer is insensitive"),
+    no_sensitivity: bool = typer.Option(False, "--no-sensitivity", help="skip the sensitivity pass (no pruning)"),
+    synth_points: int = typer.Option(6, help="front points confirmed by Yosys"),
+    pnr_points: int = typer.Option(2, help="of those, routed by nextpnr for Fmax"),
+    workers: int = typer.Option(2, help="local dask worker processes"),
+    scheduler: str = typer.Option("", help="address of an existing dask scheduler (default: a local cluster)"),
+    budget_min: float = typer.Option(0, help="stop starting new work after this many minutes (0 = no limit)"),
+    stop_after: int = typer.Option(0, help="stop after this many newly finished points (0 = no limit)"),
+    out: Path = typer.Option(Path("search"), help="output directory: search.json, search.html (resumable)"),
+):
+    """Mixed-precision search on dask: per-layer widths and folding, Pareto fronts, Yosys-confirmed."""
+    from hwkit.search import SearchConfig, search
+
+    fps = tuple(None if v.strip() == "max" else _floats(v, "--target-fps")[0]
+                for v in target_fps.split(",") if v.strip()) or (None,)
+    for v in fps:
+        _float_opt("--target-fps", v, *FPS_RANGE)
+    for opt, v, lo, hi in (("--epochs", epochs, 0, 100_000), ("--seeds", seeds, 1, 100),
+                           ("--candidates", candidates, 0, 100_000), ("--synth-points", synth_points, 0, 1000),
+                           ("--pnr-points", pnr_points, 0, 1000), ("--workers", workers, 1, 256),
+                           ("--stop-after", stop_after, 0, MAX_COUNT)):
+        _int_opt(opt, v, lo, hi)
+    _float_opt("--tol", tol, 0.0, 1.0)
+    _float_opt("--budget-min", budget_min, 0.0, 1e6)
+    _out_dir("--out", out)
+    cfg = SearchConfig(model=model, dataset=dataset, board=board, wmenu=tuple(_ints(wbits, "--wbits")),
+                       amenu=tuple(_ints(abits, "--abits")), fps=fps, epochs=epochs, seeds=seeds,
+                       max_candidates=candidates, tol=tol, synth_points=synth_points, pnr_points=pnr_points,
+                       sensitivity=not no_sensitivity)
+    from hwkit.boards import load_board
+
+    load_board(board)
+    summary = search(cfg, out, scheduler=scheduler or None, n_workers=workers, stop_after=stop_after or None,
+                     budget_s=budget_min * 60 or None)
+    beats = [m for m in summary["mixed_vs_uniform"] if m["beats_by_more_than_std"]]
+    typer.echo(f"{summary['points']} points ({len(summary['computed'])} computed now), {summary['designs']} designs; "
+               f"accuracy-LUT front: {len(summary['fronts']['lut'])} points, {len(beats)} mixed beat every uniform "
+               f"point at no more LUTs by more than 1 std"
+               + (f"; stopped early ({summary['stopped']}): rerun to continue" if summary["stopped"] else ""))
+    typer.echo(f"results: {Path(out) / 'search.json'}  page: {Path(out) / 'search.html'}")
 
 
 @app.command("program")

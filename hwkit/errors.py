@@ -81,3 +81,29 @@ class GraphError(UnsupportedModelError):
 
 class HwkitWarning(UserWarning):
     """Something suspicious but not fatal in the user's input; the CLI prints it as one 'warning:' line."""
+
+
+def in_source_terms(err: HwkitError, names: dict) -> HwkitError:
+    """``err`` with every quoted name that cleanup gave (``'Quant_0' (Quant)``) told as the user's file
+    has it (``'/features.0/act_quant/export_handler/Quant' (Quant)``); ``names``: cleaned name ->
+    [original name, original op type or None] (hwkit.sourcenames). The same error when nothing changes."""
+    import re
+
+    if not names:
+        return err
+
+    def swap(m):
+        entry = names.get(m.group(1))
+        if not isinstance(entry, (list, tuple)) or len(entry) != 2:
+            return m.group(0)
+        original, op = entry
+        return f"'{original}' ({op})" if op else f"'{original}'{m.group(2) or ''}"
+
+    text = str(err)
+    named = re.sub(r"'([^'\n]+)'( \([A-Za-z0-9_.]+\))?", swap, text)
+    if named == text:
+        return err
+    try:
+        return type(err)(named)
+    except Exception:  # noqa: BLE001 - an error type with its own constructor keeps its own words
+        return err

@@ -19,7 +19,7 @@ from torch import nn
 from hwkit.checkpoint import build_from_config, load_checkpoint, save_checkpoint  # noqa: F401 (re-exported)
 from hwkit.data import load_dataset
 from hwkit.errors import ConfigError
-from hwkit.zoo import build_model
+from hwkit.zoo import build_model, layer_widths
 from hwkit.zoo.stability import enforce as enforce_stability
 
 
@@ -27,8 +27,8 @@ from hwkit.zoo.stability import enforce as enforce_stability
 class TrainConfig:
     model: str = "tfc"
     dataset: str = "digits"
-    wbits: int = 2
-    abits: int = 2
+    wbits: int | list = 2  # one width, or one per weight layer (hwkit.zoo.layer_widths)
+    abits: int | list = 2  # one width, or one per activation layer
     ibits: int = 8
     preset: str = "pot"
     epochs: int = 30
@@ -52,6 +52,10 @@ def check_config(cfg: TrainConfig) -> None:
     whole("anneal_every", 0, 100_000)
     whole("seed", 0, 2**32 - 1)
     whole("ibits", 1, 16)
+    for name in ("wbits", "abits"):  # a list is recorded as a plain list (weights_only checkpoints)
+        if isinstance(getattr(cfg, name), tuple):
+            setattr(cfg, name, list(getattr(cfg, name)))
+    layer_widths(cfg.model, cfg.wbits, cfg.abits)
     if isinstance(cfg.lr, bool) or not isinstance(cfg.lr, (int, float)) or not (np.isfinite(cfg.lr) and cfg.lr > 0):
         raise ConfigError(f"training lr must be a finite number > 0, got {cfg.lr!r}")
 
@@ -68,11 +72,23 @@ def bit_schedule(cfg: TrainConfig) -> list[tuple[int, int]]:
     the stable-network paper trains; 1-bit targets anneal down to 2 bits, then jump to binary."""
     if cfg.anneal_every <= 0:
         return [(cfg.wbits, cfg.abits)] * cfg.epochs
+
+    def at_least(bits, floor):  # per-layer lists anneal each layer towards its own target
+        return [max(b, floor) for b in bits] if isinstance(bits, (list, tuple)) else max(bits, floor)
+
     sched = []
     for epoch in range(cfg.epochs):
         drop = epoch // cfg.anneal_every
-        sched.append((max(cfg.wbits, 8 - drop), max(cfg.abits, 8 - drop)))
+        sched.append((at_least(cfg.wbits, 8 - drop), at_least(cfg.abits, 8 - drop)))
     return sched
+
+
+def bits_label(wbits, abits) -> str:
+    """'W2A2', or per layer 'W2-4-2-8A4-4-2'."""
+    def one(b):
+        return "-".join(map(str, b)) if isinstance(b, (list, tuple)) else str(b)
+
+    return f"W{one(wbits)}A{one(abits)}"
 
 
 @torch.no_grad()
@@ -131,7 +147,7 @@ def train(cfg: TrainConfig, progress: bool = True) -> tuple[nn.Module, dict, dic
                 if cfg.stability_bound > 0:
                     enforce_stability(model, cfg.stability_bound)
                 total += float(loss) * len(idx)
-            bar.update(task, advance=1, info=f"W{bits[0]}A{bits[1]} loss {total / len(order):.3f}")
+            bar.update(task, advance=1, info=f"{bits_label(*bits)} loss {total / len(order):.3f}")
         if cfg.stability_bound > 0:  # the bound must hold for the weights hardware will use
             enforce_stability(model, cfg.stability_bound, quantized=True, iters=100)
         seconds = time.monotonic() - start

@@ -160,14 +160,18 @@ def _batched(model, batch):
     return m.transform(ChangeBatchSize(batch)).transform(InferShapes())
 
 
-def run_qonnx(model, feed: np.ndarray, batch: int = 256, full: bool = True, keep=None) -> dict:
+def run_qonnx(model, feed: np.ndarray, batch: int = 256, full: bool = True, keep=None, cache=None) -> dict:
     """execute_onnx over a batch axis in chunks of ``batch`` (zero-padded). Returns tensor -> (N, ...)
-    for every tensor (or only those named in ``keep``)."""
+    for every tensor (or only those named in ``keep``). ``cache`` (a dict the caller keeps) holds the
+    re-batched model between calls on the same model."""
     from qonnx.core.onnx_exec import execute_onnx
 
     n = feed.shape[0]
     b = min(batch, n)
-    mb = _batched(model, b)
+    cache = {} if cache is None else cache
+    mb = cache.get(b)
+    if mb is None:
+        mb = cache[b] = _batched(model, b)
     iname = mb.graph.input[0].name
     out: dict[str, list] = {}
     for s in range(0, n, b):
@@ -247,12 +251,37 @@ def merge(reports: list, offsets: list) -> VerifyReport:
     return out
 
 
+MEMORY_BUDGET = 512 << 20  # bytes one verify chunk may hold (golden trace + qonnx tensors), whatever N is
+
+
+def bytes_per_input(graph, model) -> int:
+    """What one input costs in a verify chunk: every golden stream traced as int64 (and converted once
+    more for the comparison), and every batched tensor of qonnx's execution context as float32 (the
+    model has batch 1: a tensor whose first axis is 1 grows with the batch, weights do not)."""
+    golden = sum(int(np.prod(st.shape)) for st in graph.streams.values())
+    onnx = 0
+    for vi in [*model.graph.input, *model.graph.value_info, *model.graph.output]:
+        shape = model.get_tensor_shape(vi.name) or []
+        if shape and shape[0] == 1:
+            onnx += int(np.prod([d if isinstance(d, int) and d > 0 else 1 for d in shape]))
+    return 24 * golden + 4 * onnx
+
+
+def chunk_size(graph, model, budget: int = MEMORY_BUDGET, most: int = 4096) -> int:
+    """Inputs per chunk so that a chunk stays within ``budget`` bytes (at least 1, at most ``most``)."""
+    return int(max(1, min(most, budget // max(1, bytes_per_input(graph, model)))))
+
+
 def golden_vs_qonnx(model_or_path, n: int = 1000, *, x_int=None, x_float=None, seed: int = 0, batch: int = 256,
-                    graph=None, max_entries: int = 50, chunk: int = 4096) -> VerifyReport:
+                    graph=None, max_entries: int = 50, chunk: int | None = None) -> VerifyReport:
     """Golden simulation vs qonnx ``execute_onnx`` on ``n`` random grid inputs (or given ``x_int``
     on the input grid, or float ``x_float`` model inputs). Compares every quantizer output stream
-    and the float outputs; reports ties and argmax agreement of the first output. Inputs run in
-    chunks of ``chunk`` so that memory stays bounded for 100,000-input runs."""
+    and the float outputs; reports ties and argmax agreement of the first output.
+
+    Inputs run in chunks (``chunk``, default: as many as :data:`MEMORY_BUDGET` holds for this model) and
+    random inputs are drawn chunk by chunk, so memory stays bounded for any ``n``: chunk 0 draws with
+    ``seed`` (the inputs of ``random_grid_inputs(graph, n, seed)`` when one chunk holds them all),
+    chunk k with ``[seed, k]``."""
     from hwkit.ir import random_grid_inputs
     from hwkit.ir.lower import clean_model, lower_with_model
 
@@ -260,21 +289,26 @@ def golden_vs_qonnx(model_or_path, n: int = 1000, *, x_int=None, x_float=None, s
         graph, model = lower_with_model(model_or_path)
     else:
         model = clean_model(model_or_path)  # what lower translated: the same model passes, same result
-    if x_float is None and x_int is None:
-        x_int = random_grid_inputs(graph, n, seed)
+    chunk = chunk or chunk_size(graph, model)
+    batch = max(1, min(batch, chunk))
+    prepared: dict = {}  # the qonnx model each kind of input runs on, re-batched once, not per chunk
     data = x_float if x_float is not None else x_int
-    total = len(data)
+    total = len(data) if data is not None else int(n)
     reports, offsets = [], []
-    for s in range(0, total, chunk):
-        part = data[s:s + chunk]
-        kw = {"x_float": part} if x_float is not None else {"x_int": part}
-        reports.append(_golden_vs_qonnx_chunk(graph, model, batch=batch, max_entries=max_entries, **kw))
+    for k, s in enumerate(range(0, total, chunk)):
+        if data is None:
+            part = random_grid_inputs(graph, min(chunk, total - s), seed if k == 0 else [seed, k])
+            kw = {"x_int": part}
+        else:
+            kw = {"x_float" if x_float is not None else "x_int": data[s:s + chunk]}
+        reports.append(_golden_vs_qonnx_chunk(graph, model, batch=batch, max_entries=max_entries,
+                                              prepared=prepared, **kw))
         offsets.append(s)
     return merge(reports, offsets) if len(reports) != 1 else reports[0]
 
 
 def _golden_vs_qonnx_chunk(graph, model, *, x_int=None, x_float=None, batch: int = 256,
-                           max_entries: int = 50) -> VerifyReport:
+                           max_entries: int = 50, prepared: dict | None = None) -> VerifyReport:
     from hwkit.ir import quantize_input
     from hwkit.ir.inputs import grid_to_float
     from hwkit.sim import simulate
@@ -282,14 +316,18 @@ def _golden_vs_qonnx_chunk(graph, model, *, x_int=None, x_float=None, batch: int
     if x_float is not None:
         x_float = np.asarray(x_float, dtype=np.float32)
         x_int = quantize_input(graph, x_float)
-        m, feed = model, x_float.reshape((x_float.shape[0],) + tuple(model.get_tensor_shape(
+        kind, feed = "float", x_float.reshape((x_float.shape[0],) + tuple(model.get_tensor_shape(
             model.graph.input[0].name)[1:]))
     else:
-        m, feed = _strip_prefix(model, graph), grid_to_float(graph, x_int)
+        kind, feed = "grid", grid_to_float(graph, x_int)
+    prepared = {} if prepared is None else prepared
+    if kind not in prepared:
+        prepared[kind] = (model if kind == "float" else _strip_prefix(model, graph), {})
+    m, batched = prepared[kind]
     res = simulate(graph, x_int, trace=True)
     wanted = {pr.onnx for pr in graph.probes.values()}
     wanted |= {fo.onnx for fo in graph.float_outputs.values()}
-    ctx = run_qonnx(m, feed, batch, keep=wanted)
+    ctx = run_qonnx(m, feed, batch, keep=wanted, cache=batched)
     cand = qonnx_to_streams(graph, ctx)
     ref_streams = {graph.inputs[0]: x_int}
     for layer in graph.hardware_layers():
@@ -306,3 +344,38 @@ def _golden_vs_qonnx_chunk(graph, model, *, x_int=None, x_float=None, batch: int
             extra.update(argmax_agreement(g, q))
     return compare(ref_streams, cand, graph=graph, trace=trace, order=order, rtol=1e-5, atol=1e-5,
                    max_entries=max_entries, **extra)
+
+
+# ---- `hwkit verify` ---------------------------------------------------------------------------
+
+def run_verify(model, n: int, data: str | None = None, strict: bool = False, *, chunk: int | None = None) -> str:
+    """`hwkit verify`: golden vs qonnx on ``n`` random grid inputs and on the test data
+    (:func:`hwkit.data.choose_data`: ``data`` = a bundled name or a .npz; by default the dataset
+    recorded with the model or the bundled one that fits its input, none if nothing fits). Streams
+    in chunks (memory bounded for any N); MismatchError on a mismatch that is not at a rounding tie
+    (any mismatch with ``strict``)."""
+    from hwkit.data import choose_data
+    from hwkit.errors import MismatchError
+    from hwkit.ir.lower import lower_with_model
+
+    if n < 0:
+        raise ConfigError(f"--n must be >= 0, got {n}")
+    graph, cleaned = lower_with_model(model)
+    samples = choose_data(data or "", graph.input_prep.model_input_shape, model_path=model)
+    lines, reports = [], []
+    if n:
+        r = golden_vs_qonnx(cleaned, n=n, graph=graph, chunk=chunk)
+        reports.append(r)
+        lines.append(f"grid inputs ({n}): {r.summary()}")
+    if samples.x is not None:
+        r = golden_vs_qonnx(cleaned, x_float=samples.x, graph=graph, chunk=chunk)
+        reports.append(r)
+        lines.append(f"{samples.name} ({samples.count}, {samples.why}): {r.summary()}")
+    if not reports:
+        raise ConfigError(f"nothing to verify: --n 0 and {samples.why}")
+    for r in reports:
+        bad = r.mismatches if strict else r.first_mismatches - r.first_ties
+        if bad:
+            first = r.entries[0] if r.entries else None
+            raise MismatchError(f"golden != qonnx: {r.summary()}; first: {first}")
+    return "\n".join(lines)

@@ -195,8 +195,9 @@ def test_hls4ml_build_for_pynq(tmp_path):
 
 def test_finn_build_reports_its_rounding_difference(tmp_path):
     """FINN backend (estimate flow in its own venv): FINN turns round-half-even quantizers into thresholds
-    that round ties up, so its python execution differs from the golden model on tie elements; the
-    report must say so instead of claiming bit-exactness."""
+    that round ties up; hwkit moves the thresholds at reachable ties after streamlining
+    (hwkit.backends.finn_ties), so the build is bit-exact; any difference left must be explained in the
+    report instead of claimed away."""
     from hwkit.backends.finn_env import finn_env_available
 
     if not finn_env_available():

@@ -102,7 +102,7 @@ def test_usage_errors_are_one_line_exit_2(capsys, args, words):
 
 
 def test_internal_error_is_one_line_exit_70(capsys, monkeypatch):
-    import hwkit.sim.commands as commands
+    import hwkit.verify as commands  # `hwkit verify` runs hwkit.verify.run_verify
 
     def boom(*a, **k):
         raise ZeroDivisionError("division by zero")
@@ -121,7 +121,7 @@ def test_internal_error_is_one_line_exit_70(capsys, monkeypatch):
 @pytest.mark.parametrize("name", ["[/bold]", "[blink red]x[/]", "a\x1b[2Jb\nc", "\\", "[", "]]"])
 def test_error_printer_prints_names_literally(capsys, monkeypatch, name):
     from hwkit.errors import UnsupportedModelError
-    import hwkit.sim.commands as commands
+    import hwkit.verify as commands  # `hwkit verify` runs hwkit.verify.run_verify
 
     def fail(*a, **k):
         raise UnsupportedModelError(f"node '{name}' is not supported")
@@ -173,7 +173,7 @@ def test_rtl_exits_4_on_mismatches():
 
 
 def test_verify_exits_4_on_mismatches(capsys, monkeypatch):
-    import hwkit.sim.commands as commands
+    import hwkit.verify as commands  # `hwkit verify` runs hwkit.verify.run_verify
     from hwkit.errors import MismatchError
 
     def mismatch(*a, **k):

@@ -19,7 +19,7 @@ pytestmark = pytest.mark.skipif(
 # name -> (zoo model, wbits, abits): the zoo MLPs at 1, 2 and 4 bits and the small CNN
 MODELS = {"tfc_w1a1": ("tfc", 1, 1), "tfc_w2a2": ("tfc", 2, 2), "tfc_w4a4": ("tfc", 4, 4),
           "cnv_w2a2": ("cnv", 2, 2)}
-N_FAST = {"tfc_w1a1": 1000, "tfc_w2a2": 1000, "tfc_w4a4": 1000, "cnv_w2a2": 40}  # CNN runs at batch 1
+N_FAST = {"tfc_w1a1": 1000, "tfc_w2a2": 1000, "tfc_w4a4": 1000, "cnv_w2a2": 300}
 
 
 @pytest.fixture(scope="module")
@@ -84,22 +84,63 @@ def test_estimate_reports_produced_and_imported(builds, name):
             assert mvaus[node]["cycles"] == (mh // fold["PE"]) * (mw // fold["SIMD"])
 
 
+@pytest.fixture(scope="module")
+def build_ties_up(work, qonnx_models):
+    """TFC W2A2 built with FINN's own ties-up thresholds: what the correction is measured against."""
+    return finn_build(qonnx_models["tfc_w2a2"], work / "build_ties_up", board="pynq-z1", target_fps=50000,
+                      path=str(work), exact_ties=False)
+
+
 @pytest.mark.parametrize("name", MODELS)
-def test_streamlined_and_hw_graphs_agree(builds, qonnx_models, name):
+def test_streamlined_and_hw_graphs_match_golden(builds, qonnx_models, name):
+    """FINN's streamlined and HW-layer graphs equal the golden model bit for bit, ties included:
+    the inputs must put accumulators on ties the golden model rounds down (FINN's own
+    step_qonnx_to_finn rounds them up), except for W1A1 whose sign activations have no ties."""
     res = builds(name)
+    assert res["ties"]["rounding"] == "exact" and not res["ties"]["skipped"]
     kwargs = {} if name.startswith("tfc") else {"steps": KEY_STEPS}  # all python steps for MLPs
     rep = verify_finn_build(qonnx_models[name], res["out_dir"], n=N_FAST[name], **kwargs)
-    # FINN's streamlined graph and its generic HW-layer graph compute the same function
+    assert rep["reference"] == "hwkit golden model (hwkit.sim)" and rep["ok"], rep["explanation"]
+    for step in KEY_STEPS:
+        assert rep["steps"][step]["mismatches"] == 0, (step, rep["explanation"])
     assert rep["pairwise"]["step_streamline -> step_convert_to_hw"] == 0
-    assert rep["steps"]["step_convert_to_hw"]["unexplained"] == rep["steps"]["step_streamline"]["unexplained"]
-    if rep["reference_inexact_scales"]:
-        # float scales (the zoo's 1-bit quantizers): the reference itself is inexact; named anyway
-        assert rep["first_failing_step"] and rep["layer"]["node"] and rep["explanation"]
+    hits = sum(rep["golden_tie_hits"].values())
+    if name == "tfc_w1a1":
+        assert hits == 0 and res["ties"]["changed"] == 128  # only the 8-bit input quantizer's ties
     else:
-        assert rep["ok"], rep["explanation"]  # every difference is a rounding tie, with its layer
-        assert rep["steps"]["step_convert_to_hw"]["unexplained"] == 0
-        if rep["tie_step"]:
-            assert rep["tie_layer"]["node"] and "ties" in rep["explanation"][0]
+        # ties reached on these inputs, and they change outputs: a ties-up FINN could not match
+        assert hits > 100 and rep["reference_tie_elements"] > 0 and res["ties"]["changed"] > 0
+    if name.startswith("tfc"):  # the steps before the correction keep FINN's ties-up conversion
+        assert rep["steps"]["step_qonnx_to_finn"]["unexplained"] == 0
+
+
+def test_ties_round_up_without_the_correction(builds, build_ties_up, qonnx_models):
+    """The same TFC W2A2 built with exact_ties=False: its streamlined graph differs from golden
+    exactly where ties are (it matches the model with ties rounded up); corrected, it does not."""
+    assert build_ties_up["ties"] == {"rounding": "up", "changed": 0, "skipped": []}
+    rep = verify_finn_build(qonnx_models["tfc_w2a2"], build_ties_up["out_dir"], n=500, steps=KEY_STEPS)
+    assert sum(rep["golden_tie_hits"].values()) > 0
+    for step in KEY_STEPS:
+        assert rep["steps"][step]["mismatches"] > 0 and rep["steps"][step]["unexplained"] == 0
+    assert rep["tie_step"] == "step_streamline" and rep["ok"] and not rep["bit_exact"]
+    exact = verify_finn_build(qonnx_models["tfc_w2a2"], builds("tfc_w2a2")["out_dir"], n=500, steps=KEY_STEPS)
+    assert exact["bit_exact"] and exact["golden_tie_hits"] == rep["golden_tie_hits"]
+
+
+def test_float_inputs_on_input_quantizer_ties(builds, qonnx_models):
+    """Float inputs exactly halfway between two codes of the 8-bit input grid: golden rounds half
+    to even, FINN's input MultiThreshold rounds up unless its threshold moved to the next float32."""
+    import numpy as np
+
+    from hwkit.backends.finn_verify import golden_outputs
+
+    rng = np.random.default_rng(1)
+    x = ((rng.integers(0, 255, size=(300, 1, 8, 8)) + 0.5) / 256).astype(np.float32)
+    q = qonnx_models["tfc_w4a4"]
+    # the ties matter: one float32 step above them the golden outputs change
+    assert (golden_outputs(q, x) != golden_outputs(q, np.nextafter(x, np.float32(1)))).any()
+    exact = verify_finn_build(q, builds("tfc_w4a4")["out_dir"], x=x, steps=KEY_STEPS)
+    assert exact["bit_exact"], exact["explanation"]
 
 
 @pytest.mark.slow
@@ -107,9 +148,8 @@ def test_streamlined_and_hw_graphs_agree(builds, qonnx_models, name):
 def test_graphs_agree_on_10000_inputs(builds, qonnx_models, name):
     res = builds(name)
     rep = verify_finn_build(qonnx_models[name], res["out_dir"], n=10000, steps=KEY_STEPS)
-    assert rep["inputs"] == 10000
-    assert rep["pairwise"]["step_streamline -> step_convert_to_hw"] == 0
-    assert rep["ok"] or rep["reference_inexact_scales"], rep["explanation"]
+    assert rep["inputs"] == 10000 and rep["bit_exact"], rep["explanation"]
+    assert all(rep["steps"][step]["mismatches"] == 0 for step in KEY_STEPS)
 
 
 def test_corrupted_step_is_caught_and_named(builds, qonnx_models, work):

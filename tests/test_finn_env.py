@@ -32,7 +32,7 @@ def test_worker_imports_only_finn_side_packages():
     """The worker runs in .venv-finn: it must not import hwkit (torch-heavy) nor sit next to a
     module named like a FINN package."""
     allowed = {"__future__", "copy", "json", "sys", "time", "traceback", "pathlib", "os", "typing",
-               "importlib", "numpy", "qonnx", "finn", "boot", "worker"}
+               "importlib", "numpy", "qonnx", "finn", "boot", "worker", "ties"}
     for path in WORKER_DIR.glob("*.py"):
         tree = ast.parse(path.read_text())
         for node in ast.walk(tree):
@@ -113,6 +113,83 @@ def test_import_estimate_reports_from_finn_files(tmp_path):
     assert est["total"] == {"LUT": 1061.0, "BRAM_18K": 1.0, "URAM": 0.0, "DSP": 2.0}
     assert est["performance"]["throughput_fps"] == 156250.0 and est["performance"]["bottleneck"] == "MVAU_hls_1"
     assert import_estimate_reports(tmp_path / "nothing") == {}
+
+
+def _mt_model(thresholds, in_dtype="INT8"):
+    """x (1, C) -> MultiThreshold(thresholds) -> y: the node FINN's streamlining leaves on an accumulator."""
+    import numpy as np
+    from onnx import TensorProto, helper
+    from qonnx.core.datatype import DataType
+    from qonnx.core.modelwrapper import ModelWrapper
+
+    thr = np.asarray(thresholds, dtype=np.float32)
+    c = thr.shape[0]
+    node = helper.make_node("MultiThreshold", ["x", "t"], ["y"], domain="qonnx.custom_op.general", out_dtype="UINT2")
+    graph = helper.make_graph([node], "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, c])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, c])])
+    model = ModelWrapper(helper.make_model(graph))
+    model.set_initializer("t", thr)
+    model.set_tensor_datatype("x", DataType[in_dtype])
+    return model
+
+
+def test_shift_round_tie_levels():
+    """round(n / 8) half to even, clipped to [0, 3]: boundaries 4, 12, 20 on n; at 4 and 20 golden
+    keeps the even level (0, 2), so its thresholds are one higher there; FINN's x >= t rounds up."""
+    from hwkit.backends.finn_ties import _shift_round_levels
+    from hwkit.ir.graph import ShiftRound
+
+    exact, up = _shift_round_levels(ShiftRound("q", ("a",), ("b",), shift=3, rounding="half_even", lo=0, hi=3))
+    assert exact.tolist() == [[5, 12, 21]] and up.tolist() == [[4, 12, 20]]
+    exact, up = _shift_round_levels(ShiftRound("q", ("a",), ("b",), shift=3, rounding="half_up", lo=-2, hi=1))
+    assert exact.tolist() == up.tolist() == [[-12, -4, 4]]
+    exact, up = _shift_round_levels(ShiftRound("q", ("a",), ("b",), shift=0, rounding="half_even", lo=0, hi=2))
+    assert exact.tolist() == up.tolist() == [[1, 2]]  # no shift: no tie is reachable
+
+
+def test_apply_tie_table_pairs_by_value_and_moves_only_ties():
+    """The worker's correction in hwkit's venv: thresholds equal to the ties-up values (in FINN's
+    domain: hwkit's accumulator minus the MVU bias) move to the golden ones; a node whose
+    thresholds do not all match is left alone and reported."""
+    import numpy as np
+
+    from hwkit.backends.finn_worker.ties import apply_tie_table
+
+    entry = {"layer": "Quant_1", "kind": "ShiftRound", "exact": [[5, 12, 21]], "ties_up": [[4, 12, 20]],
+             "valid": [[True, True, True]], "offset": [1, -2]}
+    model, rep = apply_tie_table(_mt_model([[3, 11, 19], [6, 14, 22]]), {"input": None, "requant": [entry]})
+    assert model.get_initializer("t").tolist() == [[4, 11, 20], [7, 14, 23]]
+    assert rep["changed"] == 4 and not rep["skipped"]
+    model, rep = apply_tie_table(_mt_model([[3, 11, 19], [6, 15, 22]]), {"input": None, "requant": [entry]})
+    assert model.get_initializer("t").tolist() == [[3, 11, 19], [6, 15, 22]]
+    assert rep["changed"] == 0 and "not paired" in rep["skipped"][0]
+    _model, rep = apply_tie_table(_mt_model([[3, 11, 19]]), {"input": None, "requant": [entry, entry]})
+    assert rep["changed"] == 0 and "2 requantizers" in rep["notes"][0]
+    # the float input quantizer: t -> the next float32 above t where golden rounds down
+    up = np.float32(0.5 / 256)
+    inp = {"ties_up": [[float(up), 1.5 / 256]], "exact": [[float(np.nextafter(up, np.float32(1))), 1.5 / 256]]}
+    model, rep = apply_tie_table(_mt_model([[0.5 / 256, 1.5 / 256]], "FLOAT32"), {"input": inp, "requant": []})
+    assert model.get_initializer("t")[0, 0] == np.nextafter(up, np.float32(1)) and rep["changed"] == 1
+
+
+@pytest.mark.parametrize("mw, moved", [(4, True), (3, False)])
+def test_apply_tie_table_on_xnor_popcount(mw, moved):
+    """After FINN's XNOR conversion the threshold is on the popcount p (n = 2 p - MW): golden's
+    strict tie at n = 0 needs p >= MW/2 + 1; with MW odd n never reaches 0, so nothing moves."""
+    import numpy as np
+    from onnx import helper
+
+    from hwkit.backends.finn_worker.ties import apply_tie_table
+
+    up = -(-mw // 2)
+    model = _mt_model([[up], [up]], "UINT32")
+    model.set_initializer("w", np.ones((mw, 2), dtype=np.float32))
+    model.graph.node.insert(0, helper.make_node("XnorPopcountMatMul", ["a", "w"], ["x"], domain="finn.custom_op.general"))
+    model.graph.input[0].name = "a"
+    entry = {"layer": "BipolarQuant_0", "kind": "Threshold", "exact": [[1], [1]], "ties_up": [[0], [0]],
+             "valid": [[True], [True]], "offset": [0, 0]}
+    model, rep = apply_tie_table(model, {"input": None, "requant": [entry]})
+    assert model.get_initializer("t").ravel().tolist() == [up + moved] * 2 and rep["changed"] == 2 * moved
 
 
 def _freeze(python) -> str:

@@ -209,13 +209,15 @@ def test_generation_deterministic_and_cached(models, projects, tmp_path):
     assert tree(again.out_dir) == tree(other.out_dir)
 
 
-def test_reuse_factor_from_folding_list(models, tmp_path):
-    proj = generate_hls4ml_project(models["tfc"], tmp_path / "rf", reuse_factor=[4, 4, 4, 2])
-    assert sorted(proj.reuse.values()) == [2, 4, 4, 4]
-    assert "Resource" in (proj.out_dir / "firmware" / "parameters.h").read_text() or \
-        "resource" in (proj.out_dir / "firmware" / "parameters.h").read_text()
-    with pytest.raises(ConfigError, match="reuse factors"):
-        generate_hls4ml_project(models["tfc"], tmp_path / "rf2", reuse_factor=[2, 2])
+def test_reuse_factor_by_hwgraph_name(models, tmp_path):
+    """Reuse factors are given per HwGraph layer name (was: a list by position, now refused)."""
+    proj = generate_hls4ml_project(models["tfc"], tmp_path / "rf", reuse_factor={"Gemm_2": 4, "Gemm_3": 2})
+    assert {proj.hw_names[k]: v for k, v in proj.reuse.items()} == {"Gemm_0": 1, "Gemm_1": 1, "Gemm_2": 4, "Gemm_3": 2}
+    assert "resource" in (proj.out_dir / "firmware" / "parameters.h").read_text().lower()
+    with pytest.raises(ConfigError, match="by list position"):
+        generate_hls4ml_project(models["tfc"], tmp_path / "rf2", reuse_factor=[2, 2, 2, 2])
+    with pytest.raises(ConfigError, match="'Dense_MatMul_1', which is no matrix layer"):
+        generate_hls4ml_project(models["tfc"], tmp_path / "rf3", reuse_factor={"Dense_MatMul_1": 2})
 
 
 def test_hls_tool_absent_stops_after_csim(projects, tmp_path):

@@ -33,4 +33,13 @@ module hk_fifo #(
             count <= count + (wr ? 1'b1 : 1'b0) - (rd ? 1'b1 : 1'b0);
         end
     end
+`ifdef HWKIT_FIFO_PROBE
+    // simulation only (hwkit.backends.rtl.fifos): the most words this FIFO ever held
+    reg [AW:0] peak;
+    always @(posedge clk) begin
+        if (rst) peak <= 0;
+        else if (count > peak) peak <= count;
+    end
+    final $display("HWKIT_FIFO %m %0d %0d %0d", W, DEPTH, peak);
+`endif
 endmodule

@@ -1,13 +1,15 @@
 // Sliding-window generator (im2col) for an H x W x C feature map streamed channels-last, SIMD
 // channels per beat. Output per window position (OH x OW, row-major): KH*KW*C elements ordered
 // (kh, kw, c), SIMD per beat; positions outside the image (padding) read PADV.
+// Taps are DH rows and DW columns apart (dilation): tap (ky, kx) of window (oy, ox) reads map
+// position (oy*SH + ky*DH - PT, ox*SW + kx*DW - PL).
 // Two frame buffers (ping-pong) let the next image be written while the current one is read, so
 // II = max(H*W*C, OH*OW*KH*KW*C) / SIMD cycles. The registered read maps to block RAM.
 module hk_swg #(
     parameter H = 4, parameter W = 4, parameter C = 2, parameter SIMD = 1, parameter B = 2,
     parameter KH = 3, parameter KW = 3, parameter SH = 1, parameter SW = 1,
     parameter PT = 1, parameter PL = 1, parameter PB = 1, parameter PR = 1,
-    parameter PADV = 0, parameter BLOCK = 1
+    parameter PADV = 0, parameter BLOCK = 1, parameter DH = 1, parameter DW = 1
 ) (
     input  wire               clk,
     input  wire               rst,
@@ -20,12 +22,13 @@ module hk_swg #(
 );
     localparam CF = C / SIMD;
     localparam FRAME = H * W * CF;
-    localparam OH = (H + PT + PB - KH) / SH + 1;
-    localparam OW = (W + PL + PR - KW) / SW + 1;
+    localparam EH = (KH - 1) * DH + 1, EW = (KW - 1) * DW + 1;   // the window's span
+    localparam OH = (H + PT + PB - EH) / SH + 1;
+    localparam OW = (W + PL + PR - EW) / SW + 1;
     localparam AW = $clog2(2 * FRAME);
     localparam [B-1:0] PADW = PADV;
     // counters are signed and one bit wider than any coordinate so padding tests stay simple
-    localparam CW = $clog2((H > W ? H : W) + PT + PL + PB + PR + KH + KW + CF + 2) + 2;
+    localparam CW = $clog2((H > W ? H : W) + PT + PL + PB + PR + EH + EW + CF + 2) + 2;
 
     (* ram_style = "block" *) reg [SIMD*B-1:0] mem [0:2*FRAME-1];
     reg [1:0] full;
@@ -50,8 +53,8 @@ module hk_swg #(
     wire en = !out_valid || out_ready;
     reg rb;
     reg signed [CW-1:0] oy, ox, ky, kx, cf;
-    wire signed [CW-1:0] iy = oy * SH + ky - PT;
-    wire signed [CW-1:0] ix = ox * SW + kx - PL;
+    wire signed [CW-1:0] iy = oy * SH + ky * DH - PT;
+    wire signed [CW-1:0] ix = ox * SW + kx * DW - PL;
     wire pad = (iy < 0) || (iy >= H) || (ix < 0) || (ix >= W);
     wire go = en && full[rb];
     wire l_cf = (cf == CF - 1), l_kx = (kx == KW - 1), l_ky = (ky == KH - 1);

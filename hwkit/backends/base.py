@@ -60,6 +60,7 @@ class Backend:
 
     name: str = ""
     packages: tuple[str, ...] = ()  # Python packages whose versions the generate stage records
+    tops: tuple[str, ...] = ()      # values of the build's --top this backend builds (none: no choice)
 
     def fold(self, graph, board, config, *, target_cycles: Optional[int] = None):
         """The graph with this backend's PE/SIMD; ``target_cycles`` from the requested throughput."""

@@ -111,6 +111,32 @@ def finn_compatible(qonnx_path: Path, out_dir: Path) -> tuple[Path, list[str]]:
     return fixed, fixes
 
 
+def tie_job(qonnx_path: Path, out_dir: Path) -> tuple[dict, list[str]]:
+    """The job entry that makes FINN's thresholds round ties like the golden model (see
+    hwkit.backends.finn_ties), or a note why the model keeps FINN's ties-up rounding."""
+    from hwkit.backends.finn_ties import tie_table
+
+    try:
+        from hwkit.ir import lower
+
+        graph = lower(str(qonnx_path))
+    except Exception as err:  # FINN may build what hwkit does not lower: it then rounds ties up
+        return {}, [f"rounding ties not corrected (hwkit does not lower the model: {err})"]
+    path = Path(out_dir) / "hwkit_finn_ties_table.json"
+    write_json(path, tie_table(graph))
+    return {"ties": str(path)}, []
+
+
+def _tie_summary(rep: Optional[dict], requested: bool) -> dict:
+    """How FINN's thresholds treat rounding ties: 'exact' (golden's half to even), 'partial' (some
+    MultiThreshold nodes could not be paired with hwkit's requantizers) or 'up' (FINN's own)."""
+    if not requested or not rep:
+        return {"rounding": "up", "changed": 0, "skipped": []}
+    skipped = rep.get("skipped", []) + rep.get("notes", [])
+    return {"rounding": "partial" if skipped else "exact", "changed": rep.get("changed", 0),
+            "skipped": skipped, "nodes": rep.get("nodes", [])}
+
+
 def _board_settings(board, part, clock_mhz) -> tuple[Optional[str], str, float]:
     if board is not None:
         from hwkit.boards import load_board
@@ -150,12 +176,14 @@ def _folding_job(folding: Folding, out_dir: Path) -> dict:
 def finn_build(qonnx_path, out_dir, board: Optional[str] = None, part: Optional[str] = None,
                clock_mhz: Optional[float] = None, target_fps: Optional[int] = None,
                folding: Folding = None, flow: str = "auto", venv: Optional[Path] = None,
-               path: Optional[str] = None, timeout: float = 7200) -> dict:
+               path: Optional[str] = None, timeout: float = 7200, exact_ties: bool = True) -> dict:
     """Build ``qonnx_path`` with FINN into ``out_dir``; returns a plain results dict.
 
     ``flow``: 'auto' (full step list when vivado and vitis_hls/vitis-run are on ``path``, else
     estimate-only), 'estimate', or 'full' (ToolMissingError without the tools). Folding: FINN's
-    ``target_fps``, or ``folding`` (see _folding_job); neither = FINN's default PE=SIMD=1."""
+    ``target_fps``, or ``folding`` (see _folding_job); neither = FINN's default PE=SIMD=1.
+    ``exact_ties``: FINN's streamlined thresholds round ties like the golden model (QONNX's half to
+    even) instead of up; False keeps FINN's own conversion."""
     qonnx_path = Path(qonnx_path).resolve()
     if not qonnx_path.is_file():
         raise ConfigError(f"QONNX model '{qonnx_path}' does not exist")
@@ -172,8 +200,10 @@ def finn_build(qonnx_path, out_dir, board: Optional[str] = None, part: Optional[
         raise ToolMissingError(missing)
     use_full = flow == "full" or (flow == "auto" and missing is None)
     finn_input, fixes = finn_compatible(qonnx_path, out_dir)
+    ties, tie_notes = tie_job(qonnx_path, out_dir) if exact_ties else ({}, [])
     job = {"model": str(finn_input), "out_dir": str(out_dir), "fpga_part": part, "clock_mhz": clock_mhz,
-           "target_fps": target_fps, "flow": "full" if use_full else "estimate", **_folding_job(folding, out_dir)}
+           "target_fps": target_fps, "flow": "full" if use_full else "estimate", **_folding_job(folding, out_dir),
+           **ties}
     if use_full:
         job["vivado_root"] = vivado_root(tools["vivado"])
         job["finn_board"] = FINN_BOARDS.get(board_name or "")
@@ -188,7 +218,8 @@ def finn_build(qonnx_path, out_dir, board: Optional[str] = None, part: Optional[
         "target_fps": target_fps, "folding_source": "config" if folding is not None else
         ("target_fps" if target_fps else "default"), "out_dir": str(out_dir),
         "model": str(qonnx_path), "finn_input_fixes": fixes,
-        "steps": result["steps"], "build_seconds": result["seconds"], "notes": result.get("notes", []),
+        "steps": result["steps"], "build_seconds": result["seconds"], "notes": result.get("notes", []) + tie_notes,
+        "ties": _tie_summary(result.get("ties"), exact_ties),
         "skipped": missing if not use_full else None, "tools": tools,
         "estimate": import_estimate_reports(report),
         "folding": read_folding(out_dir / "intermediate_models" / "step_generate_estimate_reports.onnx"),

@@ -48,6 +48,13 @@ def make_inputs(qonnx_path, n: int, seed: int = 0) -> tuple[np.ndarray, str]:
         return (rng.integers(0, 256, size=(n,) + shape) / 256.0).astype(np.float32), "uniform 8-bit grid"
 
 
+def _input_shape(qonnx_path) -> tuple:
+    from qonnx.core.modelwrapper import ModelWrapper
+
+    model = ModelWrapper(str(qonnx_path))
+    return tuple(model.get_tensor_shape(model.graph.input[0].name))[1:]
+
+
 def golden_outputs(qonnx_path, x: np.ndarray) -> Optional[np.ndarray]:
     """Float outputs of hwkit's golden model (hwkit.sim on the lowered HwGraph), or None when the
     model does not lower or has more than one output."""
@@ -63,6 +70,30 @@ def golden_outputs(qonnx_path, x: np.ndarray) -> Optional[np.ndarray]:
         return np.asarray(res.float_outputs[outs[0].name]).reshape(len(x), -1)
     except Exception:  # the golden model is the preferred reference, not a precondition
         return None
+
+
+def golden_tie_hits(qonnx_path, x: np.ndarray) -> Optional[dict]:
+    """Per requantizer, accumulator elements of the golden run on ``x`` that sit exactly on a tie the
+    golden model rounds down (FINN's own thresholds round them up): how much the inputs exercise ties."""
+    try:
+        from hwkit.backends.finn_ties import count_tie_hits
+        from hwkit.ir import lower, quantize_input
+
+        graph = lower(str(qonnx_path))
+        return count_tie_hits(graph, quantize_input(graph, x))
+    except Exception:  # like golden_outputs: informative, not a precondition
+        return None
+
+
+def build_tie_rounding(build_dir: Path) -> Optional[dict]:
+    """The build's record of how its thresholds round ties (hwkit.backends.finn._tie_summary)."""
+    import json
+
+    record = Path(build_dir) / "hwkit_finn_build.json"
+    if not record.is_file():
+        return None
+    ties = json.loads(record.read_text()).get("ties")
+    return {k: ties[k] for k in ("rounding", "changed", "skipped")} if ties else None
 
 
 def reference_outputs(qonnx_path, x: np.ndarray, ties_up: bool = False) -> tuple[np.ndarray, str]:
@@ -172,10 +203,13 @@ def verify_finn_build(qonnx_path, build_dir, x: Optional[np.ndarray] = None, n: 
                       seed: int = 0, venv=None) -> dict:
     """Run FINN's saved intermediate models on the same inputs as the reference and compare.
 
-    Each step gets two counts: ``mismatches`` against the reference (the model's own semantics)
-    and ``unexplained`` against the same model with FINN's ties-up rounding. Differences that are
-    only rounding ties are reported with the step and layer that introduced them
-    (``tie_step``/``tie_layer``); any other difference fails (``first_failing_step``/``layer``).
+    Each step gets ``mismatches`` against the reference (the model's own semantics) and
+    ``unexplained``: 0 when the step matches the reference or the same model with FINN's ties-up
+    rounding, else its mismatches against the latter. A build made with exact ties (finn_build's
+    default) matches the reference from step_streamline on; steps before it keep FINN's ties-up
+    conversion, reported with the step and layer that introduced it (``tie_step``/``tie_layer``).
+    Any other difference fails (``first_failing_step``/``layer``). ``golden_tie_hits`` counts the
+    accumulator elements that sit on a tie the golden model rounds down.
     Returns a dict, also written to <build_dir>/verify/verify_report.json."""
     build_dir = Path(build_dir).resolve()
     qonnx_path = Path(qonnx_path).resolve()
@@ -188,6 +222,9 @@ def verify_finn_build(qonnx_path, build_dir, x: Optional[np.ndarray] = None, n: 
     if x is None:
         x, source = make_inputs(qonnx_path, n, seed)
     x = np.ascontiguousarray(x, dtype=np.float32)
+    shape = _input_shape(qonnx_path)
+    if x.shape[1:] != shape and x[:1].size == int(np.prod(shape)):  # e.g. (N, 1, 8, 8) for a (N, 64) model
+        x = x.reshape((len(x),) + shape)
     ref_source = "caller"
     if reference is None:
         reference, ref_source = golden_outputs(qonnx_path, x), "hwkit golden model (hwkit.sim)"
@@ -204,11 +241,14 @@ def verify_finn_build(qonnx_path, build_dir, x: Optional[np.ndarray] = None, n: 
     report = {"inputs": len(x), "input_source": source, "reference": ref_source, "steps": {},
               "first_failing_step": None, "layer": None, "tie_step": None, "tie_layer": None,
               "reference_tie_elements": int(compare_outputs(reference, ties_ref)["mismatches"]),
+              "golden_tie_hits": golden_tie_hits(qonnx_path, x), "tie_rounding": build_tie_rounding(build_dir),
               "execute_seconds": round(time.perf_counter() - start, 2)}
     previous = None
     for step in steps:
         got = np.load(res[step]["output"])
         exact, vs_ties = compare_outputs(reference, got), compare_outputs(ties_ref, got)
+        if not exact["mismatches"]:  # exact: nothing to explain, whatever the ties-up model says
+            vs_ties = {"mismatches": 0, "first": None}
         entry = {"mismatches": exact["mismatches"], "inputs_with_mismatch": exact["inputs_with_mismatch"],
                  "first": exact["first"], "unexplained": vs_ties["mismatches"],
                  "first_unexplained": vs_ties["first"], "seconds": res[step]["seconds"],
@@ -241,9 +281,14 @@ def _explain(report: dict) -> list[str]:
     if report["tie_step"]:
         layer = report["tie_layer"] or {}
         n = max(e["mismatches"] for e in report["steps"].values())
-        lines.append(f"{n} output elements differ only by rounding ties (first seen at {report['tie_step']}): "
+        tied = [k for k, e in report["steps"].items() if e["mismatches"]]
+        lines.append(f"{n} output elements differ only by rounding ties (at {', '.join(tied)}): "
                      "FINN's step_qonnx_to_finn turns Quant (round half to even) into MultiThreshold "
                      f"(ties round up); first differing layer {layer.get('node')} (was {layer.get('previous_node')})")
+        rounding = (report.get("tie_rounding") or {}).get("rounding")
+        if rounding in ("exact", "partial"):
+            lines.append(f"hwkit corrected the thresholds at step_streamline ({rounding}); steps before it keep "
+                         "FINN's ties-up conversion")
     if report["first_failing_step"]:
         layer = report["layer"] or {}
         cause = ("non-power-of-two scales make float execution inexact ("

@@ -6,7 +6,8 @@ the target, preferring SIMD equal to the width arriving from upstream (no width 
 close to SIMD, then the smaller SIMD; a target no folding meets gets full parallelism. SIMD divides
 a convolution's input channels (the window generator emits whole channel groups). A K^T unit takes
 its K's folding swapped, since both read the same memory words; forcing only K^T's folding forces
-K's. Thresholds take their MVU's PE. The default target is the largest MVU's multiply-accumulates
+K's. A VVU (depthwise) gets the fewest PE channels (dividing C, SIMD 1) within the target.
+Thresholds take their MVU's or VVU's PE. The default target is the largest MVU's multiply-accumulates
 per sample / 64 (at least 1)."""
 from __future__ import annotations
 
@@ -74,6 +75,20 @@ def _pick(mh, mw, px, target, prefer_simd, conv_c, mem=None):
     return best[1], best[2]
 
 
+def _pick_vvu(layer, streams, target, overrides, keep) -> tuple[int, int]:
+    c, work = layer.mh, streams[layer.outputs[0]].pixels * layer.mh * layer.taps
+    if layer.name in overrides:
+        pe, simd = overrides[layer.name]
+    elif keep and layer.folding.pe != 1:
+        pe, simd = layer.folding.pe, 1
+    else:
+        pe, simd = next((p for p in divisors(c) if work // p <= target), c), 1
+    if pe < 1 or c % pe or simd != 1:
+        raise UnsupportedModelError(f"folding PE={pe} SIMD={simd} of layer '{layer.name}' (VVU) must have PE "
+                                    f"dividing its {c} channels and SIMD 1")
+    return pe, simd
+
+
 def choose(graph: HwGraph, target_cycles: Optional[int] = None, overrides: Optional[Mapping] = None,
            keep: bool = False, family: Optional[str] = None) -> dict:
     """{MVU name: (pe, simd)} as :func:`fold` sets it. ``keep``: an MVU whose folding is already set
@@ -83,12 +98,13 @@ def choose(graph: HwGraph, target_cycles: Optional[int] = None, overrides: Optio
     by_name = {l.name: l for l in layers}
     overrides = {k: (int(v[0]), int(v[1])) for k, v in dict(overrides or {}).items()}
     mvus = [l for l in layers if isinstance(l, MVU)]
+    vvus = [l for l in layers if l.kind == "VVU"]
     for layer in mvus:
         if _true_transpose(by_name, layer) and layer.name in overrides and layer.transposed_of not in overrides:
             kpe, ksimd = overrides[layer.name]
             overrides[layer.transposed_of] = (ksimd, kpe)
     if target_cycles is None:
-        target_cycles = max([l.mh * l.mw * streams[l.outputs[0]].pixels for l in mvus] + [64]) // 64
+        target_cycles = max([l.mh * l.mw * streams[l.outputs[0]].pixels for l in mvus + vvus] + [64]) // 64
     if target_cycles < 1:
         raise ConfigError(f"target cycles per sample must be >= 1, got {target_cycles}")
     out: dict = {}
@@ -117,6 +133,9 @@ def choose(graph: HwGraph, target_cycles: Optional[int] = None, overrides: Optio
                     f"matrix{f' / {conv_c} channels' if conv_c else ''}")
             out[layer.name] = (pe, simd)
             arriving[layer.outputs[0]] = pe
+        elif layer.kind == "VVU":
+            out[layer.name] = pe = _pick_vvu(layer, streams, target_cycles, overrides, keep)
+            arriving[layer.outputs[0]] = pe[0]
         elif layer.inputs and layer.inputs[0] in arriving:
             arriving[layer.outputs[0]] = arriving[layer.inputs[0]]
     for layer in mvus:  # a K memory read as K^T by a later unit must have been folded compatibly
@@ -133,7 +152,7 @@ def apply_folding(graph: HwGraph, folding: Mapping) -> HwGraph:
     """A graph with PE/SIMD set on every MVU named in ``folding`` and each Threshold read from an MVU
     given that MVU's PE. Checked."""
     def mvu_fold(layer):
-        if isinstance(layer, MVU) and layer.name in folding:
+        if (isinstance(layer, MVU) or layer.kind == "VVU") and layer.name in folding:
             pe, simd = folding[layer.name]
             return replace(layer, folding=Folding(int(pe), int(simd)))
         return layer
@@ -143,14 +162,14 @@ def apply_folding(graph: HwGraph, folding: Mapping) -> HwGraph:
     ths = []
     for layer in g.layers:
         src = producer.get(layer.inputs[0]) if layer.inputs else None
-        if isinstance(layer, Threshold) and isinstance(src, MVU):
+        if isinstance(layer, Threshold) and (isinstance(src, MVU) or getattr(src, "kind", "") == "VVU"):
             ths.append(replace(layer, folding=Folding(src.folding.pe, 1)))
     return check_graph(g.replace_layers(*ths) if ths else g)
 
 
 def folding_of(graph: HwGraph) -> dict:
     """{MVU name: (pe, simd)} as the graph carries it."""
-    return {l.name: (l.folding.pe, l.folding.simd) for l in graph.layers if isinstance(l, MVU)}
+    return {l.name: (l.folding.pe, l.folding.simd) for l in graph.layers if isinstance(l, MVU) or l.kind == "VVU"}
 
 
 def fold(graph: HwGraph, *, target_cycles: Optional[int] = None, overrides: Optional[Mapping] = None,

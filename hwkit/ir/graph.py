@@ -196,6 +196,7 @@ class SlidingWindow(Layer):
     stride: tuple[int, int] = (1, 1)
     pad: tuple[int, int, int, int] = (0, 0, 0, 0)  # top, left, bottom, right
     pad_value: int = 0
+    dilation: tuple[int, int] = (1, 1)  # tap spacing: tap (i, j) reads (oy*SH + i*DH, ox*SW + j*DW)
 
 
 @dataclass(frozen=True, eq=False)

@@ -85,7 +85,8 @@ def _npz_bytes(arrays: dict) -> bytes:
         for key in sorted(arrays):
             info = zipfile.ZipInfo(key + ".npy", date_time=(1980, 1, 1, 0, 0, 0))
             with z.open(info, "w", force_zip64=True) as f:
-                np.lib.format.write_array(f, np.ascontiguousarray(arrays[key]), allow_pickle=False)
+                a = arrays[key]  # ascontiguousarray would make a 0-d array 1-d (a scalar PrepOp constant)
+                np.lib.format.write_array(f, a if a.ndim == 0 else np.ascontiguousarray(a), allow_pickle=False)
     return buf.getvalue()
 
 

@@ -11,6 +11,7 @@ from hwkit.estimate.memory import Cost, family_key
 from hwkit.estimate.plumbing import ARITH, fifo
 from hwkit.ir.graph import Add
 from hwkit.ir.types import IntType
+from hwkit.kinds.elementwise import cycles, out_lanes, reads  # noqa: F401  (its beat rules)
 
 LAYER = Add
 HARDWARE = True
@@ -61,18 +62,6 @@ def tie(layer, graph, acc: int, element) -> bool:
     return False
 
 
-def reads(graph, layer, arriving: int) -> int:
-    return arriving
-
-
-def out_lanes(graph, layer, arriving: int) -> int:
-    return arriving
-
-
-def cycles(graph, layer, lanes: dict) -> int:
-    return int(np.prod(graph.streams[layer.inputs[0]].shape)) // lanes[layer.inputs[0]]
-
-
 def emit(b, layer: Add):
     ta = b.streams[b.resolve(layer.inputs[0])]
     tb_ = b.streams[b.resolve(layer.inputs[1])]
@@ -95,6 +84,7 @@ def emit(b, layer: Add):
              ("b_ready", f"{br.name}_r"), ("out_data", f"{dst.name}_d"), ("out_valid", f"{dst.name}_v"),
              ("out_ready", f"{dst.name}_r")]
     b.add("hk_add", layer.name, params, ports, f"{layer.name}: residual add, branch FIFO {bdepth}")
+    b.plan.fifo_keys[f"{b.plan.insts[-1].name}.u_branch"] = layer.name + "_branch"
     b.info(layer, ["hk_add"], a.beats)
 
 

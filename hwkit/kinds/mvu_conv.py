@@ -28,7 +28,7 @@ EXACT = {np.dtype(np.float32): 1 << 24, np.dtype(np.float64): 1 << 53}
 def fusable(win: SlidingWindow, mvu: MVU, in_type) -> bool:
     """The fused path reads the pad value as an input value, so the MVU's exactness bound (computed
     from the input type) must cover it."""
-    return abs(int(win.pad_value)) <= max(abs(in_type.min), abs(in_type.max))
+    return tuple(win.dilation) == (1, 1) and abs(int(win.pad_value)) <= max(abs(in_type.min), abs(in_type.max))
 
 
 def pack_shift(wt: np.ndarray, acc_bound: int, in_bound: int) -> int:
@@ -76,6 +76,7 @@ def conv(win: SlidingWindow, x: np.ndarray, wt: np.ndarray, bias: np.ndarray | N
     of the accumulator (2**-shift when wt and bias are prescaled). With an ``arena``, the result
     lives in it until the next call for this window."""
     arena = arena or Arena()
+    x = x[:, None] if x.ndim == 3 else x   # a 1-D map (L, C) is (1, L, C)
     dt = wt.dtype
     n = x.shape[0]
     pad_value = win.pad_value

@@ -13,6 +13,7 @@ from hwkit.estimate.plumbing import ARITH, cw
 from hwkit.ir.graph import Pool
 from hwkit.ir.types import IntType
 from hwkit.kinds.sliding_window import window_cycles
+from hwkit.kinds.elementwise import channel_lanes
 
 LAYER = Pool
 HARDWARE = True
@@ -80,8 +81,7 @@ def tie(layer, graph, acc: int, element) -> bool:
     return False   # floor of a sum: no rounding to the nearest
 
 
-def reads(graph, layer: Pool, arriving: int) -> int:
-    return math.gcd(arriving, graph.streams[layer.inputs[0]].channels)
+reads = channel_lanes
 
 
 def out_lanes(graph, layer, arriving: int) -> int:

@@ -11,6 +11,7 @@ from hwkit.estimate.memory import Cost, family_key
 from hwkit.estimate.plumbing import ARITH
 from hwkit.ir.graph import ShiftRound
 from hwkit.kinds import pool
+from hwkit.kinds.elementwise import cycles, out_lanes, reads  # noqa: F401  (its beat rules)
 
 LAYER = ShiftRound
 HARDWARE = True
@@ -83,18 +84,6 @@ def float_lane(layer: ShiftRound, graph) -> bool:
 def tie(layer: ShiftRound, graph, acc: int, element) -> bool:
     """The discarded bits are exactly one half."""
     return layer.shift > 0 and (acc & ((1 << layer.shift) - 1)) == 1 << (layer.shift - 1)
-
-
-def reads(graph, layer, arriving: int) -> int:
-    return arriving
-
-
-def out_lanes(graph, layer, arriving: int) -> int:
-    return arriving
-
-
-def cycles(graph, layer, lanes: dict) -> int:
-    return int(np.prod(graph.streams[layer.inputs[0]].shape)) // lanes[layer.inputs[0]]
 
 
 def emit(b, layer: ShiftRound):

@@ -1,6 +1,8 @@
-"""Sliding-window generator (im2col): an (H, W, C) stream into (OH, OW, KH*KW*C) windows, the last
-axis ordered (kh, kw, c), padded with ``pad_value``. Feeds a convolution's MVU (and, inside the
-Verilog, a Pool). Verilog ``hls/rtl/hk_swg.v``: a line buffer of two frames."""
+"""Sliding-window generator (im2col): an (H, W, C) stream (or a 1-D (L, C) one, read as (1, L, C))
+into (OH, OW, KH*KW*C) windows, the last axis ordered (kh, kw, c), padded with ``pad_value``; taps
+``dilation`` apart. Feeds a convolution's
+MVU or a depthwise VVU (and, inside the Verilog, a Pool). Verilog ``hls/rtl/hk_swg.v``: a line
+buffer of two frames."""
 from __future__ import annotations
 
 import math
@@ -38,10 +40,30 @@ def check(layer, streams, producer) -> str | None:
     return None
 
 
+def map_shape(stream) -> tuple[int, int, int]:
+    """(H, W, C) of the map a window slides over; a 1-D map (L, C) is (1, L, C)."""
+    return (1,) * (3 - len(stream.shape)) + tuple(stream.shape)
+
+
+def span(layer) -> tuple[int, int]:
+    """The window's extent on the map: (KH-1)*DH+1, (KW-1)*DW+1 (the kernel itself when undilated)."""
+    (kh, kw), (dh, dw) = layer.kernel, getattr(layer, "dilation", (1, 1))
+    return (kh - 1) * dh + 1, (kw - 1) * dw + 1
+
+
+def out_size(layer, h: int, w: int) -> tuple[int, int]:
+    t, l, b, r = layer.pad
+    eh, ew = span(layer)
+    return (h + t + b - eh) // layer.stride[0] + 1, (w + l + r - ew) // layer.stride[1] + 1
+
+
 def execute(layer: SlidingWindow, ins, run) -> np.ndarray:
     """im2col into (N, OH, OW, KH*KW*C), last axis ordered (kh, kw, c): one strided copy per kernel
-    row, each moving runs of KW*C contiguous values (much faster than a 6-D strided view)."""
+    row, each moving runs of KW*C contiguous values (much faster than a 6-D strided view); a dilated
+    window copies tap by tap (its taps are not contiguous)."""
     x = ins[0]
+    if x.ndim == 3:   # a 1-D map
+        x = x[:, None]
     t, l, b, r = layer.pad
     n, H, W, C = x.shape
     if any(layer.pad):
@@ -51,8 +73,15 @@ def execute(layer: SlidingWindow, ins, run) -> np.ndarray:
     H, W = x.shape[1:3]
     kh, kw = layer.kernel
     sh, sw = layer.stride
-    oh, ow = (H - kh) // sh + 1, (W - kw) // sw + 1
+    dh, dw = layer.dilation
+    oh, ow = out_size(layer, H - t - b, W - l - r)
     x = np.ascontiguousarray(x)
+    if (dh, dw) != (1, 1):
+        out = np.empty((n, oh, ow, kh, kw, C), dtype=x.dtype)
+        for i in range(kh):
+            for j in range(kw):
+                out[:, :, :, i, j] = x[:, i * dh:i * dh + (oh - 1) * sh + 1:sh, j * dw:j * dw + (ow - 1) * sw + 1:sw]
+        return out.reshape(n, oh, ow, kh * kw * C)
     out = np.empty((n, oh, ow, kh, kw * C), dtype=x.dtype)
     s = x.strides
     for i in range(kh):
@@ -71,10 +100,16 @@ def tie(layer, graph, acc: int, element) -> bool:
 
 
 def reads(graph, layer: SlidingWindow, arriving: int) -> int:
-    """Its MVU's SIMD (the generator emits whole channel groups), else what divides both ends."""
+    """Its MVU's SIMD or VVU's PE (the generator emits whole channel groups), else what divides both ends."""
+    from hwkit.kinds.vvu import VVU
+
     c = graph.streams[layer.inputs[0]].channels
-    mvu = next((m for m in graph.consumers(layer.outputs[0]) if isinstance(m, MVU)), None)
-    return mvu.folding.simd if mvu is not None else math.gcd(arriving, c)
+    for m in graph.consumers(layer.outputs[0]):
+        if isinstance(m, MVU):
+            return m.folding.simd
+        if isinstance(m, VVU):
+            return m.folding.pe
+    return math.gcd(arriving, c)
 
 
 def out_lanes(graph, layer, arriving: int) -> int:
@@ -87,10 +122,8 @@ def window_cycles(graph, layer, lanes: dict) -> int:
     e = lanes[layer.outputs[0]]
     ins = graph.streams[layer.inputs[0]]
     kh, kw = layer.kernel
-    h, w, c = ins.shape
-    t, l, b, r = layer.pad
-    oh = (h + t + b - kh) // layer.stride[0] + 1
-    ow = (w + l + r - kw) // layer.stride[1] + 1
+    h, w, c = map_shape(ins)
+    oh, ow = out_size(layer, h, w)
     return max(int(np.prod(ins.shape)) // e, oh * ow * kh * kw * c // e)
 
 
@@ -104,7 +137,19 @@ def emit(b, layer: SlidingWindow):
                                     f"than the input {xin.dtype}")
     simd = b.swg_simd(layer)
     src = b.feed(layer.inputs[0], simd, layer.name, 2)
-    out, cyc = b.swg(layer, src, simd, layer.kernel, layer.stride, layer.pad, layer.pad_value, sanitize(layer.name))
+    tag = sanitize(layer.name)
+    (h, w, c), (kh, kw), pad = map_shape(xin), layer.kernel, layer.pad
+    oh, ow = out_size(layer, h, w)
+    out = b.link(f"{tag}_win", simd, src.bits, oh * ow * kh * kw * c // simd)
+    dil = [("DH", layer.dilation[0]), ("DW", layer.dilation[1])] if tuple(layer.dilation) != (1, 1) else []
+    b.block("hk_swg", tag + "_swg",
+            [("H", h), ("W", w), ("C", c), ("SIMD", simd), ("B", src.bits), ("KH", kh), ("KW", kw),
+             ("SH", layer.stride[0]), ("SW", layer.stride[1]), ("PT", pad[0]), ("PL", pad[1]),
+             ("PB", pad[2]), ("PR", pad[3]), ("PADV", int(layer.pad_value) & ((1 << src.bits) - 1)),
+             ("BLOCK", b.rom_block(2 * h * w * c * src.bits))] + dil,
+            src, out, f"{layer.name}: {kh}x{kw} windows{' dilated %dx%d' % layer.dilation if dil else ''} "
+                      f"of {h}x{w}x{c}")
+    cyc = max(h * w * c // simd, out.beats)
     b.stream_link[layer.outputs[0]] = out
     b.info(layer, ["hk_swg"], cyc, 0, simd)
 
@@ -113,6 +158,7 @@ def cost(p: dict, family: str, mems: dict) -> Cost:
     fam = family_key(family)
     h, w, c, simd, b = (int(p[k]) for k in ("H", "W", "C", "SIMD", "B"))
     kh, kw = int(p["KH"]), int(p["KW"])
+    kh, kw = (kh - 1) * int(p.get("DH", 1)) + 1, (kw - 1) * int(p.get("DW", 1)) + 1   # the window's span
     pads = sum(int(p[k]) for k in ("PT", "PL", "PB", "PR"))
     cf = c // simd
     frame = h * w * cf

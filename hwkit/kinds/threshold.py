@@ -10,6 +10,7 @@ from hwkit.errors import UnsupportedModelError
 from hwkit.estimate.memory import Cost, family_key, memory_cost
 from hwkit.estimate.plumbing import ARITH, cw, rom_style
 from hwkit.ir.graph import Threshold, derived
+from hwkit.kinds.elementwise import cycles, out_lanes, reads  # noqa: F401  (its beat rules)
 
 LAYER = Threshold
 HARDWARE = True
@@ -81,18 +82,6 @@ def tie(layer: Threshold, graph, acc: int, element) -> bool | None:
     row = b[element[-1]] if b.shape[0] > 1 else b[0]
     row = row[np.isfinite(row)]
     return bool(row.size and np.min(np.abs(row - acc)) <= TIE_RTOL * max(1.0, abs(acc)))
-
-
-def reads(graph, layer, arriving: int) -> int:
-    return arriving
-
-
-def out_lanes(graph, layer, arriving: int) -> int:
-    return arriving
-
-
-def cycles(graph, layer, lanes: dict) -> int:
-    return int(np.prod(graph.streams[layer.inputs[0]].shape)) // lanes[layer.inputs[0]]
 
 
 def emit(b, layer: Threshold):

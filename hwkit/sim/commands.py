@@ -1,11 +1,11 @@
-"""What `hwkit sim` and `hwkit verify` do, kept out of cli.py so that it stays a thin shell."""
+"""What `hwkit sim` does, kept out of cli.py so that it stays a thin shell (`hwkit verify` is hwkit.verify.run_verify)."""
 from __future__ import annotations
 
 from pathlib import Path
 
 import numpy as np
 
-from hwkit.errors import ConfigError, MismatchError
+from hwkit.errors import ConfigError
 
 
 def load_inputs(graph, path: Path) -> np.ndarray:
@@ -59,32 +59,3 @@ def run_sim(model: Path, inputs: Path, out: Path | None, tail: bool = False) -> 
             raise ConfigError(f"cannot write {out}: {err.strerror or type(err).__name__}") from None
         msg += f"; wrote {out}"
     return msg
-
-
-def run_verify(model: Path, n: int, dataset: str | None, strict: bool = False) -> str:
-    from hwkit.ir import lower
-    from hwkit.verify import golden_vs_qonnx
-
-    if n < 0:
-        raise ConfigError(f"--n must be >= 0, got {n}")
-    graph = lower(model)
-    lines, reports = [], []
-    if n:
-        r = golden_vs_qonnx(model, n=n, graph=graph)
-        reports.append(r)
-        lines.append(f"grid inputs ({n}): {r.summary()}")
-    if dataset:
-        from hwkit.data import load_dataset
-
-        ds = load_dataset(dataset)
-        r = golden_vs_qonnx(model, x_float=ds.x_test, graph=graph)
-        reports.append(r)
-        lines.append(f"{dataset} test set ({len(ds.x_test)}): {r.summary()}")
-    if not reports:
-        raise ConfigError("nothing to verify: give --n > 0 or --dataset")
-    for r in reports:
-        bad = r.mismatches if strict else r.first_mismatches - r.first_ties
-        if bad:
-            first = r.entries[0] if r.entries else None
-            raise MismatchError(f"golden != qonnx: {r.summary()}; first: {first}")
-    return "\n".join(lines)

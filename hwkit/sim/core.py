@@ -50,6 +50,25 @@ def _float_lane(graph: HwGraph) -> bool:
     return cache["float_lane"]
 
 
+def _steps(graph: HwGraph, trace: bool, float_lane: bool) -> tuple[Schedule, list]:
+    """The schedule and (layer, kind module, Run) per layer, looked up once per graph: a batch of a
+    small MLP takes microseconds per layer, so per-call lookups would show. A trace runs every layer
+    on its own (an empty schedule: every stream is shown)."""
+    cache = derived(graph)
+    key = ("steps", trace, float_lane)
+    if key not in cache:
+        sch = Schedule() if trace else schedule(graph, float_lane)
+        arena = cache.setdefault("arena", Arena())
+        steps = []
+        for layer in graph.layers:
+            kind = kind_of(layer)
+            types = (graph.streams[layer.inputs[0]].dtype, graph.streams[layer.outputs[0]].dtype) \
+                if kind.HARDWARE else (None, None)
+            steps.append((layer, kind, Run(graph, sch, arena, *types)))
+        cache[key] = (sch, steps)
+    return cache[key]
+
+
 def simulate(graph: HwGraph, x_int, trace: bool = False) -> SimResult:
     """Run ``graph`` on integer inputs ``x_int`` (N, *input_stream_shape), channels-last."""
     x = np.asarray(x_int)
@@ -71,23 +90,13 @@ def simulate(graph: HwGraph, x_int, trace: bool = False) -> SimResult:
     vals = {graph.inputs[0]: x}
     tr = {} if trace else None
     floats = {}
-    sch = Schedule() if trace else schedule(graph, x.dtype == np.float32)  # a trace shows every stream
-    arena = derived(graph).get("arena")
-    if arena is None:
-        arena = derived(graph)["arena"] = Arena()
-    run = Run(graph, sch, arena)
-    for layer in graph.layers:
+    sch, steps = _steps(graph, trace, x.dtype == np.float32)
+    for layer, kind, run in steps:
         ins = [vals[s] for s in layer.inputs]
-        kind = kind_of(layer)
         if not kind.HARDWARE:
             floats[layer.outputs[0]] = kind.execute(layer, ins, run)
             continue
-        if layer.name in sch.through:  # its work is done by a neighbour (hwkit.sim.schedule)
-            y = ins[0]
-        else:
-            run.in_type = graph.streams[layer.inputs[0]].dtype
-            run.out_type = graph.streams[layer.outputs[0]].dtype
-            y = kind.execute(layer, ins, run)
+        y = ins[0] if layer.name in sch.through else kind.execute(layer, ins, run)  # through: done by a neighbour
         vals[layer.outputs[0]] = y
         if trace:
             tr[layer.name] = y.astype(np.int64) if y.dtype != np.int64 else y

@@ -18,6 +18,8 @@ class Stage:
     deps: Optional[tuple[str, ...]] = None  # earlier stages whose artefacts this one reads; None: all of them
     # files outside the build directory this stage reads (from the config): their content keys the stage
     input_files: Optional[Callable[["BuildConfig"], list]] = None
+    # further settings that key this stage alone (e.g. the test data): config -> JSON-able dict
+    key_inputs: Optional[Callable[["BuildConfig"], dict]] = None
 
 
 class Flow(list):

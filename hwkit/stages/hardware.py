@@ -63,12 +63,14 @@ def cosim(ctx) -> dict:
     ref = golden_outputs(golden)
     mism, first, per_stream = compare_with_golden(graph, ref, sim.outputs)
     np.savez_compressed(ctx.workdir / "sim_outputs.npz", **{f"out_{k}": v for k, v in sorted(sim.outputs.items())})
-    pred = c.float_scores(graph, {k: v[:n_test] for k, v in sim.outputs.items()}).reshape(n_test, -1).argmax(axis=1)
+    scores = c.float_scores(graph, {k: v[:n_test] for k, v in sim.outputs.items()})
+    labelled = n_test > 0 and int(golden["y"].min()) >= 0  # golden_sim writes -1 for unlabelled data
+    pred = scores.reshape(len(scores), int(np.prod(scores.shape[1:]))).argmax(axis=1)
     for tool, version in sim.detail.pop("tools", {}).items():
         ctx.record_tool(tool, version)
     rec = CosimRecord(
         bit_exact=mism == 0, mismatches=mism, vectors=int(len(x_int)), test_vectors=n_test,
-        simulator=sim.simulator, accuracy_hw_sim=float((pred == golden["y"]).mean()),
+        simulator=sim.simulator, accuracy_hw_sim=float((pred == golden["y"]).mean()) if labelled else None,
         ii_cycles=sim.ii_cycles or None, latency_cycles=sim.latency_cycles,
         samples_per_s=round(sim.samples_per_s, 1) if sim.samples_per_s else None,
         first_mismatch=first, detail=sim.detail | {"mismatches_per_stream": per_stream})

@@ -50,7 +50,9 @@ def export(ctx) -> dict:
             model = ModelWrapper(str(src))
         except Exception as err:  # onnx raises assorted errors for a file that is not a model
             raise ConfigError(f"cannot read '{src}' as an ONNX model: {str(err).splitlines()[0][:160]}") from None
-        cleanup(model).save(str(out))
+        from hwkit.sourcenames import cleanup_keeping_names
+
+        cleanup_keeping_names(model, cleanup).save(str(out))  # errors can then name the user's nodes
     else:
         raise ConfigError(f"model must be a QONNX .onnx file or a hwkit .pt checkpoint, got '{src.name}'")
     rec = ExportRecord(model=src.name.split(".")[0], source=str(src), sha256=hash_file(src), qonnx=c.QONNX,
@@ -86,44 +88,61 @@ def lower(ctx) -> dict:
                 + (f", folded for {target_cycles} cycles/sample" if target_cycles else "")).to_dict()
 
 
+def data_key(config) -> dict:
+    """What keys golden_sim's data: the bundled name or the file's content (hwkit.data.data_key)."""
+    from hwkit.data import data_key as key
+
+    return key(config.data_choice, model_path(config))
+
+
 def golden_sim(ctx) -> dict:
-    """Integer simulation of the test set and of the cosim's random grid vectors: golden outputs
+    """Integer simulation of the test data and of the cosim's random grid vectors: golden outputs
     (golden.npz, the one reference every backend's simulation is compared with), software vs golden
-    accuracy, the cycle model."""
+    accuracy, the cycle model. The test data: hwkit.data.choose_data (labels -1 when it has none; no
+    test data at all when no dataset fits the model, and accuracy is then not measured)."""
     if not c.ok(ctx, "lower"):
         return c.unavailable("the HwGraph (lower stage)", "lower stage")
     simulate = c.require("hwkit.sim", "simulate")
-    from hwkit.data import load_dataset
-    from hwkit.verify import qonnx_output
+    from hwkit.data import choose_data
     from hwkit.ir import quantize_input, random_grid_inputs
+    from hwkit.verify import qonnx_output
 
     graph = c.graph(ctx)
-    ds = load_dataset(ctx.config.dataset)
-    x_test = quantize_input(graph, ds.x_test)
-    x_int = np.concatenate([x_test, random_grid_inputs(graph, ctx.config.n_vectors or 1000, seed=ctx.config.seed)])
+    samples = choose_data(ctx.config.data_choice, graph.input_prep.model_input_shape,
+                          model_path=model_path(ctx.config))
+    grid = random_grid_inputs(graph, ctx.config.n_vectors or 1000, seed=ctx.config.seed)
+    x_test = quantize_input(graph, samples.x) if samples.x is not None else grid[:0]
+    x_int = np.concatenate([x_test, grid])
     sim = simulate(graph, x_int)
     n = len(x_test)
     outputs = {k: np.asarray(v) for k, v in sim.outputs.items()}
     floats = {k: np.asarray(v) for k, v in (getattr(sim, "float_outputs", None) or {}).items()}
-    scores = c.float_scores(graph, {**outputs, **floats})[:n]
-    golden_pred = scores.reshape(n, -1).argmax(axis=1)
-    sw = qonnx_output(ctx.artefact("export", c.QONNX), ds.x_test).reshape(n, -1)
-    sw_pred = sw.argmax(axis=1)
-    np.savez_compressed(ctx.workdir / "golden.npz", x_int=x_int, n_test=n, y=ds.y_test, pred=golden_pred,
+    scores = c.float_scores(graph, {**outputs, **floats})
+    golden_pred = scores.reshape(len(scores), -1)[:n].argmax(axis=1)
+    y = samples.y if samples.y is not None else np.full(n, -1, dtype=np.int64)  # -1: no label
+    sw_pred = qonnx_output(ctx.artefact("export", c.QONNX), samples.x).reshape(n, -1).argmax(axis=1) if n else None
+    np.savez_compressed(ctx.workdir / "golden.npz", x_int=x_int, n_test=n, y=y, pred=golden_pred,
                         **{f"out_{k}": v for k, v in sorted(outputs.items())},
                         **{f"float_{k}": v for k, v in sorted(floats.items())})
     cyc = c.require("hwkit.sim", "cycles")(graph)
     cyc_d = cyc if isinstance(cyc, dict) else vars(cyc)
     per = cyc_d.get("layers") or cyc_d.get("per_layer") or {}
+    labelled = samples.y is not None and n > 0
     rec = GoldenRecord(
         test_samples=int(n), cosim_vectors=int(len(x_int)),
-        accuracy_software=float((sw_pred == ds.y_test).mean()),
-        accuracy_golden=float((golden_pred == ds.y_test).mean()),
-        prediction_agreement=float((sw_pred == golden_pred).mean()),
+        accuracy_software=float((sw_pred == y).mean()) if labelled else None,
+        accuracy_golden=float((golden_pred == y).mean()) if labelled else None,
+        prediction_agreement=float((sw_pred == golden_pred).mean()) if n else None,
         ii_cycles=int(cyc_d["ii"]) if cyc_d.get("ii") is not None else None,
         latency_cycles=int(cyc_d["latency"]) if cyc_d.get("latency") is not None else None,
-        layer_cycles={k: int(v if not isinstance(v, dict) else v.get("cycles", 0)) for k, v in per.items()})
-    rec.summary = f"accuracy sw {rec.accuracy_software:.4f} golden {rec.accuracy_golden:.4f} on {n}"
+        layer_cycles={k: int(v if not isinstance(v, dict) else v.get("cycles", 0)) for k, v in per.items()},
+        data=samples.record())
+    if labelled:
+        rec.summary = f"accuracy sw {rec.accuracy_software:.4f} golden {rec.accuracy_golden:.4f} on {n} ({samples.name})"
+    elif n:
+        rec.summary = f"accuracy not measured ({samples.name} has no labels); sw == golden on {rec.prediction_agreement:.4f}"
+    else:
+        rec.summary = f"accuracy not measured: {samples.why}; {len(x_int)} grid vectors"
     return rec.to_dict()
 
 

@@ -71,6 +71,7 @@ class GoldenRecord(_Record):
     ii_cycles: Optional[int] = None
     latency_cycles: Optional[int] = None
     layer_cycles: dict = field(default_factory=dict)
+    data: dict = field(default_factory=dict)  # the test data: hwkit.data.Samples.record() (kind, name, sha256, count)
     summary: str = ""
 
 
@@ -91,6 +92,7 @@ class GenerateRecord(_Record):
     files: int = 0
     folding: dict = field(default_factory=dict)
     ii_cycles: Optional[int] = None
+    fifo_sizing: Optional[dict] = None   # hwkit.backends.rtl.fifos.FifoSizing when sized by simulation
     detail: dict = field(default_factory=dict)
     summary: str = ""
 

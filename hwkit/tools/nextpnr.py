@@ -91,9 +91,12 @@ def place_and_route(
     freq_mhz: float,
     seed: int = 1,
     speed: Optional[str] = None,
+    out_of_context: bool = False,
     timeout: float = 3600,
 ) -> PnrResult:
-    """Place and route ``netlist`` (a yosys JSON inside ``build_dir``). ``constraints`` is copied in."""
+    """Place and route ``netlist`` (a yosys JSON inside ``build_dir``). ``constraints`` is copied in.
+    ``out_of_context`` (ECP5): a design whose ports are not pins (an IP core): no IO buffers, no
+    constraints, the ports left as the routing's ends."""
     build_dir = Path(build_dir).resolve()
     tool = nextpnr_path(family)
     dev = str(device).lower().lstrip("-")
@@ -101,20 +104,23 @@ def place_and_route(
         raise ConfigError(f"unknown ECP5 device '{device}': choose one of {', '.join(sorted(ECP5_DEVICES))}")
     if family == "ice40" and dev not in ICE40_DEVICES:
         raise ConfigError(f"unknown iCE40 device '{device}': choose one of {', '.join(sorted(ICE40_DEVICES))}")
+    if out_of_context and family != "ecp5":
+        raise ConfigError(f"out-of-context place & route is an nextpnr-ecp5 option; {family} needs the board top")
     constraints = Path(constraints)
-    if not constraints.is_file():
+    if not out_of_context and not constraints.is_file():
         raise ConfigError(f"constraint file not found: {constraints}")
     cst = build_dir / constraints.name
-    if constraints.resolve() != cst:
+    if not out_of_context and constraints.resolve() != cst:
         cst.write_bytes(constraints.read_bytes())
     netlist_rel = Path(netlist).resolve().relative_to(build_dir)
     stem = netlist_rel.stem
-    output = f"{stem}.config" if family == "ecp5" else f"{stem}.asc"
+    # out of context nextpnr writes no bitstream config, only the routed design
+    output = f"{stem}.routed.json" if out_of_context else f"{stem}.config" if family == "ecp5" else f"{stem}.asc"
     report = f"{stem}.pnr.json"
     argv = [tool, f"--{dev}", "--package", package, "--json", str(netlist_rel), "--freq", f"{freq_mhz:g}",
             "--seed", str(seed), "--timing-allow-fail", "--report", report]
     if family == "ecp5":
-        argv += ["--lpf", cst.name, "--textcfg", output]
+        argv += ["--out-of-context", "--write", output] if out_of_context else ["--lpf", cst.name, "--textcfg", output]
         if speed:
             argv += ["--speed", str(speed)]
     else:

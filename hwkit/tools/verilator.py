@@ -86,17 +86,22 @@ def build(
     *,
     params: Optional[dict] = None,
     extra_files: Sequence[Path] = (),
+    defines: Sequence[str] = (),
+    trace: bool = False,
     opt: str = "-O1",
     timeout: float = 1800,
 ) -> Path:
     """Compile ``sources`` (Verilog, top module ``top``) with ``testbench`` (C++, uses class ``Vtop``)
     into an executable under ``build_dir/<hash>/``; returns its path. ``extra_files`` only enter the
-    hash (e.g. .mem files the simulation reads at run time)."""
+    hash (e.g. .mem files the simulation reads at run time); ``defines`` are Verilog macros set for
+    the compile (e.g. a simulation-only probe); ``trace`` adds VCD waveform dumping (the test bench
+sees HWKIT_TRACE)."""
     inst = find_verilator()
     sources = [Path(s).resolve() for s in sources]
     testbench = Path(testbench).resolve()
     params = dict(sorted((params or {}).items()))
-    options = [f"-G{k}={v}" for k, v in params.items()] + [f"top={top}", f"opt={opt}"]
+    defines = sorted(defines)
+    options = [f"-G{k}={v}" for k, v in params.items()] + [f"top={top}", f"opt={opt}"] + [f"+define+{d}" for d in defines] + (["trace-vcd"] if trace else [])
     key = _digest([*sources, testbench, *[Path(e) for e in extra_files]], options)
     out_dir = Path(build_dir).resolve() / f"vl_{top}_{key}"
     exe = out_dir / "Vtop"
@@ -110,7 +115,8 @@ def build(
         "-Wno-fatal", "-Wno-WIDTH", "-Wno-DECLFILENAME", "-Wno-UNUSED", "-Wno-PINCONNECTEMPTY",
         "--x-assign", "0", "--x-initial", "0",
         "-CFLAGS", opt, "-Mdir", ".", "-o", "Vtop",
-        *[f"-G{k}={v}" for k, v in params.items()],
+        *[f"-G{k}={v}" for k, v in params.items()], *[f"+define+{d}" for d in defines],
+        *(["--trace", "-CFLAGS", "-DHWKIT_TRACE"] if trace else []),
         *sources, testbench,
     ]
     run_tool(argv, cwd=tmp, log=tmp / "verilator.log", env=inst.env(), timeout=timeout,

@@ -5,7 +5,7 @@ from brevitas import nn as qnn
 from torch import nn
 
 from hwkit.zoo.mlp import activation
-from hwkit.zoo.quant import QuantSpec
+from hwkit.zoo.quant import QuantSpec, per_layer
 
 
 class QuantCNV(nn.Module):
@@ -15,25 +15,29 @@ class QuantCNV(nn.Module):
     (28 -> 14 -> 7); padding is with zeros, which is exact on every integer grid.
     """
 
-    def __init__(self, q: QuantSpec, in_shape: tuple[int, ...], num_classes: int, wbits: int,
-                 abits: int, ibits: int, channels=(16, 32), fc: int = 64):
+    def __init__(self, q: QuantSpec, in_shape: tuple[int, ...], num_classes: int, wbits,
+                 abits, ibits: int, channels=(16, 32), fc: int = 64):
         super().__init__()
         cin, h, w = in_shape
+        n_conv = 2 * len(channels)
+        # per layer: the convolutions, then fc1, then the classifier (weights); conv + fc1 (activations)
+        wlist, alist = per_layer(wbits, n_conv + 2, "weight"), per_layer(abits, n_conv + 1, "activation")
         self.input_quant = qnn.QuantIdentity(**q.input(ibits))
         layers: list[nn.Module] = []
+        i = 0
         for cout in channels:
             for _ in range(2):
-                layers.append(qnn.QuantConv2d(cin, cout, 3, padding=1, **q.weight(wbits), **q.bias()))
+                layers.append(qnn.QuantConv2d(cin, cout, 3, padding=1, **q.weight(wlist[i]), **q.bias()))
                 if q.preset == "float":
                     layers.append(nn.BatchNorm2d(cout))
-                layers.append(activation(q, abits))
-                cin = cout
+                layers.append(activation(q, alist[i]))
+                cin, i = cout, i + 1
             layers.append(nn.MaxPool2d(2))
             h, w = h // 2, w // 2
         self.features = nn.Sequential(*layers)
-        self.fc1 = qnn.QuantLinear(cin * h * w, fc, **q.weight(wbits), **q.bias())
-        self.fc_act = activation(q, abits)
-        self.classifier = qnn.QuantLinear(fc, num_classes, **q.weight(wbits), **q.bias())
+        self.fc1 = qnn.QuantLinear(cin * h * w, fc, **q.weight(wlist[-2]), **q.bias())
+        self.fc_act = activation(q, alist[-1])
+        self.classifier = qnn.QuantLinear(fc, num_classes, **q.weight(wlist[-1]), **q.bias())
 
     def forward(self, x):
         x = self.features(self.input_quant(x))

@@ -107,6 +107,16 @@ class QuantSpec:
         return dict(act_quant=quant, bit_width=bits, max_val=1.0, return_quant_tensor=True)
 
 
+def per_layer(bits, n: int, what: str) -> list[int]:
+    """One width for every layer (an int) or one per layer (a list of ``n``): always a list of ``n``."""
+    if isinstance(bits, (list, tuple)):
+        if len(bits) != n:
+            raise ConfigError(f"{what} bit widths: this model has {n} {what} layers, got a list of {len(bits)} "
+                              f"({','.join(map(str, bits))})")
+        return [int(b) if isinstance(b, int) and not isinstance(b, bool) else b for b in bits]
+    return [bits] * n
+
+
 def quant_spec(preset: str) -> QuantSpec:
     if preset not in PRESETS:
         raise ConfigError(f"unknown quantizer preset '{preset}': choose one of {', '.join(PRESETS)}")

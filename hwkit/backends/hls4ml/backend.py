@@ -1,5 +1,6 @@
 """hls4ml behind the build's backend interface (hwkit.backends.base): the project is generated from
-the QONNX file with reuse factors from the HwGraph's folding, simulated with hls4ml's C emulation."""
+the QONNX file with precisions and reuse factors from the HwGraph (by layer name), simulated with
+hls4ml's C emulation."""
 from __future__ import annotations
 
 import shutil
@@ -21,7 +22,8 @@ class Hls4mlBackend(Backend):
     def _project(self, graph, qonnx_path, out_dir: Path, board):
         gen = require("hwkit.backends.hls4ml.project", "generate_hls4ml_project")
         reuse = require("hwkit.backends.hls4ml.project", "reuse_from_folding")(graph)
-        return gen(str(qonnx_path), out_dir, part=board.part, reuse_factor=reuse), reuse
+        # precisions and reuse factors come from this graph, matched to hls4ml's layers by name
+        return gen(str(qonnx_path), out_dir, part=board.part, reuse_factor="folding", graph=graph), reuse
 
     def generate(self, graph, qonnx_path: Path, workdir: Path, board, config) -> dict:
         proj, rf = self._project(graph, qonnx_path, Path(workdir) / PROJECT, board)

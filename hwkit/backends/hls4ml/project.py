@@ -14,12 +14,12 @@ from typing import Optional, Union
 
 import numpy as np
 
+from hwkit.backends.hls4ml.naming import MVU_CLASSES
 from hwkit.errors import ConfigError, UnsupportedModelError
 from hwkit.names import identifier, tcl_quote
 
 BACKENDS = ("Vitis", "Vivado")
 IO_TYPES = {"parallel": "io_parallel", "stream": "io_stream", "io_parallel": "io_parallel", "io_stream": "io_stream"}
-MVU_CLASSES = ("Dense", "Conv1D", "Conv2D", "PointwiseConv1D", "PointwiseConv2D")
 DEFAULT_PART = "xc7z020clg400-1"
 
 
@@ -44,6 +44,7 @@ class Hls4mlProject:
     qonnx_clean: Path
     qonnx_ref: Path
     notes: list = field(default_factory=list)
+    hw_names: dict = field(default_factory=dict)  # hls4ml matrix layer -> HwGraph MVU of the same name
     stamp: Optional[str] = None
     compile_seconds: float = 0.0
     cached: bool = False
@@ -77,17 +78,22 @@ class Hls4mlProject:
 
 
 def clean_qonnx(model):
-    """hls4ml's documented QONNX preparation; returns a new ModelWrapper."""
+    """hls4ml's documented QONNX preparation; returns a new ModelWrapper. Nodes tagged with their
+    HwGraph names (:func:`.naming.tag_nodes`) keep their tags, a Gemm's passing to its MatMul."""
     from qonnx.core.modelwrapper import ModelWrapper
     from qonnx.transformation.channels_last import ConvertToChannelsLastAndClean
     from qonnx.transformation.gemm_to_matmul import GemmToMatMul
     from qonnx.util.cleanup import cleanup_model
 
+    from hwkit.backends.hls4ml.naming import carry_gemm_tags, tag_of
+
     m = model if isinstance(model, ModelWrapper) else ModelWrapper(str(model))
     m = ModelWrapper(m.model.__deepcopy__())
     m = cleanup_model(m)
     m = m.transform(ConvertToChannelsLastAndClean())
+    gemms = {n.output[0]: tag_of(n) for n in m.graph.node if n.op_type == "Gemm" and tag_of(n)}
     m = m.transform(GemmToMatMul())
+    carry_gemm_tags(m, gemms)
     return _drop_input_flatten(cleanup_model(m))
 
 
@@ -187,19 +193,41 @@ def _convert(mw, out_dir: Path, backend, io_type, part, reuse, default_rf, proje
             f"hls4ml 1.3.0 cannot convert this model: {str(err).replace('ERROR: ', '')}") from None
 
 
+def _reuse_by_hw_name(graph, reuse_factor) -> tuple[dict, int]:
+    """({HwGraph MVU name: reuse factor}, the factor of any other) from the caller's choice."""
+    if isinstance(reuse_factor, str) and reuse_factor == "folding":
+        return reuse_from_folding(graph), 1
+    if isinstance(reuse_factor, dict):
+        mvus = {lay.name for lay in graph.layers if lay.kind == "MVU"}
+        unknown = sorted(set(reuse_factor) - mvus)
+        if unknown:
+            raise ConfigError(f"reuse factor given for '{unknown[0]}', which is no matrix layer of the HwGraph "
+                              f"(its matrix layers: {', '.join(sorted(mvus))})")
+        return {k: int(v) for k, v in reuse_factor.items()}, 1
+    if isinstance(reuse_factor, (int, np.integer)) and not isinstance(reuse_factor, bool):
+        return {}, int(reuse_factor)
+    raise ConfigError(f"reuse_factor must be an int, 'folding' or a dict by HwGraph layer name, got "
+                      f"{type(reuse_factor).__name__} (reuse factors by list position are not accepted)")
+
+
 def generate_hls4ml_project(
     qonnx_model, out_dir, io_type: str = "parallel", part: str = DEFAULT_PART,
-    reuse_factor: Union[int, dict, list, None] = 1, backend: str = "Vitis", approximate: bool = False,
-    name: str = "hwkit", write: bool = True,
+    reuse_factor: Union[int, dict, str, None] = 1, backend: str = "Vitis", approximate: bool = False,
+    name: str = "hwkit", write: bool = True, graph=None,
 ) -> Hls4mlProject:
     """Convert a QONNX model (path or ModelWrapper) into an hls4ml project in ``out_dir``.
 
-    ``reuse_factor``: an int for every layer, a dict {hls4ml layer name: rf}, or a list of rfs for the
-    matrix layers in order (as :func:`reuse_from_folding` returns). Every precision is set exactly
-    (see :mod:`.precision`); models hls4ml cannot represent raise UnsupportedModelError naming the layer.
+    ``graph``: the HwGraph lowered from the same model (lowered here when None). Each hls4ml layer is
+    matched to its HwGraph layer by name (:mod:`.naming`) and takes its precisions from it
+    (:mod:`.precision`). ``reuse_factor``: an int for every matrix layer, ``'folding'`` for the
+    graph's folding ((MH/PE)*(MW/SIMD) per MVU), or a dict {HwGraph MVU name: rf}. Models hls4ml
+    cannot represent raise UnsupportedModelError naming the layer. ``approximate`` keeps hls4ml's own
+    types (results may differ from the golden model).
     """
-    from hwkit.backends.hls4ml.precision import ExactPrecision
     from hwkit.backends.hls4ml import stable, stable_layers
+    from hwkit.backends.hls4ml.naming import NameMap, tag_nodes, untagged
+    from hwkit.backends.hls4ml.configure import HwPrecision
+    from hwkit.backends.hls4ml.precision import Grid
 
     if backend not in BACKENDS:
         raise ConfigError(f"hls4ml backend must be one of {', '.join(BACKENDS)}, got '{backend}'")
@@ -213,30 +241,31 @@ def generate_hls4ml_project(
     project = sanitize(name)
 
     from qonnx.core.modelwrapper import ModelWrapper
+
+    from hwkit.ir.lower import clean_model, lower
+
     src = qonnx_model if isinstance(qonnx_model, ModelWrapper) else ModelWrapper(str(qonnx_model))
     ref_path = out_dir / "model.ref.onnx"  # the reference executes this one (exported layout)
     src.save(str(ref_path))
-    mw = clean_qonnx(src)
-    notes = check_qonnx(mw, approximate)
+    named = clean_model(src)  # the model the HwGraph's layer names come from
+    notes = check_qonnx(named, approximate)
+    if graph is None:
+        graph = lower(named)
+    tag_nodes(named)
+    mw = clean_qonnx(named)
     clean_path = out_dir / "model.clean.onnx"
-    mw.save(str(clean_path))
+    untagged(mw).save(str(clean_path))
     stable_layers.register()  # always, so every project ships the same sources whatever ran before
     mw, custom_setup = stable.prepare(mw)
+    names = NameMap(mw, graph)
+    mw = untagged(mw)  # hls4ml embeds the model in its config: the tags stay out of the project
     mw.save(str(out_dir / "model.hls4ml.onnx"))
 
-    if reuse_factor is None:
-        reuse_factor = 1
+    rf_hw, rf_other = _reuse_by_hw_name(graph, 1 if reuse_factor is None else reuse_factor)
     hm = _convert(mw, out_dir, backend, io_type, part, {}, 1, project, custom_setup)
     layers = [lay for lay in hm.get_layers() if lay.class_name in MVU_CLASSES + stable.OPS]
-    mvus = [lay.name for lay in layers]
-    if isinstance(reuse_factor, (list, tuple)):
-        if len(mvus) != len(reuse_factor):
-            raise ConfigError(f"{len(reuse_factor)} reuse factors given for {len(mvus)} matrix layers {mvus}")
-        reuse = dict(zip(mvus, (int(r) for r in reuse_factor)))
-    elif isinstance(reuse_factor, dict):
-        reuse = {k: int(reuse_factor.get(k, 1)) for k in mvus}
-    else:
-        reuse = {k: int(reuse_factor) for k in mvus}
+    hw_of = {lay.name: names.layer(lay, ("MVU",)).name for lay in layers}
+    reuse = {lay.name: int(rf_hw.get(hw_of[lay.name], rf_other)) for lay in layers}
     if io_type == "io_parallel":
         # hls4ml 1.3.0's io_parallel Resource convolution with reuse > kh*kw*C mismatched the golden
         # model (measured on the zoo CNV, 1016 of 2000 outputs at reuse 9216): cap it there
@@ -249,35 +278,39 @@ def generate_hls4ml_project(
     if any(r != 1 for r in reuse.values()):
         hm = _convert(mw, out_dir, backend, io_type, part, reuse, 1, project, custom_setup)
 
-    exact = ExactPrecision(hm, approximate, custom=stable_layers.PRECISION).run()
     ins, outs = hm.get_input_variables(), hm.get_output_variables()
     if len(ins) != 1 or len(outs) != 1:
         raise UnsupportedModelError("hls4ml backend: models with one input and one output only")
     layers = list(hm.get_layers())
-    in_grid, out_grid = exact.grids.get(layers[0].outputs[0]), exact.grids.get(layers[-1].outputs[0])
-    if approximate:  # carry on with hls4ml's own types where no exact one exists
-        from hwkit.backends.hls4ml.precision import Grid
-
-        in_grid = in_grid or Grid.of_type(layers[0].get_output_variable().type.precision)
-        out_grid = out_grid or Grid.of_type(layers[-1].get_output_variable().type.precision)
+    if approximate:  # hls4ml's own types throughout
+        notes.append("approximate: hls4ml's own precisions, not the HwGraph's; results may differ")
+        in_grid = Grid.of_type(layers[0].get_output_variable().type.precision)
+        out_grid = Grid.of_type(layers[-1].get_output_variable().type.precision)
+    else:
+        exact = HwPrecision(hm, graph, names, custom=stable_layers.PRECISION).run()
+        in_grid, out_grid = exact.grids.get(layers[0].outputs[0]), exact.grids.get(layers[-1].outputs[0])
     if in_grid is None or out_grid is None:
         raise UnsupportedModelError("hls4ml backend: could not type the model input/output exactly")
     layer_rf = {lay.name: int(lay.get_attr("reuse_factor", 1)) for lay in hm.get_layers()
                 if lay.class_name in MVU_CLASSES or lay.class_name in stable.OPS}
+    for lay, rf in sorted(layer_rf.items()):
+        if rf != reuse[lay]:
+            notes.append(f"{lay}: hls4ml chose reuse factor {rf} for the asked {reuse[lay]}")
     proj = Hls4mlProject(hm, out_dir, backend, io_type, part, layer_rf, in_grid, out_grid, clean_path,
-                         ref_path, notes + exact.notes)
+                         ref_path, notes, hw_names=hw_of)
     if write:
         write_project(proj)
     return proj
 
 
-def reuse_from_folding(graph) -> list[int]:
-    """Reuse factor per matrix layer of a HwGraph: the cycles one output vector takes with its folding,
-    (MH / PE) * (MW / SIMD), which is what hls4ml's reuse factor counts."""
+def reuse_from_folding(graph) -> dict[str, int]:
+    """{MVU name: reuse factor} of a HwGraph: the cycles one output vector takes with its folding,
+    (MH / PE) * (MW / SIMD), which is what hls4ml's reuse factor counts. A K^T unit shares its K's
+    memory and is not listed (hls4ml's stable block is named by K)."""
     from hwkit.ir.graph import MVU
 
-    return [max(1, -(-p.mh // p.folding.pe) * -(-p.mw // p.folding.simd))
-            for p in graph.layers if isinstance(p, MVU) and not p.transposed_of]
+    return {p.name: max(1, -(-p.mh // p.folding.pe) * -(-p.mw // p.folding.simd))
+            for p in graph.layers if isinstance(p, MVU) and not p.transposed_of}
 
 
 def _source_hash(out_dir: Path, stamp: str) -> str:

@@ -175,6 +175,7 @@ def prepare(mw):
         node = helper.make_node(b["op"], [b["x"]], [b["y"]], name=f"StableBlock_{k}", domain="hwkit",
                                 K=numpy_helper.from_array(b["K"].astype(np.float32), "K"),
                                 h_shift=b["h_shift"], **attrs)
+        node.doc_string = b["nodes"][2].doc_string  # K's HwGraph name (see naming.py): the block is named by K
         mw.graph.node.insert(pos, node)
     mw = mw.transform(RemoveUnusedTensors())
     return mw, None

@@ -115,73 +115,79 @@ def _attrs(node) -> dict:
     return attrs
 
 
-def _kernel_matrices(layer, wi: np.ndarray):
-    """K and K^T as (inputs, outputs) integer matrices over one output element's whole receptive field."""
-    if layer.class_name == CONV_OP:  # wi (k, k, n_chan, n_hidden)
-        k, _, c, d = wi.shape
-        return wi.reshape(k * k * c, d), wi.transpose(0, 1, 3, 2).reshape(k * k * d, c)
-    return wi, wi.T  # (n_in, n_hidden)
+def _requant_after(graph, stream: str):
+    """The one ShiftRound/Threshold reading ``stream`` (through a window generator), or None."""
+    for layer in graph.consumers(stream):
+        if layer.kind == "SlidingWindow":
+            return _requant_after(graph, layer.outputs[0])
+        if layer.kind in ("ShiftRound", "Threshold"):
+            return layer
+    return None
 
 
-def _mvu_grid(wm, lo, hi, frac):
-    """Every partial sum and product of a dot product with weights ``wm`` over inputs in [lo, hi]."""
+def _hw_parts(ex, layer):
+    """The block's HwGraph layers: K (the MVU named like the block), the requantization after it, the
+    MVU reading K transposed, the residual Add and the output requantization."""
+    from hwkit.errors import UnsupportedModelError
+
+    g = ex.graph
+    k = ex.names.layer(layer, ("MVU",))
+    kt = next((lay for lay in g.layers if getattr(lay, "transposed_of", None) == k.name), None)
+    mid = _requant_after(g, k.outputs[0])
+    add = next((lay for lay in g.consumers(kt.outputs[0]) if lay.kind == "Add"), None) if kt else None
+    out = _requant_after(g, add.outputs[0]) if add else None
+    if None in (kt, mid, add, out):
+        raise UnsupportedModelError(f"hls4ml layer '{layer.name}': HwGraph layer '{k.name}' is not the K of a "
+                                    "symmetric block (K, requantize, K^T, residual add, requantize)")
+    return k, mid, kt, add, out
+
+
+def _precision(ex, layer, ins):
+    """The block's types from its HwGraph layers: acc1 = K's accumulator, mid = the inner
+    requantization, acc2 = K^T's accumulator, u = the residual add (also holding acc2, which the
+    C++ keeps in u before shifting it), the result = the output requantization."""
+    from hwkit.backends.hls4ml.precision import Grid, grid_of, quant_type
+    from hwkit.errors import MismatchError, UnsupportedModelError
+
+    g = ins[0]
+    if g is None:
+        raise UnsupportedModelError(f"hls4ml backend: layer '{layer.name}' reads the unquantized model input")
+    k, mid, kt, add, out = _hw_parts(ex, layer)
+    acc1 = ex.stream(k.outputs[0], f"layer '{k.name}'")
+    acc2 = ex.stream(kt.outputs[0], f"layer '{kt.name}'")
+    ex.set_weight(layer, "weight", grid_of(k.wtype, 2.0 ** -(acc1.frac - g.frac), f"layer '{k.name}'"))
+    f, t_frac = g.frac + add.shifts[0], acc2.frac + layer.get_attr("h_shift")  # t = h K^T z
+    if f != max(g.frac, t_frac) or f != t_frac + add.shifts[1]:
+        raise MismatchError(f"hls4ml layer '{layer.name}': the HwGraph's residual '{add.name}' (shifts "
+                            f"{tuple(add.shifts)}) does not align x - h K^T z as the block does")
+    t = ex.graph.streams[add.outputs[0]].dtype
+    u = Grid(int(t.min), int(t.max), f).union(Grid(int(kt.acc.min), int(kt.acc.max), acc2.frac))
+    types = {}
+    for part, key in ((mid, "mid"), (out, "out")):
+        dt = ex.graph.streams[part.outputs[0]].dtype
+        grid = ex.stream(part.outputs[0], f"layer '{part.name}'")
+        types[key] = (quant_type(dt, grid), grid)
+        attrs = {a: layer.get_attr(f"{key}_{a}") for a in ("bits", "frac", "signed", "narrow")}
+        ex.check(layer, f"the {key} quantizer's type", _quant_type(attrs), types[key][0], part.name)
+    layer.get_attr("acc1_t").precision = Grid(int(k.acc.min), int(k.acc.max), acc1.frac).fixed()
+    layer.get_attr("mid_t").precision = types["mid"][0]
+    layer.get_attr("acc2_t").precision = Grid(int(kt.acc.min), int(kt.acc.max), acc2.frac).fixed()
+    layer.get_attr("u_t").precision = u.fixed()
+    layer.get_output_variable().type.precision = types["out"][0]
+    ex.grids[layer.outputs[0]] = types["out"][1]
+
+
+def _quant_type(p):
+    """The C++ type of the block's QONNX Quant (from the node's attributes), to check against the HwGraph."""
     from hwkit.backends.hls4ml.precision import Grid
-
-    pos = np.maximum(wm * lo, wm * hi)
-    neg = np.minimum(wm * lo, wm * hi)
-    return Grid(int(min(neg.sum(0).min(), neg.min(), 0)), int(max(pos.sum(0).max(), pos.max(), 0)), frac)
-
-
-def _quant_grid(p):
-    from hwkit.backends.hls4ml.precision import Grid
+    from hls4ml.model.types import RoundingMode, SaturationMode
 
     if p["signed"]:
         lo, hi = -(1 << (p["bits"] - 1)) + (1 if p["narrow"] else 0), (1 << (p["bits"] - 1)) - 1
     else:
         lo, hi = 0, (1 << p["bits"]) - 1
-    return Grid(lo, hi, p["frac"])
-
-
-def _quant_type(p):
-    """The C++ type whose cast rounds half to even and saturates exactly like the QONNX Quant."""
-    from hls4ml.model.types import RoundingMode, SaturationMode
-
     sat = SaturationMode.SAT_SYM if (p["narrow"] and p["signed"]) else SaturationMode.SAT
-    return _quant_grid(p).fixed(RoundingMode.RND_CONV, sat)
-
-
-def _precision(ex, layer, ins):
-    """Exact types of a block: acc1 = K x, mid = Quant_mid, acc2 = K^T mid, u = x - h * acc2."""
-    from hwkit.backends.hls4ml.precision import Grid
-
-    g = ins[0]
-    if g is None:
-        return ex.refuse(layer, "reads the unquantized model input")
-    found = ex.integer_weights(layer)
-    if found is None:
-        return None
-    wi, wf = found
-    mp = {k: layer.get_attr(f"mid_{k}") for k in ("bits", "frac", "signed", "narrow")}
-    op = {k: layer.get_attr(f"out_{k}") for k in ("bits", "frac", "signed", "narrow")}
-    if not mp["signed"] and mp["narrow"] or not op["signed"] and op["narrow"]:
-        return ex.refuse(layer, "unsigned narrow requantizers are not supported")
-    k_mat, kt_mat = _kernel_matrices(layer, wi)
-    acc1 = _mvu_grid(k_mat, g.lo, g.hi, g.frac + wf)
-    mid = _quant_grid(mp)
-    acc2 = _mvu_grid(kt_mat, max(mid.lo, 0), mid.hi, mid.frac + wf)
-    s = layer.get_attr("h_shift")
-    t = Grid(acc2.lo, acc2.hi, acc2.frac + s) if s >= 0 else Grid(acc2.lo << -s, acc2.hi << -s, acc2.frac)
-    f = max(t.frac, g.frac)
-    t, x = t.at(f) if t.frac < f else t, g.at(f) if g.frac < f else g
-    # u holds acc2 first (then shifted in place), so it must hold acc2's range on its grid too
-    a2 = acc2.at(f) if acc2.frac <= f else acc2
-    u = Grid(min(x.lo - t.hi, t.lo, a2.lo), max(x.hi - t.lo, t.hi, a2.hi), f)
-    layer.get_attr("acc1_t").precision = acc1.fixed()
-    layer.get_attr("mid_t").precision = _quant_type(mp)
-    layer.get_attr("acc2_t").precision = acc2.fixed()
-    layer.get_attr("u_t").precision = u.fixed()
-    layer.get_output_variable().type.precision = _quant_type(op)
-    ex.grids[layer.outputs[0]] = _quant_grid(op)
+    return Grid(lo, hi, p["frac"]).fixed(RoundingMode.RND_CONV, sat)
 
 
 PRECISION = {OP: _precision, CONV_OP: _precision}

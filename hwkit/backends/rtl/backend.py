@@ -13,6 +13,7 @@ from hwkit.backends.base import Backend, SimOutputs, require
 
 class RtlBackend(Backend):
     name = "rtl"
+    tops = ("uart", "axis", "core")   # the board top with a bitstream, or the IP out of context (steps.IP_TOPS)
 
     def fold(self, graph, board, config, *, target_cycles: Optional[int] = None):
         """Always folded. ``target_fps: max``, or no target when the default (largest MVU's MACs / 64
@@ -42,11 +43,27 @@ class RtlBackend(Backend):
 
         gen = require("hwkit.backends.rtl.generate", "generate")
         folding = folding_of(graph)
-        desc = gen(graph, workdir, folding={k: tuple(v) for k, v in folding.items()}, family=board.family)
+        fixed = {k: tuple(v) for k, v in folding.items()}
+        record = {}
+        if getattr(config, "fifo_sizing", "heuristic") == "simulation":
+            from hwkit.backends.rtl.fifos import size_fifos
+            from hwkit.ir.inputs import random_grid_inputs
+
+            # the core's timing does not depend on the data: inputs on the grid show every FIFO's peak
+            sizing = size_fifos(graph, workdir, random_grid_inputs(graph, 256, seed=config.seed), folding=fixed,
+                               family=board.family)
+            record["fifo_sizing"] = sizing.as_dict()
+        desc = gen(graph, workdir, folding=fixed, fifo_depths=record.get("fifo_sizing") and sizing.depths,
+                   family=board.family)
         folding.update({row["name"]: [row["pe"], row["simd"]] for row in desc.get("layers", []) if row.get("pe")})
         n_v, n_m = len(desc["files"]["verilog"]), len(desc["files"]["mem"])
+        fifo_note = ""
+        if record:
+            s = record["fifo_sizing"]
+            fifo_note = f", FIFOs sized by simulation {s['bits_before']} -> {s['bits_after']} bits"
         return {"top": "hwkit_core.v", "ii_cycles": desc.get("ii_cycles"), "folding": folding, "files": n_v + n_m,
-                "summary": f"hwkit_core: {n_v} Verilog + {n_m} memory files, II {desc.get('ii_cycles')}"}
+                **record, "summary": f"hwkit_core: {n_v} Verilog + {n_m} memory files, II {desc.get('ii_cycles')}"
+                                     f"{fifo_note}"}
 
     def simulate(self, graph, generated_dir: Path, x_int: np.ndarray, workdir: Path, config,
                  *, qonnx_path=None, board=None) -> SimOutputs:

@@ -48,13 +48,14 @@ class CosimResult:
                 **self.extra}
 
 
-def build_simulator(core_dir: Path, cache_dir: Optional[Path] = None) -> Path:
+def build_simulator(core_dir: Path, cache_dir: Optional[Path] = None, defines=(), trace: bool = False) -> Path:
     from hwkit.tools import verilator
 
     core_dir = Path(core_dir)
     desc = json.loads((core_dir / "core.json").read_text())
     sources = [core_dir / f for f in desc["files"]["verilog"]]
-    return verilator.build(sources, TESTBENCH, "hwkit_core", cache_dir or verilator.default_cache_dir())
+    return verilator.build(sources, TESTBENCH, "hwkit_core", cache_dir or verilator.default_cache_dir(),
+                           defines=defines, trace=trace)
 
 
 def run_core(core_dir: Path, x_int: np.ndarray, *, exe: Optional[Path] = None, stall_in: int = 0,
@@ -116,6 +117,19 @@ def cosimulate(graph, x_int: np.ndarray, core_dir: Path, *, golden: Optional[dic
     return res
 
 
+def write_waves(core_dir: Path, x_int: np.ndarray, upto: int) -> Path:
+    """``core_dir/waves.vcd``: every signal of the core while its first ``upto`` vectors stream through
+    (for a mismatch: up to and including the first mismatching vector)."""
+    exe = build_simulator(core_dir, trace=True)
+    run_core(core_dir, np.asarray(x_int)[: max(1, int(upto))], exe=exe)
+    return Path(core_dir) / "waves.vcd"
+
+
+def first_bad_vector(golden: np.ndarray, got: np.ndarray) -> Optional[int]:
+    bad = np.nonzero((np.asarray(golden) != np.asarray(got)).reshape(len(got), -1).any(axis=1))[0]
+    return int(bad[0]) if len(bad) else None
+
+
 def cycle_model_ii(graph, desc: dict) -> Optional[int]:
     """II of hwkit.sim.cycles for the folding this core was generated with (None without it)."""
     try:
@@ -124,13 +138,13 @@ def cycle_model_ii(graph, desc: dict) -> Optional[int]:
         return None
     from dataclasses import replace
 
-    from hwkit.ir.graph import MVU, Folding, Threshold
+    from hwkit.ir.graph import Folding, Threshold
 
-    fold = {l["name"]: (l["pe"], l["simd"]) for l in desc["layers"] if l["kind"] == "MVU"}
+    fold = {l["name"]: (l["pe"], l["simd"]) for l in desc["layers"] if l["kind"] in ("MVU", "VVU")}
     pes = {l["name"]: l["pe"] for l in desc["layers"] if l["kind"] == "Threshold"}
-    g = graph.replace_layers(*(replace(layer, folding=Folding(*fold[layer.name])) if isinstance(layer, MVU)
+    g = graph.replace_layers(*(replace(layer, folding=Folding(*fold[layer.name])) if layer.name in fold
                                else replace(layer, folding=Folding(pes[layer.name], 1)) for layer in graph.layers
-                               if (isinstance(layer, MVU) and layer.name in fold)
+                               if layer.name in fold
                                or (isinstance(layer, Threshold) and pes.get(layer.name))))
     try:
         return int(cycles(g)["ii"])

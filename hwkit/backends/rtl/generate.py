@@ -61,6 +61,7 @@ def core_description(plan: Plan, files: list[str]) -> dict:
                     "cycles_per_sample": l.cycles, "rom": l.rom} for l in plan.layers],
         "fifos": {**{i.name: dict(i.params)["DEPTH"] for i in plan.insts if i.module == "hk_fifo"},
                   **{f"{i.name}.branch": dict(i.params)["BDEPTH"] for i in plan.insts if i.module == "hk_add"}},
+        "fifo_keys": dict(sorted(plan.fifo_keys.items())),
         "files": {"verilog": [f for f in files if f.endswith(".v")], "mem": [f for f in files if f.endswith(".mem")]},
     }
 
@@ -76,7 +77,8 @@ def generate(graph, out_dir: Path, *, target_ii: Optional[int] = None, folding: 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     files = []
-    for name in LIBRARY:
+    own = sorted({f"{i.module}.v" for i in plan.insts} - set(LIBRARY))   # blocks of kinds outside LIBRARY
+    for name in LIBRARY + tuple(f for f in own if (RTL_DIR / f).exists()):
         dst = out_dir / name
         src_bytes = (RTL_DIR / name).read_bytes()
         if not dst.exists() or dst.read_bytes() != src_bytes:

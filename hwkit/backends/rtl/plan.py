@@ -65,6 +65,7 @@ class Plan:
     links: list = field(default_factory=list)
     mems: dict = field(default_factory=dict)          # file name -> text
     roms: list = field(default_factory=list)          # shared ROM nets: (key, addr bits, width)
+    fifo_keys: dict = field(default_factory=dict)     # FIFO instance path -> its key in fifo_depths
     layers: list = field(default_factory=list)        # LayerInfo
     input: Optional[Link] = None
     output: Optional[Link] = None
@@ -174,8 +175,12 @@ class _Builder:
         return dst
 
     def feed(self, s: str, e: int, consumer: str, depth: int) -> Link:
+        """Stream ``s`` converted to ``e`` lanes through a FIFO of ``depth`` words (or the depth
+        ``fifo_depths[consumer]`` gives: FIFO sizing by simulation, hwkit.backends.rtl.fifos)."""
         src = self.convert(self.take(s), e, sanitize(consumer) + "_in")
-        return self.fifo(src, self.fifo_depths.get(consumer, depth), sanitize(consumer))
+        out = self.fifo(src, self.fifo_depths.get(consumer, depth), sanitize(consumer))
+        self.plan.fifo_keys[self.plan.insts[-1].name] = consumer
+        return out
 
     def rom_block(self, bits: int, depth: int = 0, width: int = 0) -> int:
         """1 if a memory goes to block RAM. A table of known ``depth`` x ``width`` follows the family's
@@ -240,6 +245,8 @@ class _Builder:
         cons = [l for l in self.layers if layer.outputs[0] in l.inputs]
         if cons and isinstance(cons[0], MVU) and cons[0].name in self.folding:
             return self.folding[cons[0].name][1]
+        if cons and cons[0].kind == "VVU" and cons[0].name in self.folding:   # a depthwise unit's PE lanes
+            return self.folding[cons[0].name][0]
         s = self.resolve(layer.inputs[0])
         e = self.stream_link[s].e if s in self.stream_link else 1
         return math.gcd(e, c)

@@ -24,6 +24,37 @@ def _core_files(ctx):
     return [gen / f for f in desc["files"]["verilog"]], [gen / f for f in desc["files"]["mem"]]
 
 
+IP_TOPS = ("axis", "core")   # --top values built out of context: resources and Fmax, no board pins
+
+
+def top_of_config(config) -> str:
+    """The build's top: 'uart' (the board top, a bitstream) unless --top asks for the IP itself."""
+    return getattr(config, "top", "") or "uart"
+
+
+def top_of(ctx) -> str:
+    return top_of_config(ctx.config)
+
+
+def _synth_ip(ctx, requested: Clock, nodsp: bool):
+    """The core alone (--top core) or behind its AXI4-Stream wrapper (--top axis), synthesized for
+    place & route out of context at the requested clock. Returns (SynthResult, nodsp, Clock, notes)."""
+    from hwkit.backends.rtl.axis import TOP as AXIS_TOP, write_axis_top
+    from hwkit.implement.flow import synthesize_design
+
+    board = c.board(ctx)
+    sources, mems = _core_files(ctx)
+    top = "hwkit_core"
+    if top_of(ctx) == "axis":
+        sources = [*write_axis_top(ctx.stage_dir("generate"), ctx.workdir), *sources]
+        top = AXIS_TOP
+    syn, nodsp, more = synthesize_design(sources, top, ctx.workdir, board.family, data_files=mems, nodsp=nodsp,
+                                         dsp_available=board.resources.dsp, timeout=1800)
+    clock = Clock(requested.requested_mhz, requested.requested_mhz, requested.source, False)
+    return syn, nodsp, clock, [f"--top {top_of(ctx)}: {top} alone, placed and routed out of context (no board "
+                               f"pins, no bitstream; the IP is in the ip_package stage)", *more]
+
+
 def _available(board) -> dict:
     r = board.resources
     return {"lut": r.lut, "ff": r.ff, "bram": r.bram_blocks, "dsp": r.dsp}
@@ -79,8 +110,11 @@ def synthesize(ctx) -> dict:
     requested = c.current_clock(ctx)
     if board.is_open:
         nodsp = nodsp_from_estimate(board.family, ctx.results.get("estimate", {}).get("total", {}).get("dsp"))
-        syn, nodsp, clock, notes = _synth_in_board(ctx, requested.requested_mhz, nodsp)
-        clock = Clock(requested.requested_mhz, clock.achieved_mhz, clock.source, clock.pll)
+        if top_of(ctx) in IP_TOPS:
+            syn, nodsp, clock, notes = _synth_ip(ctx, requested, nodsp)
+        else:
+            syn, nodsp, clock, notes = _synth_in_board(ctx, requested.requested_mhz, nodsp)
+            clock = Clock(requested.requested_mhz, clock.achieved_mhz, clock.source, clock.pll)
         if nodsp:
             notes.append("multipliers mapped to LUTs (-nodsp)")
         counts = syn.as_dict()
@@ -107,7 +141,8 @@ def _route(ctx, netlist, clock: Clock):
     board = c.board(ctx)
     return nextpnr.place_and_route(netlist, ctx.workdir, board.family, device=board.pnr["device"],
                                    package=board.pnr["package"], constraints=board.constraints,
-                                   freq_mhz=clock.achieved_mhz, seed=ctx.config.seed + 1, speed=board.pnr.get("speed"))
+                                   freq_mhz=clock.achieved_mhz, seed=ctx.config.seed + 1, speed=board.pnr.get("speed"),
+                                   out_of_context=top_of(ctx) in IP_TOPS)
 
 
 def _route_record(pnr, clock: Clock, notes: list) -> dict:
@@ -160,6 +195,8 @@ def retime(ctx) -> dict:
 
     routed = RouteRecord.from_dict(ctx.results["place_route"])
     clock = Clock.from_dict(routed.clock)
+    if top_of(ctx) in IP_TOPS:
+        return {"status": "not_applicable", "reason": f"--top {top_of(ctx)}: routed out of context, no PLL to lower"}
     if gowin_steps.is_gowin(c.board(ctx)):
         return {"status": "not_applicable", "reason": f"no PLL on {c.board(ctx).family}: nothing to re-close"}
     slower = retime_clock(ctx.workdir, c.board(ctx), SimpleNamespace(timing_met=routed.timing_met,
@@ -184,6 +221,9 @@ def bitstream(ctx) -> dict:
     skip = _needs_open(ctx, "bitstream generation")
     if skip:
         return skip
+    if top_of(ctx) in IP_TOPS:
+        return {"status": "not_applicable", "reason": f"--top {top_of(ctx)}: an IP top has no board pins, so no "
+                                                      f"bitstream (use --top uart for one)"}
     stage = "retime" if c.ok(ctx, "retime") else "place_route"  # the last routing that ran
     if not c.ok(ctx, stage):
         return c.unavailable("a routed design", f"{stage} stage")
@@ -233,7 +273,7 @@ def rtl_steps() -> list:
 
     return [
         Stage("synthesize", synthesize, "logic synthesis, per-layer cells", version=3,
-              deps=("generate", "estimate", "lower")),
+              deps=("generate", "estimate", "lower"), key_inputs=lambda config: {"top": top_of_config(config)}),
         Stage("place_route", place_route, "place & route, Fmax", version=3, deps=("synthesize", "generate")),
         Stage("retime", retime, "timing re-closure below Fmax", deps=("place_route", "synthesize", "generate")),
         Stage("bitstream", bitstream, "bitstream", version=2, deps=("place_route", "retime")),
