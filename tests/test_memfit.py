@@ -11,7 +11,9 @@ from hwkit.ir.folding import _pick, fastest, fold, reachable_cycles
 @pytest.mark.parametrize("depth,width,family,home", [
     (8, 22440, "ecp5", "logic"),    # a float-BatchNorm threshold table: 624 DP16KD otherwise
     (8, 22440, "xilinx", "logic"),
-    (64, 208, "ecp5", "bram"),      # 13 Kbit read 208 bits at a time: 6 blocks beat ~830 LUTs
+    (64, 208, "ecp5", "bram"),      # 13 Kbit read 208 bits at a time: 6 blocks beat ~1,330 LUTs
+    (64, 128, "ecp5", "bram"),      # the default model's weight tables: 4 blocks, ~820 LUTs in logic
+    (64, 6, "ecp5", "logic"),
     (16, 896, "ecp5", "logic"),     # 25 blocks for 14 Kbit: LUTs
     (1024, 1024, "ecp5", "bram"),
     (4, 16, "ice40", "logic"),

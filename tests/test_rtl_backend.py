@@ -286,8 +286,6 @@ def test_synth_ecp5_default_model(tfc_graph, tmp_path):
     core = tmp_path / "core"
     r = yosys.synthesize([core / f for f in d["files"]["verilog"]], "hwkit_core", core, "ecp5",
                          data_files=[core / f for f in d["files"]["mem"]])
-    # the 64 x 128-bit weight tables: 8 Kbit in LUTs (512) beat 4 DP16KD (cost 512) by yosys' costs, so
-    # the table rule (hwkit.estimate.memory.rom_home) leaves every table in LUTs
-    assert r.bram == 0
+    assert r.bram >= 3          # the three 64x64 weight memories
     assert r.dsp == 0           # low-bit products stay in LUTs
     assert 500 < r.lut < 20_000

@@ -36,6 +36,9 @@ def lutram_units(depth: int, width: int, family: str) -> int:
     return 4 * math.ceil(depth / 64) * math.ceil(width / 3)
 LUTRAM_OVERHEAD = 10
 LOGIC_COST_RAM, LOGIC_COST_ROM = 1.0, 1.0 / 16
+# LUTs per table bit when a weight table is left to logic: the default model's three 64 x 128 2-bit
+# weight tables took 2,369 more LUTs in logic than in 12 DP16KD (yosys, ECP5): 1/10.4 per bit
+ROM_LUTS_PER_BIT = 1.0 / 10
 
 
 def family_key(family: str) -> str:
@@ -101,10 +104,15 @@ def mapping(depth: int, width: int, family: str, *, rom: bool = False, style: st
 def rom_home(depth: int, width: int, family: str) -> str:
     """Where a depth x width weight or threshold table goes: 'bram' or 'logic' (a ROM never goes to LUT
     RAM here). The one rule: the RTL plan sets each table's BLOCK parameter from it and the estimate
-    costs what the plan set. Yosys' own costs decide (a block RAM 128, a ROM bit in LUTs 1/16), so the
-    plan's attribute agrees with what synthesis would pick without one: a 64 x 208 table goes to 6
-    DP16KD, an 8 x 22,440 table to LUTs (624 block RAMs otherwise), a 4 x 16 table to LUTs."""
-    return "bram" if mapping(depth, width, family, rom=True) == "bram" else "logic"
+    costs what the plan set. A block RAM costs what yosys charges for one (128); a table bit in LUTs
+    costs what yosys' ROM logic measured on low-bit weights (:data:`ROM_LUTS_PER_BIT`): a 64 x 128
+    table goes to 4 DP16KD, an 8 x 22,440 table to LUTs (624 block RAMs otherwise), a 4 x 16 table to
+    LUTs."""
+    fam = family_key(family)
+    if depth <= 0 or width <= 0:
+        return "logic"
+    in_bram = BRAM_COST[fam] * bram_blocks(depth, width, fam)
+    return "bram" if in_bram <= depth * width * ROM_LUTS_PER_BIT else "logic"
 
 
 def rom_columns(text: str, width: int) -> int:

@@ -39,11 +39,11 @@ BLOCK_LUTS = 400
 def weight_memory_luts(depth: int, width: int, family: str) -> float:
     """A weight table's cost in LUTs: its block RAMs at :data:`BLOCK_LUTS` each, or its LUT ROM, by the
     rule the RTL plan places it with (:func:`hwkit.estimate.memory.rom_home`)."""
-    from hwkit.estimate.memory import bram_blocks, rom_home
+    from hwkit.estimate.memory import ROM_LUTS_PER_BIT, bram_blocks, rom_home
 
     if rom_home(depth, width, family) == "bram":
         return BLOCK_LUTS * bram_blocks(depth, width, family)
-    return depth * width / 16
+    return depth * width * ROM_LUTS_PER_BIT
 
 
 def lane_luts(wbits: int, xbits: int) -> float:
