@@ -68,3 +68,21 @@ def test_target_fps_max_is_an_rtl_setting():
         BuildConfig(target_fps="max", backend="hls4ml").validate()
     with pytest.raises(ConfigError):
         BuildConfig(target_fps="fast").validate()
+
+
+def test_finn_cybsec_mlp_fits_a_pynq_z1_at_over_100k_samples_per_second(tmp_path):
+    # FINN's 600-input UNSW-NB15 MLP (float-scale BatchNorm, bipolar output) on an xc7z020 at the
+    # default folding: the estimate fits with the margin, and at the board clock the II gives > 100k/s
+    from hwkit.boards import load_board
+    from hwkit.backends import estimate_graph, get_backend
+    from hwkit.estimate import fits
+    from hwkit.ir.lower import lower
+    from hwkit.sim import cycles
+    from hwkit.zoo.finn_cybsec import export
+
+    board = load_board("pynq-z1")
+    g = lower(str(export(tmp_path / "cybsec.onnx", clean=True)))
+    folded = get_backend("rtl").fold(g, board, None)
+    est = estimate_graph(folded, board, backend="rtl")
+    assert fits(est, board)
+    assert board.clock_mhz * 1e6 / cycles(folded)["ii"] >= 100_000

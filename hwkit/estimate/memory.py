@@ -112,7 +112,7 @@ def rom_home(depth: int, width: int, family: str) -> str:
     if depth <= 0 or width <= 0:
         return "logic"
     in_bram = BRAM_COST[fam] * bram_blocks(depth, width, fam)
-    return "bram" if in_bram <= depth * width * ROM_LUTS_PER_BIT else "logic"
+    return "bram" if in_bram < depth * width * ROM_LUTS_PER_BIT else "logic"
 
 
 def rom_columns(text: str, width: int) -> int:
