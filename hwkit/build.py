@@ -50,7 +50,7 @@ class BuildConfig:
     model: str = ""  # QONNX .onnx file, or '' for the shipped default model
     board: str = "ulx3s"
     backend: str = "rtl"
-    target_fps: Optional[float] = None  # samples/s that sets PE/SIMD; None: the folding lowering/backend picks
+    target_fps: Optional[float | str] = None  # samples/s that sets PE/SIMD; 'max': the fastest that fits; None: default
     clock_mhz: Optional[float] = None  # None: the board's default clock
     seed: int = 0
     out: str = ""  # build directory; '' -> build/<model>-<board>-<backend>
@@ -79,7 +79,10 @@ class BuildConfig:
             if isinstance(v, bool) or not isinstance(v, int) or not lo <= v <= hi:
                 raise ConfigError(f"{where}: field '{name}' must be an integer in {lo}..{hi}, got {v!r}")
 
-        number("target_fps", 1e-6, 1e12)
+        if self.target_fps != "max":
+            number("target_fps", 1e-6, 1e12)
+        elif self.backend != "rtl":
+            raise ConfigError(f"{where}: target_fps 'max' is for the rtl backend; give {self.backend} a number")
         number("clock_mhz", 1e-3, 1000)
         whole("seed", 0, 2**32 - 1)
         whole("n_vectors", 0, 2**31 - 1)

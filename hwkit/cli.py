@@ -173,7 +173,8 @@ def build_cmd(
                                           "(default: the shipped tfc_w2a2_digits model)"),
     board: Optional[str] = typer.Option(None, help="board name (see `hwkit boards`); default ulx3s"),
     backend: Optional[str] = typer.Option(None, help="rtl | hls4ml | finn; default rtl"),
-    target_fps: Optional[float] = typer.Option(None, help="throughput target that sets the folding"),
+    target_fps: Optional[str] = typer.Option(None, help="throughput target (samples/s) that sets the folding, or "
+                                             "'max': the fastest folding that fits the board"),
     clock_mhz: Optional[float] = typer.Option(None, help="clock target (default: the board's)"),
     out: Optional[Path] = typer.Option(None, help="build directory (default build/<model>-<board>-<backend>)"),
     force: bool = typer.Option(False, help="re-run every stage even if its inputs are unchanged"),
@@ -186,7 +187,12 @@ def build_cmd(
                                       "AXI4-Stream IP) | core (the bare core); axis/core: ECP5 out of context"),
 ):
     """Model -> verified accelerator, report and (open boards) bitstream, stage by stage into one directory."""
-    _float_opt("--target-fps", target_fps, *FPS_RANGE)
+    if target_fps is not None and target_fps != "max":
+        try:
+            target_fps = float(target_fps)
+        except ValueError:
+            raise ConfigError(f"--target-fps must be a number of samples/s or 'max', got {target_fps!r}") from None
+        _float_opt("--target-fps", target_fps, *FPS_RANGE)
     _float_opt("--clock-mhz", clock_mhz, *CLOCK_RANGE)
     _out_dir("--out", out)
     from hwkit.build import build_from_cli
@@ -306,6 +312,8 @@ def rtl_cmd(
     n: int = typer.Option(10000, "--n", help="random grid inputs for the Verilator cosim (0 = skip)"),
     target_ii: Optional[int] = typer.Option(None, "--target-ii", help="cycles per sample the folding aims for"),
     synth: str = typer.Option("", "--synth", help="also run Yosys: ecp5 | ice40 | xilinx"),
+    board: str = typer.Option("ulx3s", "--board", help="board whose memories and resources the core is planned "
+                              "and fit-checked for"),
 ):
     """Open RTL backend: generate hwkit_core, cosimulate in Verilator vs the golden model, optionally synthesize."""
     import json
@@ -319,7 +327,9 @@ def rtl_cmd(
 
     if n == 0:
         _print_line("warning", "--n 0: the core is generated but not cosimulated, so it is not verified")
-    summary = rtl_summary(model, out, n, target_ii, synth)
+    summary = rtl_summary(model, out, n, target_ii, synth, board=board)
+    if summary["fit"].get("warning"):
+        _print_line("warning", summary["fit"]["warning"])
     typer.echo(json.dumps(summary, indent=2, sort_keys=True, default=str))
     check_rtl(summary)
 

@@ -61,8 +61,10 @@ def test_mvu_registers_by_hand():
     tree = 2 * 6                               # one adder level per PE, 6 bits
     tail = 3 + 2 * 10 + 2 * 8 + 1 + cw(2)      # flag delays, accumulators (AB+2), out_data, out_valid, onf
     rom = cw(8)                                # a ROM in LUTs: synthesis registers the address, not the word
-    assert c.ff == counters + inputs + weights + products + tree + tail + rom
-    assert c.lutram == 1 and c.bram == 0       # the 4 x 4-bit input buffer: one LUT RAM
+    credits = cw(10)                           # output words reserved, 0..OQ = LAT + 8 = 9
+    oq = 4 * cw(9) + 1                         # output FIFO (9 x 16 bits in LUT RAM): pointers, count, copy
+    assert c.ff == counters + inputs + weights + products + tree + tail + rom + credits + oq
+    assert c.lutram == 1 + 4 and c.bram == 0   # the 4 x 4-bit input buffer, the 9 x 16-bit output FIFO
 
 
 def test_block_rom_and_shared_rom():

@@ -69,8 +69,10 @@ def test_rtl_estimate_follows_the_generated_plan():
     assert [r["name"] for r in est["layers"]] == [info.name for info in plan.layers] == ["fc1", "act1", "fc2"]
     fc1 = est["layers"][0]
     assert fc1["cycles"] == (16 // 2) * (64 // 4) and (fc1["pe"], fc1["simd"]) == (2, 4)
-    # 128 words x 16 bits of weights (2048 bits: the backend's block-ROM rule) -> one DP16KD
+    # 128 words x 16 bits of weights: one DP16KD (cost 128) beats ~205 LUTs by the table rule
+    # (hwkit.estimate.memory.rom_home), and the estimate follows the plan
     assert fc1["bram"] == 1 and fc1["dsp"] == 0
+    assert plan.layers[0].rom["block"] is True
     # every instance of the plan is costed once: layers own their feeds, the wrapper the core's I/O FIFOs
     modules = sorted(m for r in est["layers"] + [est["wrapper"]] for m in r["modules"])
     assert modules == sorted([i.module for i in plan.insts] + ["board_top"])

@@ -50,7 +50,10 @@ module board_top #(
         if (btn_s) por <= {POR_BITS{1'b0}};
         else if (~&por) por <= por + 1'b1;
     end
-    wire rst = ~&por;
+    // registered: the reset fans out to every block of the core, and a 16-input AND in front of that
+    // fanout was the design's critical path
+    reg rst = 1'b1;
+    always @(posedge clk) rst <= ~&por;
 
     // ---------------- UART ----------------
     wire [7:0] rx_data;

@@ -11,8 +11,11 @@
 // address of*T*NF + (T-1-t)*NF + nf. EXT_ROM=1 exposes the read port so two units share a ROM.
 // Datapaths: XBIP&WBIP -> XNOR + popcount (acc += 2*pop - SIMD); one bipolar side -> sign flip;
 // otherwise signed/unsigned low-bit multiply (LUTMUL: shift-add in LUTs, else '*' for DSP blocks).
-// Pipeline (all stages move together on en, so backpressure freezes it): fetch -> ROM/input register ->
-// ROM output register -> products -> adder tree (clog2(SIMD) stages) -> accumulate/output register.
+// Pipeline: fetch -> ROM/input register -> ROM output register -> products -> adder tree (clog2(SIMD)
+// stages) -> accumulate/output register -> output FIFO (OQ words). Only the fetch stage stalls: it issues
+// an output fold only while a credit counter shows a free FIFO slot for it, so the stages after it never
+// wait and need no clock enable. The downstream ready then reaches one counter instead of every
+// pipeline register and block RAM, which is what limits Fmax on designs with many block RAMs.
 module hk_mvu #(
     parameter MW = 8, parameter MH = 8, parameter PE = 2, parameter SIMD = 2,
     parameter XB = 4, parameter XS = 0, parameter XBIP = 0,
@@ -28,8 +31,8 @@ module hk_mvu #(
     input  wire [SIMD*XB-1:0]   in_data,
     input  wire                 in_valid,
     output wire                 in_ready,
-    output reg  [PE*AB-1:0]     out_data,
-    output reg                  out_valid,
+    output wire [PE*AB-1:0]     out_data,
+    output wire                 out_valid,
     input  wire                 out_ready,
     output wire                 rom_en,
     output wire [$clog2(MW/SIMD*MH/PE > 1 ? MW/SIMD*MH/PE : 2)-1:0] rom_addr,
@@ -45,7 +48,11 @@ module hk_mvu #(
     localparam TW = PB + LAT;                                  // tree output width
     localparam AI = AB + 2;                                    // internal accumulator (signed)
 
-    wire en = !out_valid || out_ready;
+    localparam OQ = LAT + 8;                                   // output FIFO words: the pipeline's depth
+    localparam QW = $clog2(OQ + 1);
+    wire q_ready;
+    reg [QW-1:0] credit;                                       // output words issued and not yet taken
+    wire room = (credit != OQ);
 
     // ---- fetch: counters over (nf, sf); input from the stream in fold 0, else from the buffer
     reg [$clog2(SF > 1 ? SF : 2)-1:0] sf;
@@ -59,24 +66,27 @@ module hk_mvu #(
     reg [$clog2(OFN > 1 ? OFN : 2)-1:0] of;
     wire last_of = (of == OFN - 1);
     wire need_in = (nf == 0);
-    wire go = en && (!need_in || in_valid);
-    assign in_ready = en && need_in;
+    wire go = room && (!need_in || in_valid);
+    assign in_ready = room && need_in;
     wire last_sf = (sf == SF - 1);
     wire last_nf = (nf == NF - 1);
     reg [SIMD*XB-1:0] ibuf [0:SF-1];
     reg [SIMD*XB-1:0] x1;
     reg v1, first1, last1;
     always @(posedge clk) begin
+        x1 <= need_in ? in_data : ibuf[sf];
+        first1 <= (sf == 0);
+        last1 <= last_sf;
+        if (go && need_in) ibuf[sf] <= in_data;
+    end
+    always @(posedge clk) begin
         if (rst) begin
             sf <= 0; nf <= 0; v1 <= 0; of <= 0;
-            addr <= TRANSPOSED ? TB0 : 0; tb <= TB0;
-        end else if (en) begin
+            addr <= TRANSPOSED ? TB0 : 0; tb <= TB0; credit <= 0;
+        end else begin
             v1 <= go;
+            credit <= credit + (go && last_sf) - (out_valid && out_ready);
             if (go) begin
-                first1 <= (sf == 0);
-                last1  <= last_sf;
-                x1 <= need_in ? in_data : ibuf[sf];
-                if (need_in) ibuf[sf] <= in_data;
                 sf <= last_sf ? 0 : sf + 1'b1;
                 if (last_sf) nf <= last_nf ? 0 : nf + 1'b1;
                 if (TRANSPOSED) begin
@@ -97,16 +107,17 @@ module hk_mvu #(
         end
     end
 
-    // ---- weights (registered read, same cycle as x1)
+    // ---- weights (registered read, same cycle as x1; read every cycle: the address register holds the
+    // fetch's address until the next one, and stage 1b takes x1 and w1 on the cycle after the fetch)
     wire [PE*SIMD*WB-1:0] w1;
-    assign rom_en = go;
+    assign rom_en = 1'b1;
     assign rom_addr = addr;
     generate
         if (EXT_ROM) begin : g_ext
             assign w1 = rom_data;
         end else begin : g_rom
             hk_rom #(.W(PE*SIMD*WB), .DEPTH(DEPTH), .FILE(WFILE), .BLOCK(BLOCK)) u_rom (
-                .clk(clk), .en(go), .addr(addr), .data(w1));
+                .clk(clk), .en(1'b1), .addr(addr), .data(w1));
         end
     endgenerate
 
@@ -117,10 +128,8 @@ module hk_mvu #(
     reg v1b, first1b, last1b;
     always @(posedge clk) begin
         if (rst) v1b <= 0;
-        else if (en) v1b <= v1;
-        if (en) begin
-            x1b <= x1; w1b <= w1; first1b <= first1; last1b <= last1;
-        end
+        else v1b <= v1;
+        x1b <= x1; w1b <= w1; first1b <= first1; last1b <= last1;
     end
 
     // ---- products
@@ -162,15 +171,14 @@ module hk_mvu #(
                 end else begin : g_mul
                     assign prod = xv * wv;
                 end
-                always @(posedge clk) if (en) p2[(p*SIMD+s)*PB +: PB] <= prod;
+                always @(posedge clk) p2[(p*SIMD+s)*PB +: PB] <= prod;
             end
         end
     endgenerate
     always @(posedge clk) begin
         if (rst) v2 <= 0;
-        else if (en) begin
-            v2 <= v1b; first2 <= first1b; last2 <= last1b;
-        end
+        else v2 <= v1b;
+        first2 <= first1b; last2 <= last1b;
     end
 
     // ---- adder trees, flags delayed alongside
@@ -178,7 +186,7 @@ module hk_mvu #(
     generate
         for (p = 0; p < PE; p = p + 1) begin : g_tree
             hk_addtree #(.N(SIMD), .IW(PB), .LAT(LAT)) u_tree (
-                .clk(clk), .en(en), .in_data(p2[p*SIMD*PB +: SIMD*PB]), .sum(sums[p*TW +: TW]));
+                .clk(clk), .en(1'b1), .in_data(p2[p*SIMD*PB +: SIMD*PB]), .sum(sums[p*TW +: TW]));
         end
     endgenerate
     wire v3, first3, last3;
@@ -187,10 +195,8 @@ module hk_mvu #(
             reg [LAT-1:0] vq, fq, lq;
             always @(posedge clk) begin
                 if (rst) vq <= 0;
-                else if (en) vq <= {vq, v2};
-                if (en) begin
-                    fq <= {fq, first2}; lq <= {lq, last2};
-                end
+                else vq <= {vq, v2};
+                fq <= {fq, first2}; lq <= {lq, last2};
             end
             assign v3 = vq[LAT-1];
             assign first3 = fq[LAT-1];
@@ -215,23 +221,29 @@ module hk_mvu #(
         end
     endgenerate
     reg signed [AI-1:0] acc [0:PE-1];
+    reg [PE*AB-1:0] y4;
+    reg v4;
     integer q;
     always @(posedge clk) begin
         if (rst) begin
-            out_valid <= 0; onf <= 0;
-        end else if (en) begin
-            out_valid <= v3 && last3;
+            v4 <= 0; onf <= 0;
+        end else begin
+            v4 <= v3 && last3;
             if (v3 && last3) onf <= (onf == NF - 1) ? 0 : onf + 1'b1;
         end
-        if (en && v3) begin
+        if (v3) begin
             for (q = 0; q < PE; q = q + 1) begin : acc_loop
                 reg signed [AI-1:0] base, contrib, nxt;
                 base = first3 ? $signed(bias_word[q*BB +: BB]) : acc[q];
                 contrib = XNOR ? ($signed(sums[q*TW +: TW]) <<< 1) - SIMD : $signed(sums[q*TW +: TW]);
                 nxt = base + contrib;
                 acc[q] <= nxt;
-                if (last3) out_data[q*AB +: AB] <= nxt[AB-1:0];
+                if (last3) y4[q*AB +: AB] <= nxt[AB-1:0];
             end
         end
     end
+    // never full: the fetch stage reserved a slot for every word (q_ready is not needed)
+    hk_fifo #(.W(PE*AB), .DEPTH(OQ)) u_oq (
+        .clk(clk), .rst(rst), .in_data(y4), .in_valid(v4), .in_ready(q_ready),
+        .out_data(out_data), .out_valid(out_valid), .out_ready(out_ready));
 endmodule

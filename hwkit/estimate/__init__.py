@@ -15,7 +15,7 @@ from typing import Optional
 from hwkit.estimate.finnr import LayerEstimate, estimate_mvu, estimate_simple, estimate_threshold
 from hwkit.estimate.memory import BRAM_SHAPES, bram_blocks
 
-__all__ = ["check_fit", "needed", "bram_blocks", "LayerEstimate", "BRAM_SHAPES"]
+__all__ = ["check_fit", "fits", "needed", "bram_blocks", "LayerEstimate", "BRAM_SHAPES"]
 
 TOTAL_KEYS = ("lut", "ff", "bram", "dsp", "lutram")
 
@@ -72,6 +72,22 @@ def needed(total: dict, family: str) -> dict:
     from hwkit.implement.parts import needed as _needed
 
     return _needed(total, family)
+
+
+FIT_MARGIN = 0.9   # an automatic folding leaves 10 % of every resource for placement and routing
+
+
+def fits(estimate: dict, board, margin: float = FIT_MARGIN) -> bool:
+    """True when the estimate fits ``margin`` of the board (the one fit check, on scaled resources)."""
+    from hwkit.errors import DoesNotFitError
+    from hwkit.implement.parts import check_fit as _check_fit
+
+    avail = {k: (v * margin if v else v) for k, v in estimate["available"].items()}
+    try:
+        _check_fit(estimate["total"], board.family, avail, board.name, estimated=True)
+    except DoesNotFitError:
+        return False
+    return True
 
 
 def check_fit(estimate: dict, board) -> dict:

@@ -22,8 +22,23 @@ BRAM_SHAPES = {
 BRAM_COST = {"ecp5": 128, "ice40": 64, "xilinx": 128}
 LUTRAM_SHAPE = {"ecp5": (16, 4), "xilinx": (64, 1)}   # TRELLIS_DPR16X4; RAM64X1D
 LUTRAM_COST = {"ecp5": 4, "xilinx": 1}
+# what ``lutram`` counts: ECP5 TRELLIS_DPR16X4 primitives; Xilinx LUTs used as RAM, as
+# hwkit.tools.yosys counts them (synth_xilinx builds these from RAM32M, 32 x 6 bits, and RAM64M, 64 x 3
+# bits, 4 LUTs each: an 8 x 288 threshold FIFO measured 42 RAM32M)
+
+
+def lutram_units(depth: int, width: int, family: str) -> int:
+    fam = family_key(family)
+    if fam != "xilinx":
+        return lutram_cells(depth, width, fam)
+    if depth <= 32:
+        return 4 * math.ceil(width / 6)
+    return 4 * math.ceil(depth / 64) * math.ceil(width / 3)
 LUTRAM_OVERHEAD = 10
 LOGIC_COST_RAM, LOGIC_COST_ROM = 1.0, 1.0 / 16
+# LUTs per table bit when a weight table is left to logic: the default model's three 64 x 128 2-bit
+# weight tables took 2,369 more LUTs in logic than in 12 DP16KD (yosys, ECP5): 1/10.4 per bit
+ROM_LUTS_PER_BIT = 1.0 / 10
 
 
 def family_key(family: str) -> str:
@@ -86,6 +101,20 @@ def mapping(depth: int, width: int, family: str, *, rom: bool = False, style: st
     return min(options, key=lambda k: (options[k], k != "logic"))
 
 
+def rom_home(depth: int, width: int, family: str) -> str:
+    """Where a depth x width weight or threshold table goes: 'bram' or 'logic' (a ROM never goes to LUT
+    RAM here). The one rule: the RTL plan sets each table's BLOCK parameter from it and the estimate
+    costs what the plan set. A block RAM costs what yosys charges for one (128); a table bit in LUTs
+    costs what yosys' ROM logic measured on low-bit weights (:data:`ROM_LUTS_PER_BIT`): a 64 x 128
+    table goes to 4 DP16KD, an 8 x 22,440 table to LUTs (624 block RAMs otherwise), a 4 x 16 table to
+    LUTs."""
+    fam = family_key(family)
+    if depth <= 0 or width <= 0:
+        return "logic"
+    in_bram = BRAM_COST[fam] * bram_blocks(depth, width, fam)
+    return "bram" if in_bram < depth * width * ROM_LUTS_PER_BIT else "logic"
+
+
 def rom_columns(text: str, width: int) -> int:
     """Bit columns of a ROM image ($readmemh text) that synthesis keeps in logic: a column equal in
     every word is a constant, and columns equal to each other share their logic."""
@@ -110,7 +139,8 @@ def memory_cost(depth: int, width: int, family: str, *, rom: bool = False, style
         return Cost(bram=bram_blocks(depth, width, fam))
     if kind == "lutram":
         d = LUTRAM_SHAPE[fam][0]
-        return Cost(lut=width * (math.ceil(depth / d) - 1), ff=out_ff, lutram=lutram_cells(depth, width, fam))
+        return Cost(lut=width * (math.ceil(depth / d) - 1), ff=out_ff,
+                    lutram=lutram_units(depth, width, fam))
     if depth <= 1:
         return Cost(ff=out_ff if rom else width)
     k = 6 if fam == "xilinx" else 4

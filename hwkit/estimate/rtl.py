@@ -16,12 +16,12 @@ from hwkit.implement.wrapper import DEFAULT_BAUD
 KEYS = ("lut", "ff", "bram", "lutram", "dsp")
 
 
-def plan_for(graph):
+def plan_for(graph, family: str = "ecp5"):
     """The RTL plan with the folding the graph carries (what the build's generate stage renders)."""
     from hwkit.backends.rtl.plan import build_plan
     from hwkit.ir.folding import folding_of
 
-    return build_plan(graph, folding=folding_of(graph))
+    return build_plan(graph, folding=folding_of(graph), family=family)
 
 
 def attribute(plan) -> tuple[dict, list]:
@@ -61,7 +61,7 @@ def estimate_rtl(graph, board, *, clock_mhz: Optional[float] = None) -> tuple[li
     """(layer rows, wrapper row) for the RTL backend on ``board``; rows are plain dicts with the keys of
     :class:`hwkit.estimate.LayerEstimate` plus ``lutram``."""
     fam = family_key(board.family)
-    plan = plan_for(graph)
+    plan = plan_for(graph, board.family)
     owned, spare = attribute(plan)
     streams = graph.streams
     by_name = {layer.name: layer for layer in graph.layers}

@@ -38,6 +38,8 @@ def needed(counts: dict, family: str) -> dict:
         lut += ECP5_LUTS_PER_LUTRAM * float(counts.get("lutram") or 0)
     elif family == "ice40":
         lut = max(lut, ff)
+    else:   # Xilinx: LUT RAM and SRL cells counted in the LUTs they occupy
+        lut += float(counts.get("lutram") or 0)
     return {"lut": _num(lut), "ff": _num(ff), "bram": _num(float(counts.get("bram", 0))),
             "dsp": _num(float(counts.get("dsp", 0)))}
 

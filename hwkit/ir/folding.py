@@ -12,7 +12,7 @@ per sample / 64 (at least 1)."""
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import Mapping, Optional
+from typing import Callable, Mapping, Optional
 
 from hwkit.errors import ConfigError, UnsupportedModelError
 from hwkit.ir.check import check_graph
@@ -31,7 +31,30 @@ def _true_transpose(by_name: dict, layer) -> bool:
     return isinstance(k, MVU) and k.wtype == layer.wtype and adjoint_taps(k.weights, layer.weights) is not None
 
 
-def _pick(mh, mw, px, target, prefer_simd, conv_c):
+# a block RAM weighs as much as this many LUTs when a folding trades lanes for weight memory: what a
+# part offers of each (ECP5-85F 83,640 LUT4 / 208 DP16KD; xc7z020 53,200 LUT6 / 280 RAMB18)
+BLOCK_LUTS = 400
+
+
+def weight_memory_luts(depth: int, width: int, family: str) -> float:
+    """A weight table's cost in LUTs: its block RAMs at :data:`BLOCK_LUTS` each, or its LUT ROM, by the
+    rule the RTL plan places it with (:func:`hwkit.estimate.memory.rom_home`)."""
+    from hwkit.estimate.memory import ROM_LUTS_PER_BIT, bram_blocks, rom_home
+
+    if rom_home(depth, width, family) == "bram":
+        return BLOCK_LUTS * bram_blocks(depth, width, family)
+    return depth * width * ROM_LUTS_PER_BIT
+
+
+def lane_luts(wbits: int, xbits: int) -> float:
+    """LUTs of one PE x SIMD lane (product and its share of the adder tree), roughly."""
+    return 2.0 if wbits <= 1 and xbits <= 1 else float(wbits * xbits + wbits + xbits)
+
+
+def _pick(mh, mw, px, target, prefer_simd, conv_c, mem=None):
+    """``mem``: (weight bits, input bits, family) to weigh each folding's lanes against the block RAMs
+    its weight table fills (a 2048 x 392 table packs 44 DP16KD, a 1568 x 512 one 57); None: fewest
+    lanes."""
     simds = [s for s in divisors(mw) if conv_c is None or conv_c % s == 0]
     best = None
     for simd in simds:
@@ -39,7 +62,12 @@ def _pick(mh, mw, px, target, prefer_simd, conv_c):
             cyc = px * (mh // pe) * (mw // simd)
             if cyc > target:
                 continue
-            key = (pe * simd, 0 if simd == prefer_simd else 1, abs(pe - simd), simd)
+            lanes = pe * simd
+            if mem is not None:
+                wb, xb, family = mem
+                lanes = lanes * lane_luts(wb, xb) + weight_memory_luts((mh // pe) * (mw // simd), pe * simd * wb,
+                                                                       family)
+            key = (lanes, 0 if simd == prefer_simd else 1, abs(pe - simd), simd)
             if best is None or key < best[0]:
                 best = (key, pe, simd)
     if best is None:   # target unreachable: fully parallel within the allowed SIMD
@@ -62,9 +90,10 @@ def _pick_vvu(layer, streams, target, overrides, keep) -> tuple[int, int]:
 
 
 def choose(graph: HwGraph, target_cycles: Optional[int] = None, overrides: Optional[Mapping] = None,
-           keep: bool = False) -> dict:
+           keep: bool = False, family: Optional[str] = None) -> dict:
     """{MVU name: (pe, simd)} as :func:`fold` sets it. ``keep``: an MVU whose folding is already set
-    (not 1x1) keeps it (a backend re-planning a folded graph)."""
+    (not 1x1) keeps it (a backend re-planning a folded graph). ``family``: weigh lanes against the
+    block RAMs of each weight table on that FPGA family (else: fewest lanes)."""
     layers, streams = graph.layers, graph.streams
     by_name = {l.name: l for l in layers}
     overrides = {k: (int(v[0]), int(v[1])) for k, v in dict(overrides or {}).items()}
@@ -93,7 +122,11 @@ def choose(graph: HwGraph, target_cycles: Optional[int] = None, overrides: Optio
             elif keep and (layer.folding.pe, layer.folding.simd) != (1, 1):
                 pe, simd = layer.folding.pe, layer.folding.simd
             else:
-                pe, simd = _pick(layer.mh, layer.mw, px, target_cycles, arriving.get(layer.inputs[0]), conv_c)
+                mem = None
+                if family is not None:
+                    xt = streams[layer.inputs[0]].dtype
+                    mem = (layer.wtype.bits, xt.bits, family)
+                pe, simd = _pick(layer.mh, layer.mw, px, target_cycles, arriving.get(layer.inputs[0]), conv_c, mem)
             if pe < 1 or simd < 1 or layer.mh % pe or layer.mw % simd or (conv_c and conv_c % simd):
                 raise UnsupportedModelError(
                     f"folding PE={pe} SIMD={simd} of layer '{layer.name}' does not divide its {layer.mh}x{layer.mw} "
@@ -140,7 +173,40 @@ def folding_of(graph: HwGraph) -> dict:
 
 
 def fold(graph: HwGraph, *, target_cycles: Optional[int] = None, overrides: Optional[Mapping] = None,
-         keep: bool = False) -> HwGraph:
+         keep: bool = False, family: Optional[str] = None) -> HwGraph:
     """A new graph with Folding set on every MVU for ``target_cycles`` per sample (see the module
     doc) and on each Threshold after an MVU. ``overrides``: {MVU name: (pe, simd)} forced."""
-    return apply_folding(graph, choose(graph, target_cycles, overrides, keep))
+    return apply_folding(graph, choose(graph, target_cycles, overrides, keep, family))
+
+
+def reachable_cycles(graph: HwGraph) -> list[int]:
+    """Every cycles-per-sample value some MVU of ``graph`` reaches with some folding, ascending."""
+    out = {1}
+    for layer in graph.layers:
+        if isinstance(layer, MVU):
+            px = graph.streams[layer.outputs[0]].pixels
+            out.update(px * (layer.mh // pe) * (layer.mw // simd)
+                       for pe in divisors(layer.mh) for simd in divisors(layer.mw))
+    return sorted(out)
+
+
+def fastest(graph: HwGraph, fits: Callable[[HwGraph], bool], *, family: Optional[str] = None,
+            overrides: Optional[Mapping] = None) -> tuple[HwGraph, bool]:
+    """(folded graph, fits) for the fewest cycles per sample whose folding ``fits`` accepts (the
+    estimator's check with a margin). Resources grow as the target shrinks, so a bisection over the
+    reachable cycle counts finds it with a few estimates; when nothing fits, the slowest folding and
+    False."""
+    cands = reachable_cycles(graph)
+    lo, hi = 0, len(cands) - 1
+    slowest = fold(graph, target_cycles=cands[hi], overrides=overrides, family=family)
+    if not fits(slowest):
+        return slowest, False
+    best = slowest
+    while lo < hi:   # invariant: cands[hi] fits
+        mid = (lo + hi) // 2
+        g = fold(graph, target_cycles=cands[mid], overrides=overrides, family=family)
+        if fits(g):
+            best, hi = g, mid
+        else:
+            lo = mid + 1
+    return best, True

@@ -10,7 +10,7 @@ import numpy as np
 from hwkit.backends.rtl.words import bits, encode, mem, sanitize
 from hwkit.errors import UnsupportedModelError
 from hwkit.estimate.memory import Cost, clog2, family_key, memory_cost
-from hwkit.estimate.plumbing import ARITH, cw, rom_style
+from hwkit.estimate.plumbing import ARITH, cw, fifo, rom_style
 from hwkit.ir.graph import MVU, SlidingWindow, adjoint_taps, derived
 from hwkit.ir.types import IntType
 from hwkit.kinds.mvu_conv import conv, pack_shift
@@ -186,7 +186,7 @@ def emit(b, layer: MVU):
         wfile = f"w_{tag}.mem"
         tiles = layer.weights.reshape(nf, pe, sf, simd).transpose(0, 2, 1, 3).reshape(nf * sf, pe * simd)
         b.plan.mems[wfile] = mem(encode(tiles, wt, wb), wb)
-    block = b.rom_block(nf * sf * pe * simd * wb)
+    block = b.rom_block(nf * sf * pe * simd * wb, nf * sf, pe * simd * wb)
     params = [("MW", layer.mw), ("MH", layer.mh), ("PE", pe), ("SIMD", simd),
               ("XB", bits(xt)), ("XS", int(xt.signed and not xt.bipolar)), ("XBIP", int(xt.bipolar)),
               ("WB", wb), ("WS", int(wt.signed and not wt.bipolar)), ("WBIP", int(wt.bipolar)),
@@ -253,7 +253,8 @@ def cost(p: dict, family: str, mems: dict) -> Cost:
     ff += 3 * lat + pe * (ai + ab) + 1 + cw(nf)                          # flags, accumulators, output
     lut = lanes * prod_lut + pe * sum(math.ceil(simd / 2 ** lv) * (pbe + lv) for lv in range(1, lat + 1))
     lut += pe * 2 * ai + simd * xb + 40                                  # accumulate/bias select, input mux
-    cost = Cost(lut=lut * ARITH[fam], ff=ff)
+    ff += clog2(lat + 9)                                                 # output credits
+    cost = Cost(lut=lut * ARITH[fam], ff=ff) + fifo({"W": pe * ab, "DEPTH": lat + 8}, fam, mems)
     if not int(p.get("EXT_ROM", 0)):
         cost += memory_cost(depth, wbits, fam, rom=True, style=rom_style(int(p["BLOCK"])), sync_read=True,
                             image=mems.get(p.get("WFILE")))

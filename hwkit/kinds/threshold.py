@@ -101,7 +101,7 @@ def emit(b, layer: Threshold):
     b.plan.mems[tfile] = mem(encode(t.reshape(c // e, e * n), None, tb), tb)
     dst = b.out_link(layer, e)
     base = 0 if yt.bipolar else layer.base
-    block = b.rom_block(c * n * tb)
+    block = b.rom_block(c * n * tb, c // e, e * n * tb)
     b.block("hk_thresh", layer.name, [("C", c), ("PE", e), ("IB", bits(xin.dtype)), ("IS", int(xin.dtype.signed)),
                                       ("N", n), ("TB", tb), ("OB", bits(yt)), ("BASE", base), ("TFILE", tfile),
                                       ("BLOCK", block)], src, dst, f"{layer.name}: {n} thresholds -> {yt}")

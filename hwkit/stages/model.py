@@ -67,8 +67,8 @@ def lower(ctx) -> dict:
     fn = c.require("hwkit.ir.lower", "lower")
     graph = fn(str(ctx.artefact("export", c.QONNX)))
     clock = c.requested_clock(ctx)
-    target_cycles = (max(1, int(clock.requested_mhz * 1e6 // ctx.config.target_fps))
-                     if ctx.config.target_fps else None)
+    fps = ctx.config.target_fps   # 'max': the backend folds for the fastest that fits
+    target_cycles = max(1, int(clock.requested_mhz * 1e6 // fps)) if fps and fps != "max" else None
     # the backend's own choice, fixed here so the estimate and the generated sources agree
     graph = c.backend(ctx).fold(graph, c.board(ctx), ctx.config, target_cycles=target_cycles)
     files = c.save_graph_artefact(graph, ctx.workdir)

@@ -22,6 +22,9 @@ SYNTH = {
     "ice40": "synth_ice40",
     "xilinx": "synth_xilinx -family xc7",
 }
+# how each synth command keeps the hierarchy (synth_xilinx keeps it unless told -flatten, and refuses
+# -noflatten)
+KEEP_HIERARCHY = {"ecp5": "-noflatten", "ice40": "-noflatten", "xilinx": ""}
 
 # cell type -> (resource, weight). ECP5 carry cells (CCU2C) hold two LUT4s; a 16x4 LUT RAM
 # (TRELLIS_DPR16X4) occupies the LUTs of half a slice.
@@ -33,7 +36,12 @@ _CELLS = {
               "SB_MAC16": ("dsp", 1)},
     "xilinx": {"LUT1": ("lut", 1), "LUT2": ("lut", 1), "LUT3": ("lut", 1), "LUT4": ("lut", 1),
                "LUT5": ("lut", 1), "LUT6": ("lut", 1), "RAMB18E1": ("bram", 0.5),
-               "RAMB36E1": ("bram", 1), "DSP48E1": ("dsp", 1)},
+               "RAMB36E1": ("bram", 1), "DSP48E1": ("dsp", 1),
+               # LUT RAM and shift registers, in the SLICEM LUTs they occupy (UG474)
+               **{c: ("lutram", n) for c, n in (("RAM32X1S", 1), ("RAM64X1S", 1), ("RAM32X1D", 2), ("RAM64X1D", 2),
+                                                 ("RAM128X1S", 2), ("RAM128X1D", 4), ("RAM256X1S", 4), ("RAM32M", 4),
+                                                 ("RAM64M", 4), ("RAM32M16", 8), ("RAM64M8", 8), ("SRL16E", 1),
+                                                 ("SRLC16E", 1), ("SRLC32E", 1))}},
 }
 
 
@@ -152,11 +160,11 @@ def instance_stats(sources: Sequence[Path], top: str, build_dir: Path, family: s
     stage_inputs(data_files, build_dir)
     stem = f"{top}.hier"
     script = [f"read_verilog -defer {n}" for n in names]
-    script += [f"{SYNTH[family]} -top {top} -noflatten {extra_synth_args}".strip(),
+    script += [" ".join(filter(None, (SYNTH[family], "-top", top, KEEP_HIERARCHY[family], extra_synth_args))),
                f"tee -q -o {stem}.stat.json stat -json", f"write_json {stem}.json"]
     (build_dir / f"{stem}.ys").write_text("\n".join(script) + "\n")
     run_tool([yosys_path(), "-q", "-s", f"{stem}.ys"], cwd=build_dir, log=build_dir / f"yosys_{family}_hier.log",
-             timeout=timeout, stage=f"yosys {SYNTH[family].split()[0]} -noflatten")
+             timeout=timeout, stage=f"yosys {SYNTH[family].split()[0]} (hierarchy kept)")
     stat = json.loads((build_dir / f"{stem}.stat.json").read_text())
     netlist = build_dir / f"{stem}.json"
     cells = json.loads(netlist.read_text())["modules"]

@@ -51,19 +51,24 @@ def build(name: str, seed: int = 0) -> torch.nn.Module:
 def export(name: str, path: str | os.PathLike, *, clean: bool = False, seed: int = 0) -> Path:
     """Write the network as QONNX at ``path``: Brevitas' raw export (batch 1, the node names a user's
     file has), or with ``clean`` hwkit's export (qonnx cleanup, renamed nodes)."""
+    return write_qonnx(build(name, seed), in_shape(name), path, clean=clean)
+
+
+def write_qonnx(model: torch.nn.Module, shape: tuple[int, ...], path: str | os.PathLike, *,
+                clean: bool = False) -> Path:
+    """``model`` (input ``shape`` without batch) as QONNX at ``path``, raw Brevitas or hwkit-cleaned."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    model = build(name, seed)
     if clean:
         from hwkit.export import export_qonnx
 
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            export_qonnx(model, in_shape(name), path)
+            export_qonnx(model, shape, path)
         return path
     from brevitas.export import export_qonnx as brevitas_export
 
-    x = torch.rand(1, *in_shape(name))
+    x = torch.rand(1, *shape)
     with tempfile.TemporaryDirectory(dir=path.parent) as tmp, warnings.catch_warnings(), torch.no_grad():
         warnings.simplefilter("ignore")
         part = Path(tmp) / "model.onnx"

@@ -16,10 +16,22 @@ class RtlBackend(Backend):
     tops = ("uart", "axis", "core")   # the board top with a bitstream, or the IP out of context (steps.IP_TOPS)
 
     def fold(self, graph, board, config, *, target_cycles: Optional[int] = None):
-        from hwkit.ir.folding import fold
+        """Always folded. ``target_fps: max``, or no target when the default (largest MVU's MACs / 64
+        cycles per sample) does not fit: the fastest folding the estimate fits on the board with a
+        margin (hwkit.ir.folding.fastest); a target: the folding for it, block RAMs weighed in."""
+        from hwkit.estimate import fits
+        from hwkit.ir.folding import fastest, fold
 
-        # always folded: without a target, the RTL's default (largest MVU's MACs / 64 per sample)
-        return fold(graph, target_cycles=target_cycles)
+        fam = board.family
+        if target_cycles is not None:
+            return fold(graph, target_cycles=target_cycles, family=fam)
+        auto = getattr(config, "target_fps", None) == "max"
+        if not auto:
+            g = fold(graph)
+            if fits(self.estimate(g, board, board.clock_mhz), board, margin=1.0):
+                return g
+        best, _ = fastest(graph, lambda g: fits(self.estimate(g, board, board.clock_mhz), board), family=fam)
+        return best
 
     def estimate(self, graph, board, clock_mhz: float) -> dict:
         from hwkit.estimate import rtl_estimate
@@ -38,9 +50,11 @@ class RtlBackend(Backend):
             from hwkit.ir.inputs import random_grid_inputs
 
             # the core's timing does not depend on the data: inputs on the grid show every FIFO's peak
-            sizing = size_fifos(graph, workdir, random_grid_inputs(graph, 256, seed=config.seed), folding=fixed)
+            sizing = size_fifos(graph, workdir, random_grid_inputs(graph, 256, seed=config.seed), folding=fixed,
+                               family=board.family)
             record["fifo_sizing"] = sizing.as_dict()
-        desc = gen(graph, workdir, folding=fixed, fifo_depths=record.get("fifo_sizing") and sizing.depths)
+        desc = gen(graph, workdir, folding=fixed, fifo_depths=record.get("fifo_sizing") and sizing.depths,
+                   family=board.family)
         folding.update({row["name"]: [row["pe"], row["simd"]] for row in desc.get("layers", []) if row.get("pe")})
         n_v, n_m = len(desc["files"]["verilog"]), len(desc["files"]["mem"])
         fifo_note = ""

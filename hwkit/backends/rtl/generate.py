@@ -67,12 +67,13 @@ def core_description(plan: Plan, files: list[str]) -> dict:
 
 
 def generate(graph, out_dir: Path, *, target_ii: Optional[int] = None, folding: Optional[dict] = None,
-             fifo_depths: Optional[dict] = None, rom_style: str = "auto") -> dict:
+             fifo_depths: Optional[dict] = None, rom_style: str = "auto", family: str = "ecp5") -> dict:
     """Write the core for ``graph`` into ``out_dir``; returns the core.json dict.
 
     ``folding`` {mvu name: (pe, simd)} and ``fifo_depths`` {consumer layer name: depth} override the
     automatic choices; ``rom_style`` is 'auto', 'block' or 'logic'."""
-    plan = build_plan(graph, target_ii=target_ii, folding=folding, fifo_depths=fifo_depths, rom_style=rom_style)
+    plan = build_plan(graph, target_ii=target_ii, folding=folding, fifo_depths=fifo_depths, rom_style=rom_style,
+                      family=family)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     files = []

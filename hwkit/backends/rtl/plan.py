@@ -20,7 +20,7 @@ from hwkit.errors import UnsupportedModelError
 from hwkit.ir.graph import MVU, SlidingWindow, Stream
 from hwkit.kinds import kind_of
 
-BLOCK_ROM_BITS = 2048   # ROMs at least this big go to block RAM, smaller ones to LUTs
+BLOCK_ROM_BITS = 2048   # line buffers at least this big go to block RAM, smaller ones to LUTs
 
 
 @dataclass
@@ -83,13 +83,14 @@ def choose_folding(graph: HwGraph, target_ii: Optional[int] = None, overrides: O
 
 
 class _Builder:
-    def __init__(self, graph: HwGraph, folding: dict, fifo_depths: dict, rom_style: str):
+    def __init__(self, graph: HwGraph, folding: dict, fifo_depths: dict, rom_style: str, family: str = "ecp5"):
         self.graph = graph
         self.layers = graph.hardware_layers()
         self.streams = dict(graph.streams)
         self.folding = folding
         self.fifo_depths = fifo_depths
         self.rom_style = rom_style
+        self.family = family
         self.plan = Plan(sanitize(graph.name))
         self.names: set = set()
         self.alias: dict = {}
@@ -181,11 +182,17 @@ class _Builder:
         self.plan.fifo_keys[self.plan.insts[-1].name] = consumer
         return out
 
-    def rom_block(self, bits: int) -> int:
+    def rom_block(self, bits: int, depth: int = 0, width: int = 0) -> int:
+        """1 if a memory goes to block RAM. A table of known ``depth`` x ``width`` follows the family's
+        rule (:func:`hwkit.estimate.memory.rom_home`, which the estimate costs); others by size."""
         if self.rom_style == "block":
             return 1
         if self.rom_style == "logic":
             return 0
+        if depth and width:
+            from hwkit.estimate.memory import rom_home
+
+            return int(rom_home(depth, width, self.family) == "bram")
         return int(bits >= BLOCK_ROM_BITS)
 
     # ---- layers
@@ -260,6 +267,7 @@ class _Builder:
 
 
 def build_plan(graph: HwGraph, *, target_ii: Optional[int] = None, folding: Optional[dict] = None,
-               fifo_depths: Optional[dict] = None, rom_style: str = "auto") -> Plan:
+               fifo_depths: Optional[dict] = None, rom_style: str = "auto", family: str = "ecp5") -> Plan:
+    """``family``: the FPGA family whose memory primitives decide where each table goes."""
     fold = choose_folding(graph, target_ii, folding)
-    return _Builder(graph, fold, dict(fifo_depths or {}), rom_style).build()
+    return _Builder(graph, fold, dict(fifo_depths or {}), rom_style, family).build()

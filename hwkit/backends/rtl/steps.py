@@ -84,7 +84,7 @@ def _layer_stats(ctx, family: str, nodsp: bool) -> dict:
     sources, mems = _core_files(ctx)
     per_inst = yosys.instance_stats(sources, "hwkit_core", ctx.workdir, family, data_files=mems,
                                     extra_synth_args="-nodsp" if nodsp else "")
-    owned, _ = attribute(plan_for(c.graph(ctx)))
+    owned, _ = attribute(plan_for(c.graph(ctx), family))
     layers = {}
     for layer, insts in owned.items():
         tot = dict.fromkeys(("lut", "ff", "bram", "dsp", "lutram"), 0)

@@ -1,0 +1,88 @@
+"""Memory placement (one rule for the RTL plan and the estimate), folding that weighs block RAMs, and
+the fastest folding that fits (``target_fps: max``)."""
+from __future__ import annotations
+
+import pytest
+
+from hwkit.estimate.memory import rom_home
+from hwkit.ir.folding import _pick, fastest, fold, reachable_cycles
+
+
+@pytest.mark.parametrize("depth,width,family,home", [
+    (8, 22440, "ecp5", "logic"),    # a float-BatchNorm threshold table: 624 DP16KD otherwise
+    (8, 22440, "xilinx", "logic"),
+    (64, 208, "ecp5", "bram"),      # 13 Kbit read 208 bits at a time: 6 blocks beat ~1,330 LUTs
+    (64, 128, "ecp5", "bram"),      # the default model's weight tables: 4 blocks, ~820 LUTs in logic
+    (64, 6, "ecp5", "logic"),
+    (16, 896, "ecp5", "logic"),     # 25 blocks for 14 Kbit: LUTs
+    (1024, 1024, "ecp5", "bram"),
+    (4, 16, "ice40", "logic"),
+])
+def test_table_home(depth, width, family, home):
+    assert rom_home(depth, width, family) == home
+
+
+def test_plan_places_tables_by_the_rule_and_the_estimate_follows():
+    from tests.test_estimate_blocks import _small_graph
+    from hwkit.backends.rtl.plan import build_plan
+
+    g = _small_graph()
+    plan = build_plan(g, folding={"fc1": (4, 4), "fc2": (2, 2)}, family="ecp5")
+    for info in plan.layers:
+        if info.rom:
+            assert info.rom["block"] == (rom_home(info.rom["depth"], info.rom["width"], "ecp5") == "bram")
+    forced = build_plan(g, folding={"fc1": (4, 4), "fc2": (2, 2)}, rom_style="block")
+    assert all(info.rom["block"] for info in forced.layers if info.rom)
+
+
+def test_folding_packs_block_ram():
+    # LFC's 1024 x 784 layer within 1666 cycles: fewest lanes is 32 x 16 (1568 x 512 bits: 57 DP16KD);
+    # weighing block RAMs picks 16 x 49 (1024 x 784 bits: 44 DP16KD)
+    assert _pick(1024, 784, 1, 1666, None, None) == (32, 16)
+    assert _pick(1024, 784, 1, 1666, None, None, (1, 1, "ecp5")) == (16, 49)
+
+
+def test_fastest_is_the_fewest_cycles_that_fit():
+    from tests.test_estimate_blocks import _small_graph
+    from hwkit.sim import cycles
+
+    g = _small_graph()
+    lanes = lambda h: sum(l.folding.pe * l.folding.simd for l in h.layers if l.kind == "MVU")  # noqa: E731
+    best, ok = fastest(g, lambda h: lanes(h) <= 12)
+    assert ok and lanes(best) <= 12
+    ii = cycles(best)["ii"]
+    assert ii > 1
+    for c in reachable_cycles(g):   # every faster reachable target needs more lanes than allowed
+        if c < ii:
+            assert lanes(fold(g, target_cycles=c)) > 12
+    slow, ok = fastest(g, lambda h: False)
+    assert not ok and slow is not None
+
+
+def test_target_fps_max_is_an_rtl_setting():
+    from hwkit.build import BuildConfig
+    from hwkit.errors import ConfigError
+
+    BuildConfig(target_fps="max").validate()
+    with pytest.raises(ConfigError, match="max"):
+        BuildConfig(target_fps="max", backend="hls4ml").validate()
+    with pytest.raises(ConfigError):
+        BuildConfig(target_fps="fast").validate()
+
+
+def test_finn_cybsec_mlp_fits_a_pynq_z1_at_over_100k_samples_per_second(tmp_path):
+    # FINN's 600-input UNSW-NB15 MLP (float-scale BatchNorm, bipolar output) on an xc7z020 at the
+    # default folding: the estimate fits with the margin, and at the board clock the II gives > 100k/s
+    from hwkit.boards import load_board
+    from hwkit.backends import estimate_graph, get_backend
+    from hwkit.estimate import fits
+    from hwkit.ir.lower import lower
+    from hwkit.sim import cycles
+    from hwkit.zoo.finn_cybsec import export
+
+    board = load_board("pynq-z1")
+    g = lower(str(export(tmp_path / "cybsec.onnx", clean=True)))
+    folded = get_backend("rtl").fold(g, board, None)
+    est = estimate_graph(folded, board, backend="rtl")
+    assert fits(est, board)
+    assert board.clock_mhz * 1e6 / cycles(folded)["ii"] >= 100_000
