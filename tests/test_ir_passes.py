@@ -40,6 +40,22 @@ def _mlp_nodes(w, wscale=0.25, bits=4, extra=None):
     return nodes, inits
 
 
+def test_a_dangling_branch_is_not_lowered():
+    # a second MatMul reads the quantized input but no output depends on it: hardware for it would
+    # hold a stream nobody reads and stall the fork feeding both
+    w = np.arange(16, dtype=float).reshape(4, 4) % 3 - 1
+    nodes, inits = _mlp_nodes(w)
+    plain = lower(_model(nodes, inits, (4,), (4,)))
+    nodes.append(helper.make_node("MatMul", ["qin_out", "qw_out"], ["side"], name="side_branch"))
+    nodes.append(helper.make_node("Relu", ["side"], ["side_relu"], name="side_relu"))
+    m = _model(nodes, inits, (4,), (4,))
+    assert "side_branch" in {n.name for n in m.graph.node}
+    g = lower(m)
+    assert [l.kind for l in g.layers] == [l.kind for l in plain.layers]
+    read = {s for l in g.layers for s in l.inputs} | set(g.outputs)
+    assert all(o in read for l in g.hardware_layers() for o in l.outputs)
+
+
 def test_load_rejects_missing_file(tmp_path):
     with pytest.raises(ConfigError, match="not found"):
         load(tmp_path / "nope.onnx")

@@ -50,16 +50,20 @@ def fix_batch(model):
 
 
 def cleanup(model):
-    """qonnx clean-up without renaming: InferShapes, FoldConstants (quantizers kept), unused and
-    static inputs removed. Node and tensor names stay the user's, so errors can name them."""
+    """qonnx clean-up without renaming: InferShapes, FoldConstants (quantizers kept), nodes no output
+    depends on (a dangling branch would become hardware whose output nobody reads, stalling the
+    stream that feeds it), unused and static inputs removed. Node and tensor names stay the user's,
+    so errors can name them."""
     from qonnx.transformation.fold_constants import FoldConstants
     from qonnx.transformation.general import RemoveStaticGraphInputs, RemoveUnusedTensors
     from qonnx.transformation.infer_shapes import InferShapes
+    from qonnx.transformation.remove import RemoveUnusedNodes
 
     for node in model.graph.node:
         if node.op_type in ("Quant", "BipolarQuant", "Trunc"):
             node.domain = "qonnx.custom_op.general"
-    for t in (InferShapes(), FoldConstants(exclude_op_types=["Quant", "BipolarQuant"]), RemoveUnusedTensors(),
+    for t in (InferShapes(), FoldConstants(exclude_op_types=["Quant", "BipolarQuant"]), RemoveUnusedNodes(),
+              RemoveUnusedTensors(),
               RemoveStaticGraphInputs(), InferShapes()):
         model = model.transform(t)
     taken = {n.name for n in model.graph.node}
