@@ -138,3 +138,35 @@ def test_cli_jobs_option(mlp, tmp_path):
     assert s["jobs"] == 2 and s["mismatches"] == 0 and s["n"] == 120 and s["ii_measured"] == s["ii_model"]
     r = cli("cosim", mlp, "--backend", "rtl", "--n", 10, "--jobs", 0, "--out", tmp_path / "d")
     assert r.returncode != 0 and "--jobs must be" in r.stderr
+
+
+@pytest.mark.tools
+def test_max_pool_of_a_bipolar_stream_is_exact(tmp_path):
+    """CNV's first MaxPool: +-1 activations (1 bit, 0 = -1) ordered as codes, not as signed 1-bit numbers."""
+    import brevitas.nn as qnn
+    import torch
+    from brevitas.quant import SignedBinaryActPerTensorConst, SignedBinaryWeightPerTensorConst
+
+    sys.path.insert(0, os.path.dirname(__file__))
+    from golden_helpers import export
+
+    from hwkit.ir import lower, random_grid_inputs
+    from hwkit.zoo.quant import InputQuantPoT
+
+    torch.manual_seed(3)
+    binw = dict(weight_quant=SignedBinaryWeightPerTensorConst, bias=False, return_quant_tensor=True)
+    model = torch.nn.Sequential(
+        qnn.QuantIdentity(act_quant=InputQuantPoT, bit_width=4, max_val=1.0, return_quant_tensor=True),
+        qnn.QuantConv2d(1, 8, 3, padding=1, **binw), torch.nn.BatchNorm2d(8),
+        qnn.QuantIdentity(act_quant=SignedBinaryActPerTensorConst, return_quant_tensor=True),
+        torch.nn.MaxPool2d(2), torch.nn.Flatten(), qnn.QuantLinear(8 * 4 * 4, 4, **binw))
+    with torch.no_grad():   # thresholds near the accumulator's middle: windows of mixed signs are common
+        model[2].running_mean.copy_(torch.randn(8) * 0.3)
+    graph = lower(str(export(model.eval(), (1, 8, 8), tmp_path / "bin_pool.onnx")))
+    pools = [l for l in graph.layers if l.kind == "Pool"]
+    assert pools and graph.streams[pools[0].inputs[0]].dtype.bipolar
+    x = random_grid_inputs(graph, 200, seed=1)
+    res = cosimulate(graph, x, tmp_path / "core", generate_first=True)
+    y = next(iter(res.outputs.values()))
+    assert len(np.unique(y.reshape(len(y), -1), axis=0)) > 20      # the outputs depend on the input
+    assert res.mismatches == 0, res.report.entries[:3]
