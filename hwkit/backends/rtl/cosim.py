@@ -2,8 +2,9 @@
 
 The samples stream through one simulator run (files in, files out), so 10,000+ vectors take
 seconds; when vectors x II is large (a CIFAR CNV: ~450k cycles a sample) they are split into
-contiguous slices, one process of the same compiled simulator each, merged back in order. The compiled simulator is cached by the Verilog sources only: the weight images are read
-at run time from the core directory, so retraining a model of the same shape does not recompile.
+contiguous slices, one process of the same compiled simulator each, merged back in order. The
+compiled simulator is cached by the Verilog sources only: the weight images are read at run time
+from the core directory, so retraining a model of the same shape does not recompile.
 Cycle counts come from the same run: II is the distance between the first output beats of
 consecutive samples; latency runs from a sample's first input beat to its last output beat.
 """
@@ -90,8 +91,8 @@ def slices(n: int, jobs: int) -> list[tuple[int, int]]:
 
 
 def merge_runs(runs: list) -> object:
-    """One StreamRun of consecutive (StreamRun, samples) runs: outputs in order, each run's cycles shifted past the previous
-    run's last output beat (so the total is the sum of the processes' cycles), slice starts recorded."""
+    """One StreamRun of consecutive (StreamRun, samples) runs: outputs in order, each run's cycles shifted
+    past the previous run's last output beat (the total is the sum of the processes' cycles), starts recorded."""
     from hwkit.backends.rtl.stream import StreamRun
 
     if len(runs) == 1:
