@@ -170,3 +170,23 @@ def test_max_pool_of_a_bipolar_stream_is_exact(tmp_path):
     y = next(iter(res.outputs.values()))
     assert len(np.unique(y.reshape(len(y), -1), axis=0)) > 20      # the outputs depend on the input
     assert res.mismatches == 0, res.report.entries[:3]
+
+
+@pytest.mark.tools
+def test_the_build_cosim_stage_goes_parallel_when_the_work_is_large(mlp, tmp_path, monkeypatch):
+    """The rtl backend's simulate (the build's cosim stage) takes the default: every CPU past the threshold."""
+    import hwkit.backends.rtl.cosim as cosim
+    from hwkit.backends.rtl.backend import RtlBackend
+    from hwkit.backends.rtl.generate import generate
+    from hwkit.ir import lower, random_grid_inputs
+    from hwkit.sim import simulate
+
+    graph = lower(str(mlp))
+    generate(graph, tmp_path / "gen")
+    x = random_grid_inputs(graph, 64, seed=9)
+    monkeypatch.setattr(cosim, "PARALLEL_WORK", 1)
+    monkeypatch.setattr(cosim, "cpu_count", lambda: 2)
+    sim = RtlBackend().simulate(graph, tmp_path / "gen", x, tmp_path / "work", None)
+    assert sim.detail["simulator_processes"] == 2 and sim.ii_cycles == sim.detail["ii_model"]
+    golden = simulate(graph, x).outputs
+    assert all(np.array_equal(golden[k], v) for k, v in sim.outputs.items())
