@@ -61,8 +61,9 @@ def build_simulator(core_dir: Path, cache_dir: Optional[Path] = None, defines=()
                            defines=defines, trace=trace)
 
 
-# below this many simulated cycles (vectors x II) a second Verilator process costs more than it saves
-PARALLEL_WORK = 20_000_000
+# below this many simulated cycles (vectors x II), about a second of Verilator on a small core, a second
+# process costs more than it saves (a CIFAR CNV simulates ~100k cycles/s: 32 vectors = 14M cycles, 146 s)
+PARALLEL_WORK = 5_000_000
 
 
 def cpu_count() -> int:
