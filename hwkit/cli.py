@@ -276,9 +276,12 @@ def cosim_cmd(
                               "cocotbext-axi through the AXI4-Stream wrapper, random back-pressure)"),
     waves: int = typer.Option(0, "--waves", help="rtl: write a VCD of the run up to the first mismatching "
                               "vector, or of the first N vectors when none mismatches (0 = off)"),
+    jobs: Optional[int] = typer.Option(None, "--jobs", help="rtl: Verilator processes sharing the vectors "
+                                       "(default: every CPU when vectors x II is large, else 1)"),
 ):
     """Generated hardware (C simulation, or RTL in Verilator) vs the golden model, bit for bit."""
     _int_opt("--waves", waves, 0, meaning=" (vectors in the waveform; 0 = off)")
+    _int_opt("--jobs", jobs, 1, meaning=" (Verilator processes)")
     if backend == "rtl":
         import json
 
@@ -289,12 +292,12 @@ def cosim_cmd(
         _out_dir("--out", out)
         from hwkit.backends.rtl.cli import check_cosim, rtl_cosim
 
-        summary = rtl_cosim(model, out, n, bench=bench, waves=waves)
+        summary = rtl_cosim(model, out, n, bench=bench, waves=waves, jobs=jobs)
         typer.echo(json.dumps(summary, indent=2, sort_keys=True, default=str))
         check_cosim(summary)
         return
-    if bench != "cxx" or waves:
-        raise ConfigError("--bench and --waves apply to --backend rtl (the hls4ml C simulation has neither)")
+    if bench != "cxx" or waves or jobs is not None:
+        raise ConfigError("--bench, --waves and --jobs apply to --backend rtl (the hls4ml C simulation has none)")
     _int_opt("--n", n, 0, meaning=" (0 with --data: the test data only)")
     if n == 0 and not (data or dataset):
         raise ConfigError("nothing to cosimulate: --n 0 without --data; give --n > 0 or --data")

@@ -100,8 +100,10 @@ def emit(b, layer: Pool):
     win, cyc = b.swg(layer, src, simd, layer.kernel, layer.stride, layer.pad, xin.dtype.min, sanitize(layer.name))
     k = layer.kernel[0] * layer.kernel[1]
     dst = b.out_link(layer, simd)
+    # a bipolar element is one bit with 0 meaning -1: its codes order as unsigned, not as signed
+    signed = xin.dtype.signed and not xin.dtype.bipolar
     b.block("hk_pool", layer.name, [("C", c), ("SIMD", simd), ("K", k), ("B", src.bits),
-                                    ("S", int(xin.dtype.signed)), ("MODE", 0 if layer.mode == "max" else 1),
+                                    ("S", int(signed)), ("MODE", 0 if layer.mode == "max" else 1),
                                     ("SHIFT", layer.shift), ("OB", bits(yt))], win, dst,
             f"{layer.name}: {layer.mode} pool {layer.kernel}")
     b.info(layer, ["hk_swg", "hk_pool"], cyc)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
 import time
 from dataclasses import dataclass
@@ -57,16 +58,25 @@ def run_tool(
     argv = [str(a) for a in argv]
     full_env = None if env is None else {**os.environ, **env}
     start = time.monotonic()
+    # its own session (process group), so that a timeout ends what the tool started too (make -> g++,
+    # yowasp workers), not only the tool: an orphaned compiler would keep a core busy for minutes
+    proc = subprocess.Popen(argv, cwd=cwd, env=full_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True, errors="replace", start_new_session=True)
+    _RUNNING.add(proc)
     try:
-        proc = subprocess.run(
-            argv, cwd=cwd, env=full_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-            timeout=timeout, text=True, errors="replace",
-        )
-        out, code = proc.stdout, proc.returncode
-    except subprocess.TimeoutExpired as exc:
-        out = exc.stdout.decode(errors="replace") if isinstance(exc.stdout, bytes) else (exc.stdout or "")
+        out, _ = proc.communicate(timeout=timeout)
+        code = proc.returncode
+    except subprocess.TimeoutExpired:
+        _kill_group(proc)
+        out, _ = proc.communicate()
         code = -1
-        out += f"\n[hwkit] timed out after {timeout:.0f} s\n"
+        out = (out or "") + f"\n[hwkit] timed out after {timeout:.0f} s\n"
+    except BaseException:  # Ctrl-C no longer reaches a separate session: end the group here
+        _kill_group(proc)
+        proc.wait()
+        raise
+    finally:
+        _RUNNING.discard(proc)
     seconds = time.monotonic() - start
     if log is not None:
         log = Path(log)
@@ -79,6 +89,24 @@ def run_tool(
         last = next((ln for ln in reversed(out.strip().splitlines()) if ln.strip()), "")
         raise BuildFailedError(f"{what}{result.tool} exited with {code}{where}: {last[:200]}")
     return result
+
+
+_RUNNING: set = set()   # tools running now, from any thread (parallel cosim runs several)
+
+
+def stop_tools() -> None:
+    """Kill every tool this process is running (with what each started): when one of several parallel
+    runs failed or the user interrupted, the others must not run on unobserved."""
+    for proc in list(_RUNNING):
+        _kill_group(proc)
+
+
+def _kill_group(proc: subprocess.Popen) -> None:
+    """SIGKILL the process group ``proc`` leads (it was started with start_new_session)."""
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:  # already gone
+        pass
 
 
 # YoWASP prints this on the first run of each tool (while it compiles the WebAssembly), before the tool's own

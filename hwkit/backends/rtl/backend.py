@@ -74,7 +74,7 @@ class RtlBackend(Backend):
         shutil.copytree(generated_dir, core, ignore=shutil.ignore_patterns("stage.json"))
         exe = build_simulator(core)
         t0 = time.monotonic()
-        y, run, desc = run_core(core, x_int, exe=exe)
+        y, run, desc = run_core(core, x_int, exe=exe, jobs=None)  # parallel processes when the work is large
         seconds = time.monotonic() - t0
         shutil.rmtree(core)
         res = CosimResult({desc["out"]["stream"]: y}, len(y), None, ii_model=desc["ii_cycles"])
@@ -82,6 +82,7 @@ class RtlBackend(Backend):
         return SimOutputs(res.outputs, ii_cycles=res.ii_measured or None, latency_cycles=res.latency_cycles,
                           simulator="Verilator", samples_per_s=len(y) / seconds if seconds else None,
                           detail={"ii_model": res.ii_model, "ii_cycle_model": cycle_model_ii(graph, desc),
+                                  "simulator_processes": len(run.starts) + 1,
                                   "tools": {"verilator": verilator.version()}})
 
     def steps(self) -> list:

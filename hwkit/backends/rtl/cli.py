@@ -78,18 +78,24 @@ def run_rtl(model: Path, out: Path, n: int = 10000, target_ii: Optional[int] = N
 BENCHES = ("cxx", "cocotb")
 
 
-def rtl_cosim(model: Path, out: Path, n: int = 2000, *, bench: str = "cxx", waves: int = 0, seed: int = 0) -> dict:
+def rtl_cosim(model: Path, out: Path, n: int = 2000, *, bench: str = "cxx", waves: int = 0, seed: int = 0,
+              jobs: Optional[int] = None) -> dict:
     """`hwkit cosim --backend rtl`: the core of ``model`` against the golden model on ``n`` grid inputs,
     through the C++ stream bench (``cxx``, fast, for bulk vectors) or the cocotb + cocotbext-axi bench
     of the AXI4-Stream wrapper with random back-pressure (``cocotb``). ``waves`` > 0 writes a VCD of the
-    run up to the first mismatching vector, or of the first ``waves`` vectors when none mismatches."""
-    from hwkit.backends.rtl.cosim import cosimulate, first_bad_vector, write_waves
+    run up to the first mismatching vector, or of the first ``waves`` vectors when none mismatches.
+    ``jobs``: parallel simulator processes of the cxx bench (None: all CPUs when vectors x II is large)."""
+    from hwkit.backends.rtl.cosim import cosim_jobs, cosimulate, first_bad_vector, write_waves
     from hwkit.backends.rtl.generate import generate
     from hwkit.ir import lower, random_grid_inputs
     from hwkit.sim import simulate
 
     if bench not in BENCHES:
         raise ConfigError(f"--bench must be one of {', '.join(BENCHES)}, got '{bench}'")
+    if jobs is not None:
+        cosim_jobs(jobs, 1, 1)  # a bad --jobs fails before anything is generated
+        if bench != "cxx":
+            raise ConfigError("--jobs applies to --bench cxx (the cocotb bench runs one simulator)")
     graph = lower(str(model))
     core = Path(out) / "core"
     desc = generate(graph, core)
@@ -98,7 +104,7 @@ def rtl_cosim(model: Path, out: Path, n: int = 2000, *, bench: str = "cxx", wave
     golden = simulate(graph, x).outputs[stream]
     summary: dict = {"core": str(core), "bench": bench, "ii_model": desc["ii_cycles"]}
     if bench == "cxx":
-        res = cosimulate(graph, x, core, golden={stream: golden})
+        res = cosimulate(graph, x, core, golden={stream: golden}, jobs=jobs)
         summary.update(res.as_dict())
         got = res.outputs[stream]
     else:

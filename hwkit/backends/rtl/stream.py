@@ -76,29 +76,34 @@ class StreamRun:
     out_cycles: np.ndarray    # cycle of each output beat
     in_cycles: np.ndarray     # cycle of each accepted input beat
     seconds: float
+    # samples at which a further simulator process started (parallel cosim): its cycles continue the
+    # previous process's, but the distance to the sample before is a pipeline refill, not an II
+    starts: tuple = ()
 
 
 def run_stream(exe: Path, in_codes: np.ndarray, in_bits: int, n_out_beats: int, out_e: int, out_bits: int,
                workdir: Path, *, stall_in: int = 0, stall_out: int = 0, seed: int = 0,
-               max_cycles: int = 2_000_000_000, timeout: float = 3600) -> StreamRun:
+               max_cycles: int = 2_000_000_000, timeout: float = 3600, tag: str = "") -> StreamRun:
     """Feed ``in_codes`` (n_beats, E_in) through the compiled bench ``exe``; cwd = ``workdir`` so
-    the design's $readmemh files are found by relative name."""
+    the design's $readmemh files are found by relative name. ``tag`` names this run's files
+    (``in<tag>.hex``, ``out<tag>.txt``, ...) so that several runs can share ``workdir`` at once."""
     workdir = Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
     words = pack_words(in_codes, in_bits)
     lines = [" ".join(f"{w:08x}" for w in row) for row in words.tolist()]
-    (workdir / "in.hex").write_text("\n".join(lines) + "\n")
-    res = run_tool([exe, "in.hex", "out.txt", "in_cycles.txt", n_out_beats, stall_in, stall_out, seed, max_cycles],
-                   cwd=workdir, log=workdir / "sim.log", timeout=timeout, check=False)
+    f_in, f_out, f_cyc, log = (f"in{tag}.hex", f"out{tag}.txt", f"in_cycles{tag}.txt", workdir / f"sim{tag}.log")
+    (workdir / f_in).write_text("\n".join(lines) + "\n")
+    res = run_tool([exe, f_in, f_out, f_cyc, n_out_beats, stall_in, stall_out, seed, max_cycles],
+                   cwd=workdir, log=log, timeout=timeout, check=False)
     if res.returncode != 0:
-        raise BuildFailedError(f"verilator simulation failed (log: {workdir / 'sim.log'}): "
+        raise BuildFailedError(f"verilator simulation failed (log: {log}): "
                                f"{res.stdout.strip().splitlines()[-1] if res.stdout.strip() else res.returncode}")
-    text = (workdir / "out.txt").read_text().split()
+    text = (workdir / f_out).read_text().split()
     nw = max(1, -(-out_e * out_bits // 32))
     arr = np.array([int(t, 16) for t in text], dtype=np.uint64).reshape(-1, nw + 1) if text else \
         np.zeros((0, nw + 1), dtype=np.uint64)
     # the cycle column was written in decimal: re-parse it
     cycles = np.array(text[:: nw + 1], dtype=np.int64)
     out_codes = unpack_words(arr[:, 1:], out_e, out_bits)
-    in_cycles = np.loadtxt(workdir / "in_cycles.txt", dtype=np.int64, ndmin=1)
+    in_cycles = np.loadtxt(workdir / f_cyc, dtype=np.int64, ndmin=1)
     return StreamRun(out_codes, cycles, in_cycles, res.seconds)
