@@ -112,3 +112,13 @@ def lower_precisions(paths: dict) -> HwGraph:
     from hwkit.ir.lower import lower
 
     return merge_precisions({k: lower(p) for k, p in paths.items()})
+
+
+def fold_anyprec(graph: HwGraph, pe: int, simd: int) -> HwGraph:
+    """Every BitPlaneMVU folded PE x SIMD where they divide its matrix (else the largest divisors below)."""
+    def best(n, want):
+        return max(d for d in range(1, min(n, want) + 1) if n % d == 0)
+
+    new = [replace(l, folding=type(l.folding)(best(l.mh, pe), best(l.mw, simd)))
+           for l in graph.layers if isinstance(l, BitPlaneMVU)]
+    return check_graph(graph.replace_layers(*new))

@@ -13,6 +13,7 @@ import numpy as np
 from hwkit.errors import ConfigError
 from hwkit.ir.graph import Folding, Layer, derived
 from hwkit.ir.types import IntType
+from hwkit.kinds import mvu_bp_rtl as _rtl
 
 
 @dataclass(frozen=True, eq=False)
@@ -38,9 +39,9 @@ LAYER = BitPlaneMVU
 HARDWARE = True
 STREAM_ALIAS = False
 blocks_sample = True   # every output needs the whole input vector
+PRECISION_BITS = _rtl.PB   # the plan feeds it a precision tag per sample (hls/rtl/hk_prec_src.v)
 EXACT_F32 = 1 << 24
 EXACT_F64 = 1 << 53
-PB = 4                 # bits of the precision tag (k up to 15)
 
 
 def plane_weights(layer: BitPlaneMVU, k: int) -> np.ndarray:
@@ -142,9 +143,7 @@ def cycles(graph, layer: BitPlaneMVU, lanes: dict) -> int:
 
 # ---- RTL (hls/rtl/hk_mvu_bp.v)
 def emit(b, layer: BitPlaneMVU):
-    from hwkit.kinds.mvu_bp_rtl import emit as _emit
-
-    _emit(b, layer)
+    _rtl.emit(b, layer)
 
 
-BLOCKS: dict = {}
+BLOCKS = {"hk_mvu_bp": _rtl.mvu_bp_cost, "hk_prec_src": _rtl.prec_src_cost}

@@ -12,6 +12,7 @@ import numpy as np
 from hwkit.errors import ConfigError
 from hwkit.ir.graph import Folding, Layer, Threshold, derived
 from hwkit.kinds import threshold as _thr
+from hwkit.kinds import mvu_bp_rtl as _rtl
 from hwkit.kinds.elementwise import cycles, out_lanes, reads  # noqa: F401  (its beat rules)
 
 
@@ -29,6 +30,7 @@ LAYER = PrecisionThreshold
 HARDWARE = True
 STREAM_ALIAS = False
 blocks_sample = False
+PRECISION_BITS = _rtl.PB   # the plan feeds it a precision tag per sample (hls/rtl/hk_prec_src.v)
 
 
 def table(layer: PrecisionThreshold, k: int) -> Threshold:
@@ -79,9 +81,7 @@ def tie(layer, graph, acc: int, element) -> None:
 
 
 def emit(b, layer: PrecisionThreshold):
-    from hwkit.kinds.mvu_bp_rtl import emit_thresholds
-
-    emit_thresholds(b, layer)
+    _rtl.emit_thresholds(b, layer)
 
 
-BLOCKS: dict = {}
+BLOCKS = {"hk_thresh_sel": _rtl.thresh_sel_cost}
