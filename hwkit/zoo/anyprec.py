@@ -48,15 +48,21 @@ class AnyPrecMLP(nn.Module):
             raise ConfigError(f"precisions must be integers in 1..{WBITS}, got {precisions}")
         self.precisions = tuple(sorted(precisions))
         sizes = [in_features, *hidden, num_classes]
-        self.linears = nn.ModuleList(nn.Linear(a, b, bias=i < len(hidden)) for i, (a, b) in
-                                     enumerate(zip(sizes, sizes[1:])))
+        self.linears = nn.ModuleList(nn.Linear(a, b, bias=False) for a, b in zip(sizes, sizes[1:]))
+        # one bias per precision and hidden layer: each folds into that precision's thresholds
+        self.biases = nn.Parameter(torch.zeros(len(self.precisions), len(hidden), max(hidden)))
         # log2 of each (precision, hidden layer) activation scale; 2**-3 = the zoo's max_val 2.0 at 4 bits
         self.act_log2 = nn.Parameter(torch.full((len(self.precisions), len(hidden)), -3.0))
+        # log2 of each layer's 8-bit weight scale s8, learned (LSQ-style) by every precision's loss: a
+        # max-based scale lets outliers push the 2-bit planes to {-1, 0} and the network dies
+        self.w_log2 = nn.Parameter(torch.tensor([math.log2(3 * float(l.weight.std()) / 128) for l in self.linears]))
 
-    def weight_scale(self, i: int) -> float:
-        """s8: the power of two that puts the largest |w| at or below 127 codes."""
-        m = float(self.linears[i].weight.detach().abs().max())
-        return 2.0 ** math.ceil(math.log2(max(m, 1e-8) / 127))
+    def bias(self, p: int, i: int):
+        return self.biases[p, i, :self.linears[i].out_features]
+
+    def weight_scale(self, i: int):
+        """s8: a power of two (straight-through rounded log2)."""
+        return 2.0 ** _round(self.w_log2[i])
 
     def int_weights(self, i: int, k: int):
         """(w_k as float tensor of integers (STE), its scale s8 * 2**(8-k))."""
@@ -77,10 +83,9 @@ class AnyPrecMLP(nn.Module):
         for i, lin in enumerate(self.linears):
             wk, sw = self.int_weights(i, k)
             y = x @ (wk * sw).t()
-            if lin.bias is not None:   # Int32Bias: the bias on the accumulator grid
-                y = y + _round(lin.bias / (sw * sx)) * (sw * sx)
             if i == len(self.linears) - 1:
                 return y
+            y = y + _round(self.bias(p, i) / (sw * sx)) * (sw * sx)   # Int32Bias: on the accumulator grid
             sa = 2.0 ** _round(self.act_log2[p, i])
             x = torch.clamp(_round(torch.relu(y) / sa), 0, (1 << ABITS) - 1) * sa
             sx = sa.detach()
@@ -136,18 +141,20 @@ def brevitas_model(model: AnyPrecMLP, k: int) -> nn.Module:
         scaling_const = 1.0
 
     p = model.precisions.index(k)
+    last = len(model.linears) - 1
     layers: list[nn.Module] = [nn.Flatten(), qnn.QuantIdentity(**quant_spec("pot").input(IBITS))]
     n = len(model.linears)
     for i, lin in enumerate(model.linears):
         wk, sw = model.int_weights(i, k)
-        q = qnn.QuantLinear(lin.in_features, lin.out_features, bias=lin.bias is not None,
+        sw = float(sw)
+        q = qnn.QuantLinear(lin.in_features, lin.out_features, bias=i < last,
                             weight_quant=WConst, weight_bit_width=k, weight_narrow_range=False,
                             weight_scaling_const=sw * 2.0 ** (k - 1),
-                            bias_quant=Int32Bias if lin.bias is not None else None, return_quant_tensor=i < n - 1)
+                            bias_quant=Int32Bias if i < last else None, return_quant_tensor=i < n - 1)
         with torch.no_grad():
             q.weight.copy_(wk.detach() * sw)
-            if lin.bias is not None:
-                q.bias.copy_(lin.bias.detach())
+            if i < last:
+                q.bias.copy_(model.bias(p, i).detach())
         layers.append(q)
         if i < n - 1:
             sa = model.act_scale(p, i)
