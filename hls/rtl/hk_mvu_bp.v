@@ -100,10 +100,10 @@ module hk_mvu_bp #(
     end
 
     // ---- one plane of a tile: PE sums of the inputs whose weight bit is set, shift-added
-    reg signed [IW-1:0] acc [0:PE-1];
     genvar p;
     generate
         for (p = 0; p < PE; p = p + 1) begin : g_pe
+            reg signed [IW-1:0] acc;                // one register per lane (not an array: no RAM inference)
             reg signed [PSW-1:0] ps;
             integer s;
             always @(*) begin
@@ -115,8 +115,8 @@ module hk_mvu_bp #(
             end
             wire signed [IW-1:0] term = msb1 ? -{{(IW-PSW){ps[PSW-1]}}, ps} : {{(IW-PSW){ps[PSW-1]}}, ps};
             always @(posedge clk)
-                if (v1) acc[p] <= (first1 ? (msb1 ? {IW{1'b0}} : acc[p] <<< 1) : acc[p]) + term;
-            assign out_data[p*AB +: AB] = acc[p][AB-1:0];
+                if (v1) acc <= (first1 ? (msb1 ? {IW{1'b0}} : acc <<< 1) : acc) + term;
+            assign out_data[p*AB +: AB] = acc[AB-1:0];
         end
     endgenerate
     always @(posedge clk) begin

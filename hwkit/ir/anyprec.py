@@ -93,9 +93,12 @@ def merge_precisions(graphs: dict) -> HwGraph:
         else:
             raise UnsupportedModelError(f"layer '{layer.name}' ({layer.kind}) differs between precisions")
         for s in layer.outputs:   # a stream type that holds every precision's values
-            lo = min(graphs[k].streams[s].dtype.min for k in ks)
-            hi = max(graphs[k].streams[s].dtype.max for k in ks)
-            streams[s] = replace(streams[s], dtype=IntType.for_range(lo, hi))
+            if isinstance(out_layers[-1], BitPlaneMVU):   # the bias-free accumulator: its own type rule
+                dt = kind_of(out_layers[-1]).output_type(out_layers[-1], streams)
+            else:
+                dt = IntType.for_range(min(graphs[k].streams[s].dtype.min for k in ks),
+                                       max(graphs[k].streams[s].dtype.max for k in ks))
+            streams[s] = replace(streams[s], dtype=dt)
     if pending:
         raise UnsupportedModelError(f"the bias of MVU output '{next(iter(pending))}' has no requantizer to fold into")
     streams = {s: st for s, st in streams.items() if any(s in l.inputs or s in l.outputs for l in out_layers)}

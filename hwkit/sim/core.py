@@ -53,8 +53,11 @@ def _float_lane(graph: HwGraph) -> bool:
 
 def precisions(graph: HwGraph) -> tuple[int, ...]:
     """The run-time precisions every any-precision layer of ``graph`` serves (empty: a fixed graph)."""
-    sets = [set(layer.precisions) for layer in graph.layers if hasattr(layer, "precisions")]
-    return tuple(sorted(set.intersection(*sets))) if sets else ()
+    cache = derived(graph)
+    if "precisions" not in cache:
+        sets = [set(layer.precisions) for layer in graph.layers if hasattr(layer, "precisions")]
+        cache["precisions"] = tuple(sorted(set.intersection(*sets))) if sets else ()
+    return cache["precisions"]
 
 
 def _steps(graph: HwGraph, trace: bool, float_lane: bool, precision: int | None = None) -> tuple[Schedule, list]:

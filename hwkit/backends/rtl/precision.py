@@ -39,7 +39,10 @@ def cosimulate_precisions(graph, x_int: np.ndarray, precision, core_dir: Path, *
     desc = json.loads((core_dir / "core.json").read_text())
     beats = desc["in"]["beats_per_sample"]
     (core_dir / "in_prec.txt").write_text("\n".join(map(str, np.repeat(ks, beats).tolist())) + "\n")
-    y, run, desc = run_core(core_dir, x, exe=precision_simulator(core_dir))
+    try:
+        y, run, desc = run_core(core_dir, x, exe=precision_simulator(core_dir))
+    finally:   # a later plain cosim of this core runs at the default (highest) precision
+        (core_dir / "in_prec.txt").unlink(missing_ok=True)
     out = desc["out"]["stream"]
     golden = np.zeros_like(y)
     for k in np.unique(ks):
