@@ -7,6 +7,7 @@ the any-precision core against the three fixed-precision cores (hwkit's normal M
     OMP_NUM_THREADS=1 python benchmarks/bench_anyprec.py --part accuracy [--epochs 30] [--seeds 0,1,2]
     OMP_NUM_THREADS=1 python benchmarks/bench_anyprec.py --part hardware [--epochs 30] [--seeds 0]
                                                          [--pe 8 --simd 8] [--no-synth]
+    OMP_NUM_THREADS=1 python benchmarks/bench_anyprec.py --part blocks [--pe 8 --simd 8]   (after hardware)
 Both take [--out build/bench_anyprec]; they write accuracy.json / hardware.json there and print the
 Markdown tables of benchmarks/results_anyprec.md.
 """
@@ -71,7 +72,7 @@ def hardware(model, work: Path, pe: int, simd: int, synth: bool) -> dict:
     for k in PRECISIONS:
         ref = simulate(graphs[k], x).outputs[out]
         got = simulate(merged, x, precision=k).outputs[out]
-        res["golden"][k] = {"mismatches": int((ref != got).sum()), "n": len(x),
+        res["golden"][str(k)] = {"mismatches": int((ref != got).sum()), "n": len(x),
                             "accuracy": float((got.argmax(1) == d.y_test).mean())}
     core = work / "core_anyprec"
     generate(merged, core)
@@ -79,7 +80,7 @@ def hardware(model, work: Path, pe: int, simd: int, synth: bool) -> dict:
     for k in PRECISIONS:
         t0 = time.monotonic()
         r = cosimulate_precisions(merged, x, k, core)
-        res["cosim"][k] = {"mismatches": r["mismatches"], "n": len(x), "ii_measured": r["ii"],
+        res["cosim"][str(k)] = {"mismatches": r["mismatches"], "n": len(x), "ii_measured": r["ii"],
                            "ii_model": max(hw_cycles(l, k) for l in bp), "seconds": round(time.monotonic() - t0, 1)}
     ks = np.random.default_rng(0).choice(PRECISIONS, len(x))
     r = cosimulate_precisions(merged, x, ks, core)
@@ -102,6 +103,59 @@ def hardware(model, work: Path, pe: int, simd: int, synth: bool) -> dict:
             generate(g, d_k)
             res["synth"][f"w{k}"] = synth_core(d_k)
     return res
+
+
+def blocks(work: Path, pe: int, simd: int) -> dict:
+    """One hidden layer (64x64, 4-bit inputs) alone, synth_ecp5: hk_mvu_bp (8-bit ROM, any k) against
+    hk_mvu at 2, 4 and 8 bits with the same folding; parameters and weight images from the cores that
+    ``--part hardware`` generated (run it first)."""
+    import shutil
+
+    from hwkit.backends.rtl.plan import build_plan
+    from hwkit.backends.rtl.stream import RTL_DIR
+    from hwkit.ir.anyprec import fold_anyprec, merge_precisions
+    from hwkit.ir.folding import apply_folding
+    from hwkit.ir.lower import lower
+    from hwkit.tools.base import run_tool
+    from hwkit.tools.yosys import count_cells, yosys_path
+    from hwkit.zoo.anyprec import PRECISIONS
+
+    graphs = {k: lower(work / f"anyprec_w{k}.onnx") for k in PRECISIONS}
+    merged = fold_anyprec(merge_precisions(graphs), pe, simd)
+    fold = {l.name: (l.folding.pe, l.folding.simd) for l in merged.layers if l.kind == "BitPlaneMVU"}
+    layer = [l.name for l in merged.layers if l.kind == "BitPlaneMVU"][1]      # a 64x64 hidden layer
+    designs = {"anyprec (hk_mvu_bp, 8-bit ROM)": merged}
+    designs.update({f"w{k} (hk_mvu)": apply_folding(graphs[k], fold) for k in PRECISIONS})
+    out = {}
+    for name, g in designs.items():
+        plan = build_plan(g)
+        inst = next(i for i in plan.insts if i.name == f"u_{layer}")
+        d = work / "blocks" / inst.module / name.split()[0]
+        d.mkdir(parents=True, exist_ok=True)
+        for f in ("hk_rom.v", "hk_addtree.v"):
+            shutil.copyfile(RTL_DIR / f, d / f)
+        params = dict(inst.params)
+        text = (RTL_DIR / f"{inst.module}.v").read_text()   # file names as defaults: chparam takes numbers
+        for k in ("WFILE", "BFILE"):
+            text = text.replace(f'parameter {k} = "{k[0].lower()}.mem"', f'parameter {k} = "{params[k]}"') \
+                if k in params else text
+        (d / params["WFILE"]).write_text(plan.mems[params["WFILE"]])
+        if params.get("HAS_BIAS"):
+            (d / params["BFILE"]).write_text(plan.mems[params["BFILE"]])
+        (d / f"{inst.module}.v").write_text(text)
+        chp = " ".join(f"-chparam {k} {int(v)}" for k, v in params.items() if not isinstance(v, str))
+        (d / "blk.ys").write_text(f"read_verilog -defer hk_rom.v hk_addtree.v {inst.module}.v\n"
+                                  f"hierarchy -top {inst.module} {chp}\nsynth_ecp5 -top {inst.module}\n"
+                                  f"tee -q -o blk.stat.json stat -json\n")
+        t0 = time.monotonic()
+        run_tool([yosys_path(), "-q", "-s", "blk.ys"], cwd=d, log=d / "yosys.log", timeout=3600, stage="yosys block")
+        stat = json.loads((d / "blk.stat.json").read_text())
+        cells = stat["design"]["num_cells_by_type"] if "num_cells_by_type" in stat.get("design", {}) else {}
+        out[name] = {**count_cells(cells, "ecp5"), "cycles": next(li.cycles for li in plan.layers if li.name == layer),
+                     "params": {k: v for k, v in params.items() if not isinstance(v, str)},
+                     "seconds": round(time.monotonic() - t0, 1)}
+        print(name, out[name], flush=True)
+    return out
 
 
 def acc_table(acc: dict, seeds: list[int]) -> str:
@@ -148,7 +202,7 @@ def main():
     ap.add_argument("--pe", type=int, default=8)
     ap.add_argument("--simd", type=int, default=8)
     ap.add_argument("--no-synth", action="store_true")
-    ap.add_argument("--part", choices=("accuracy", "hardware"), required=True)
+    ap.add_argument("--part", choices=("accuracy", "hardware", "blocks"), required=True)
     ap.add_argument("--out", type=Path, default=ROOT / "build" / "bench_anyprec")
     args = ap.parse_args()
     import torch
@@ -163,15 +217,19 @@ def main():
                                                            indent=1, sort_keys=True) + "\n")
         print(acc_table(acc, seeds))
         return
+    if args.part == "blocks":
+        res = blocks(args.out, args.pe, args.simd)
+        (args.out / "blocks.json").write_text(json.dumps(res, indent=1, sort_keys=True) + "\n")
+        return
     from hwkit.zoo.anyprec import train_anyprec
 
     model, acc = train_anyprec(epochs=args.epochs, seed=seeds[0])
     print("joint model, seed", seeds[0], acc, flush=True)
     hw = hardware(model, args.out, args.pe, args.simd, not args.no_synth)
+    print(hw_table(hw), flush=True)
     (args.out / "hardware.json").write_text(json.dumps({"hardware": hw, "torch_accuracy": acc, "epochs": args.epochs,
                                                         "seed": seeds[0], "pe": args.pe, "simd": args.simd},
                                                        indent=1, sort_keys=True, default=str) + "\n")
-    print(hw_table(hw))
 
 
 if __name__ == "__main__":
