@@ -36,9 +36,10 @@ def modules() -> tuple[ModuleType, ...]:
     import the IR, whose checks ask this registry, so neither package may need the other loaded."""
     from hwkit.kinds import (add, argmax, concat, float_tail, mvu, pad, pool, reshape, shift_round, sliding_window,
                              threshold, upsample, vvu)
+    from hwkit.kinds import mvu_bp, threshold_sel  # any-precision networks (one weight memory, run-time precision)
 
     return (mvu, vvu, sliding_window, threshold, shift_round, pool, add, reshape, argmax, concat, pad, upsample,
-            float_tail)
+            float_tail, mvu_bp, threshold_sel)
 
 
 @cache

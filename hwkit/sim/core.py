@@ -30,6 +30,7 @@ class Run:
     arena: Arena
     in_type: IntType = None
     out_type: IntType = None
+    precision: int | None = None   # the run-time weight precision of any-precision kinds (hwkit.kinds.mvu_bp)
 
 
 @dataclass
@@ -50,12 +51,21 @@ def _float_lane(graph: HwGraph) -> bool:
     return cache["float_lane"]
 
 
-def _steps(graph: HwGraph, trace: bool, float_lane: bool) -> tuple[Schedule, list]:
+def precisions(graph: HwGraph) -> tuple[int, ...]:
+    """The run-time precisions every any-precision layer of ``graph`` serves (empty: a fixed graph)."""
+    cache = derived(graph)
+    if "precisions" not in cache:
+        sets = [set(layer.precisions) for layer in graph.layers if hasattr(layer, "precisions")]
+        cache["precisions"] = tuple(sorted(set.intersection(*sets))) if sets else ()
+    return cache["precisions"]
+
+
+def _steps(graph: HwGraph, trace: bool, float_lane: bool, precision: int | None = None) -> tuple[Schedule, list]:
     """The schedule and (layer, kind module, Run) per layer, looked up once per graph: a batch of a
     small MLP takes microseconds per layer, so per-call lookups would show. A trace runs every layer
     on its own (an empty schedule: every stream is shown)."""
     cache = derived(graph)
-    key = ("steps", trace, float_lane)
+    key = ("steps", trace, float_lane, precision)
     if key not in cache:
         sch = Schedule() if trace else schedule(graph, float_lane)
         arena = cache.setdefault("arena", Arena())
@@ -64,13 +74,19 @@ def _steps(graph: HwGraph, trace: bool, float_lane: bool) -> tuple[Schedule, lis
             kind = kind_of(layer)
             types = (graph.streams[layer.inputs[0]].dtype, graph.streams[layer.outputs[0]].dtype) \
                 if kind.HARDWARE else (None, None)
-            steps.append((layer, kind, Run(graph, sch, arena, *types)))
+            steps.append((layer, kind, Run(graph, sch, arena, *types, precision)))
         cache[key] = (sch, steps)
     return cache[key]
 
 
-def simulate(graph: HwGraph, x_int, trace: bool = False) -> SimResult:
-    """Run ``graph`` on integer inputs ``x_int`` (N, *input_stream_shape), channels-last."""
+def simulate(graph: HwGraph, x_int, trace: bool = False, precision: int | None = None) -> SimResult:
+    """Run ``graph`` on integer inputs ``x_int`` (N, *input_stream_shape), channels-last.
+    ``precision``: the run-time weight precision of an any-precision graph (default: its highest)."""
+    served = precisions(graph)
+    if precision is not None and precision not in served:
+        raise ConfigError(f"graph '{graph.name}' serves precisions {list(served) or 'none (it is fixed)'}, "
+                          f"not {precision}")
+    precision = precision if precision is not None else (served[-1] if served else None)
     x = np.asarray(x_int)
     src = graph.streams[graph.inputs[0]]
     if x.shape[1:] != tuple(src.shape):
@@ -90,7 +106,7 @@ def simulate(graph: HwGraph, x_int, trace: bool = False) -> SimResult:
     vals = {graph.inputs[0]: x}
     tr = {} if trace else None
     floats = {}
-    sch, steps = _steps(graph, trace, x.dtype == np.float32)
+    sch, steps = _steps(graph, trace, x.dtype == np.float32, precision)
     for layer, kind, run in steps:
         ins = [vals[s] for s in layer.inputs]
         if not kind.HARDWARE:

@@ -39,6 +39,11 @@ template <std::size_t N> struct Port<VlWide<N>> {
 typedef std::remove_reference<decltype(((Vtop*)0)->in_data)>::type InT;
 typedef std::remove_reference<decltype(((Vtop*)0)->out_data)>::type OutT;
 
+// Any-precision cores have an in_prec pin: driven per input beat from in_prec.txt (decimal, one per
+// line) when that file exists in the working directory. Cores without the pin compile the no-op.
+template <class T> auto set_prec(T* top, unsigned v, int) -> decltype(top->in_prec = v, void()) { top->in_prec = v; }
+template <class T> void set_prec(T*, unsigned, long) {}
+
 static uint64_t rng_state = 88172645463325252ull;
 static unsigned rnd100() {
     rng_state ^= rng_state << 13; rng_state ^= rng_state >> 7; rng_state ^= rng_state << 17;
@@ -61,6 +66,11 @@ int main(int argc, char** argv) {
     while (fscanf(fi, "%x", &word) == 1) in.push_back(word);
     fclose(fi);
     const size_t n_in = in.size() / nwi;
+    std::vector<unsigned> prec;
+    if (FILE* fp = fopen("in_prec.txt", "r")) {
+        while (fscanf(fp, "%u", &word) == 1) prec.push_back(word);
+        fclose(fp);
+    }
     FILE* fo = fopen(argv[2], "w");
     FILE* fc = fopen(argv[3], "w");
     if (!fo || !fc) { perror("output"); return 1; }
@@ -92,6 +102,7 @@ int main(int argc, char** argv) {
         bool offer = ip < n_in && (stall_in == 0 || rnd100() >= stall_in);
         top->in_valid = offer;
         if (offer) Port<InT>::set(top->in_data, &in[ip * nwi]);
+        if (offer && ip < prec.size()) set_prec(top, prec[ip], 0);
         top->out_ready = (stall_out == 0 || rnd100() >= stall_out);
         top->eval();
         DUMP();

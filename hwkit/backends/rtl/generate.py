@@ -34,7 +34,7 @@ def render(plan: Plan) -> str:
     links = [l for l in plan.links if l.name not in ("in", "out")]
     return env.get_template("hwkit_core.v.j2").render(
         graph_name=plan.name, inp=plan.input, out=plan.output, ii=plan.ii, links=links, roms=plan.roms,
-        insts=plan.insts)
+        insts=plan.insts, prec_bits=plan.prec_bits)
 
 
 def _side(link, stream) -> dict:
@@ -57,6 +57,7 @@ def core_description(plan: Plan, files: list[str]) -> dict:
         "in": _side(plan.input, plan.in_stream),
         "out": _side(plan.output, plan.out_stream),
         "ii_cycles": plan.ii,
+        **({"precision_bits": plan.prec_bits} if plan.prec_bits else {}),
         "layers": [{"name": l.name, "kind": l.kind, "modules": l.modules, "pe": l.pe, "simd": l.simd,
                     "cycles_per_sample": l.cycles, "rom": l.rom} for l in plan.layers],
         "fifos": {**{i.name: dict(i.params)["DEPTH"] for i in plan.insts if i.module == "hk_fifo"},

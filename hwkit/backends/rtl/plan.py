@@ -72,6 +72,7 @@ class Plan:
     in_stream: Optional[Stream] = None
     out_stream: Optional[Stream] = None
     ii: int = 0
+    prec_bits: int = 0            # >0: the core has an in_prec pin (any-precision kinds, hk_prec_src.v)
 
 
 def choose_folding(graph: HwGraph, target_ii: Optional[int] = None, overrides: Optional[dict] = None) -> dict:
@@ -96,6 +97,7 @@ class _Builder:
         self.alias: dict = {}
         self.stream_link: dict = {}     # stream name -> Link produced
         self.consumers_done: dict = {}  # stream -> list of links handed out (forks)
+        self.prec_tags: dict = {}       # layer name -> its precision tag link (any-precision kinds)
 
     # ---- naming and nets
     def uname(self, base: str) -> str:
@@ -212,7 +214,9 @@ class _Builder:
         n_in = int(np.prod(in_s.shape))
         p.input = Link("in", e_in, bits(in_s.dtype), n_in // e_in)
         p.in_stream = in_s
-        self.stream_link[g.inputs[0]] = self.fifo(p.input, 2, "in")
+        tagged = [l for l in self.layers if getattr(kind_of(l), "PRECISION_BITS", 0)]
+        src = self.prec_source(p.input, tagged) if tagged else p.input
+        self.stream_link[g.inputs[0]] = self.fifo(src, 2, "in")
         for layer in self.layers:
             if not kind_of(layer).STREAM_ALIAS:
                 kind_of(layer).emit(self, layer)
@@ -223,6 +227,23 @@ class _Builder:
         self.block("hk_fifo", "fifo_out", [("W", src.width), ("DEPTH", 2)], src, p.output)
         p.ii = max(l.cycles for l in p.layers) if p.layers else 1
         return p
+
+    def prec_source(self, src: Link, tagged: list) -> Link:
+        """The input through hk_prec_src: the in_prec pin, sampled with each sample's first beat, queued
+        once per precision-dependent layer (``self.prec_tags``)."""
+        pb = max(kind_of(l).PRECISION_BITS for l in tagged)
+        self.plan.prec_bits = pb
+        tags = [self.link(f"prec_{l.name}", 1, pb, 1) for l in tagged]
+        self.prec_tags = {l.name: t for l, t in zip(tagged, tags)}
+        out = self.link("in_t", src.e, src.bits, src.beats)
+        cat = lambda sfx: "{" + ", ".join(f"{t.name}_{sfx}" for t in reversed(tags)) + "}"  # noqa: E731
+        self.add("hk_prec_src", "prec_src", [("W", src.width), ("BEATS", src.beats), ("N", len(tags)), ("PB", pb),
+                                             ("DEPTH", 8)],
+                 [("clk", "clk"), ("rst", "rst"), ("in_data", f"{src.name}_d"), ("in_valid", f"{src.name}_v"),
+                  ("in_ready", f"{src.name}_r"), ("in_prec", "in_prec"), ("out_data", f"{out.name}_d"),
+                  ("out_valid", f"{out.name}_v"), ("out_ready", f"{out.name}_r"), ("tag_data", cat("d")),
+                  ("tag_valid", cat("v")), ("tag_ready", cat("r"))], "the run-time precision, one tag per sample")
+        return out
 
     def info(self, layer, modules, cycles, pe=0, simd=0, rom=None):
         """Record ``layer``, whose own block is the instance just added."""
