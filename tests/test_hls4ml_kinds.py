@@ -1,0 +1,114 @@
+"""The layer kinds added beyond the zoo's (Conv1d, depthwise/grouped/dilated conv, Pad, Concat, Resize,
+ArgMax/TopK, average pooling) through the hls4ml backend: each one hls4ml 1.3.0 cannot compute exactly
+is refused before conversion, by the node's name in the user's file, with the fix that applies; a
+convolution written without ONNX's optional attributes converts and is exact.
+Measurements behind each refusal: benchmarks/results_kinds_backends.md."""
+from __future__ import annotations
+
+import re
+
+import pytest
+
+pytest.importorskip("hls4ml")
+pytest.importorskip("torch")
+
+import conv_models as cm  # noqa: E402
+import golden_helpers as gh  # noqa: E402
+from hwkit.backends.hls4ml import cosim_hls4ml, generate_hls4ml_project  # noqa: E402
+from hwkit.errors import UnsupportedModelError  # noqa: E402
+from hwkit.ir import lower  # noqa: E402
+from test_kind_argmax import argmax_conv, argmax_mlp  # noqa: E402
+from test_kind_concat import concat_cnn, concat_mlp  # noqa: E402
+from test_kind_layout_common import Net  # noqa: E402
+from test_kind_pad import pad_cnn  # noqa: E402
+from test_kind_upsample import up_cnn  # noqa: E402
+
+
+def global_avg(path, cin=2, hw=4, c=3, seed=0):
+    """conv -> uint3 act -> GlobalAveragePool -> flatten -> MatMul."""
+    net = Net((cin, hw, hw), seed=seed)
+    a = net.act(net.conv(net.cur, cin, c), 3, 2.0 ** -2)
+    return net.save(path, net.dense(net.op("Flatten", [net.op("GlobalAveragePool", [a])], axis=1), c, 5))
+
+
+def plain_conv(path, cin=2, hw=6, seed=0):
+    """conv (no strides/dilations/group attributes: ONNX defaults) -> act -> max pool -> MatMul."""
+    net = Net((cin, hw, hw), seed=seed)
+    a = net.act(net.conv(net.cur, cin, 3), 3, 2.0 ** -2)
+    m = net.op("MaxPool", [a], kernel_shape=[2, 2], strides=[2, 2])
+    return net.save(path, net.dense(net.op("Flatten", [m], axis=1), 3 * (hw // 2) ** 2, 5))
+
+
+def brevitas(builder, **kw):
+    return lambda p: cm.export(builder, p, **kw)
+
+
+def avg_cnn(path):
+    return gh.export(gh.pot_cnn(4, 3, 3, 4, pool="avg"), (1, 8, 8), path)
+
+
+# case: (model builder, the user's node name and op type, words of the reason)
+REFUSED = {
+    "conv1d": (brevitas(cm.conv1d, depthwise=False, seed=1), r"'/1/Conv' \(Conv\)", "1-D convolution"),
+    "depthwise": (brevitas(cm.dw_separable), r"'/1/Conv' \(Conv\)", "depthwise convolution"),
+    "grouped": (brevitas(cm.dw_separable, groups=2, seed=5), r"'/1/Conv' \(Conv\)", r"grouped \(2 groups\)"),
+    "dilated": (brevitas(cm.dw_separable, dilation=2, hw=7, seed=3), r"'/1/Conv' \(Conv\)",
+                r"dilated convolution \(dilations \(2, 2\)\)"),
+    "pad": (lambda p: pad_cnn(p), r"'pad\d+' \(Pad\)", "move the padding into the next Conv's pads"),
+    "concat": (lambda p: concat_cnn(p), r"'concat\d+' \(Concat\)", "Concatenate"),
+    "concat_vector": (lambda p: concat_mlp(p), r"'concat\d+' \(Concat\)", "Concatenate"),
+    "resize": (lambda p: up_cnn(p), r"'resize\d+' \(Resize\)", "scales or sizes"),
+    "argmax": (lambda p: argmax_mlp(p), r"'argmax\d+' \(ArgMax\)", "no ArgMax layer"),
+    "topk": (lambda p: argmax_mlp(p, op="TopK"), r"'topk\d+' \(TopK\)", "no TopK layer"),
+    "argmax_conv": (lambda p: argmax_conv(p), r"'argmax\d+' \(ArgMax\)", "no ArgMax layer"),
+    "avgpool": (avg_cnn, r"'/3/AveragePool' \(AveragePool\)", "truncating"),
+    "global_avgpool": (global_avg, r"'globalaveragepool\d+' \(GlobalAveragePool\)", "truncating"),
+}
+
+
+@pytest.mark.parametrize("case", list(REFUSED))
+def test_refused_by_node_name_with_the_fix(case, tmp_path):
+    build, node, why = REFUSED[case]
+    path = build(tmp_path / "m.onnx")
+    lower(path)  # the golden model takes it: only the hls4ml backend refuses
+    with pytest.raises(UnsupportedModelError) as info:
+        generate_hls4ml_project(path, tmp_path / "prj")
+    msg = str(info.value)
+    assert "\n" not in msg
+    assert re.search(rf"node {node} exactly: .*{why}", msg), msg
+    assert "use --backend rtl" in msg
+    assert not (tmp_path / "prj" / "firmware").exists()  # refused before hls4ml wrote anything
+
+
+def test_global_average_pool_advice_applies_to_a_file(tmp_path):
+    """It used to end in hls4ml's own error or in advice for the Python API (preset, approximate=True)."""
+    with pytest.raises(UnsupportedModelError) as info:
+        generate_hls4ml_project(global_avg(tmp_path / "m.onnx"), tmp_path / "prj")
+    msg = str(info.value)
+    assert "approximate" not in msg and "preset" not in msg and "use --backend rtl" in msg
+
+
+def test_refusal_names_the_users_node_not_the_cleaned_one(tmp_path):
+    """A file cleaned by the build's model stage (nodes renamed Conv_0, ...) still reports the user's name."""
+    from qonnx.core.modelwrapper import ModelWrapper
+    from qonnx.transformation.general import GiveUniqueNodeNames
+    from qonnx.util.cleanup import cleanup_model
+
+    from hwkit.sourcenames import cleanup_keeping_names
+
+    src = cm.export(cm.dw_separable, tmp_path / "m.onnx")
+
+    cleaned = cleanup_keeping_names(ModelWrapper(str(src)),
+                                    lambda m: cleanup_model(m).transform(GiveUniqueNodeNames()))
+    assert any(n.name == "Conv_0" for n in cleaned.graph.node)
+    cleaned.save(str(tmp_path / "clean.onnx"))
+    with pytest.raises(UnsupportedModelError, match=r"node '/1/Conv' \(Conv\) exactly: a depthwise"):
+        generate_hls4ml_project(tmp_path / "clean.onnx", tmp_path / "prj")
+
+
+@pytest.mark.parametrize("io", ["parallel", "stream"])
+def test_conv_without_optional_attributes_is_exact(io, tmp_path):
+    """qonnx's channels-last pass and hls4ml's parser need strides/dilations/pads/group, which ONNX
+    lets a file leave out: written in as their defaults, the C simulation matches golden."""
+    rep = cosim_hls4ml(plain_conv(tmp_path / "m.onnx"), tmp_path / "prj", n=2000, seed=1, io_type=io)
+    assert rep["samples"] == 2000 and rep["mismatches"] == 0, rep["detail"]
