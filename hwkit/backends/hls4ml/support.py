@@ -24,11 +24,7 @@ def _attr(node, name, default=None):
 
 def _conv_reason(model, node) -> str | None:
     w = model.get_initializer(node.input[1])
-    if w is None:  # weights behind a Quant node: the shape is known to shape inference
-        shape = model.get_tensor_shape(node.input[1])
-    else:
-        shape = w.shape
-    spatial = len(shape) - 2 if shape is not None else len(_attr(node, "kernel_shape", []))
+    shape = w.shape if w is not None else model.get_tensor_shape(node.input[1])  # behind a Quant node
     dil = list(_attr(node, "dilations", []) or [])
     group = int(_attr(node, "group", 1) or 1)
     if any(int(d) != 1 for d in dil):
@@ -36,13 +32,10 @@ def _conv_reason(model, node) -> str | None:
                 "output size without the dilation")
     if group != 1:
         cin = model.get_tensor_shape(node.input[0])
-        depthwise = cin is not None and group == int(cin[1]) and shape is not None and int(shape[1]) == 1
-        what = "depthwise" if depthwise else f"grouped ({group} groups)"
-        return (f"a {what} convolution; hls4ml 1.3.0 " +
-                ("has no layer that matches it exactly" if depthwise else "converts only depthwise groups"))
-    if spatial == 1:
-        return ("a 1-D convolution; hls4ml 1.3.0's Conv1D gave results different from the golden model "
-                "(thousands of mismatches in 2,000 inputs)")
+        if cin is not None and shape is not None and group == int(cin[1]) == int(shape[0]) and int(shape[1]) == 1:
+            return None  # depthwise: hls4ml's DepthwiseConv is the golden model's VVU
+        return (f"a grouped convolution ({group} groups of {shape[1] if shape is not None else '?'} input channels, "
+                "not one channel each); hls4ml 1.3.0 converts only depthwise convolutions")
     return None
 
 
@@ -56,10 +49,10 @@ def refusal(model, node) -> str | None:
         why = _conv_reason(model, node)
         return f"{why}; {RTL}" if why else None
     if op == "Pad":
-        return ("hls4ml 1.3.0 pads only with zeros, and its padding then a convolution or pooling gave wrong "
-                f"results or failed to generate; {RTL}, or move the padding into the next Conv's pads")
-    if op == "Concat":
-        return f"hls4ml's Concatenate has no exact mapping to the golden model's Concat in hwkit; {RTL}"
+        return ("hls4ml 1.3.0 misreads a Pad in a channels-last model (nearly every output differed from the "
+                f"golden model's, or generation failed); {RTL}, or move the zero padding into the next Conv's pads")
+    if op == "Concat" and len([i for i in node.input if i]) > 2:
+        return f"hls4ml 1.3.0 concatenates two tensors at a time, this Concat has {len(node.input)}; {RTL}"
     if op == "Resize":
         return f"hls4ml 1.3.0's ONNX converter cannot read a Resize's scales or sizes input; {RTL}"
     if op in ("AveragePool", "GlobalAveragePool"):
