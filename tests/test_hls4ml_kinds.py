@@ -60,7 +60,7 @@ REFUSED = {
     "argmax": (lambda p: argmax_mlp(p), r"'argmax\d+' \(ArgMax\)", "no ArgMax layer"),
     "topk": (lambda p: argmax_mlp(p, op="TopK"), r"'topk\d+' \(TopK\)", "no TopK layer"),
     "argmax_conv": (lambda p: argmax_conv(p), r"'argmax\d+' \(ArgMax\)", "no ArgMax layer"),
-    "avgpool": (avg_cnn, r"'/3/AveragePool' \(AveragePool\)", "truncating"),
+    "avgpool": (avg_cnn, r"'/3/AveragePool' \(AveragePool\)", "channels-last form"),
     "global_avgpool": (global_avg, r"'globalaveragepool\d+' \(GlobalAveragePool\)", "truncating"),
 }
 EXACT = {
