@@ -55,6 +55,7 @@ REFUSED = {
     "dilated_1d": (brevitas(cm.conv1d, dilation=2, stride=2, length=13, seed=2), r"'/1/Conv' \(Conv\)",
                    r"dilations \(2,\)"),
     "pad": (lambda p: pad_cnn(p), r"'pad\d+' \(Pad\)", "move the zero padding into the next Conv's pads"),
+    "pad_value": (lambda p: pad_cnn(p, value=0.5), r"'pad\d+' \(Pad\)", "pads only with zeros, this Pad with 0.5"),
     "concat_three": (lambda p: concat_cnn(p, order="bxa"), r"'concat\d+' \(Concat\)", "two tensors at a time"),
     "resize": (lambda p: up_cnn(p), r"'resize\d+' \(Resize\)", "scales or sizes"),
     "argmax": (lambda p: argmax_mlp(p), r"'argmax\d+' \(ArgMax\)", "no ArgMax layer"),

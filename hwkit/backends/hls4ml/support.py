@@ -39,6 +39,14 @@ def _conv_reason(model, node) -> str | None:
     return None
 
 
+def _pad_value(model, node):
+    """A Pad's constant value (0 when not given; None when computed at run time)."""
+    if len(node.input) < 3 or not node.input[2]:
+        return 0
+    v = model.get_initializer(node.input[2])
+    return None if v is None else float(v.ravel()[0]) if v.size else 0
+
+
 def refusal(model, node) -> str | None:
     """Why hls4ml cannot compute ``node`` of the cleaned QONNX ``model`` exactly (None if it can)."""
     op = node.op_type
@@ -48,6 +56,8 @@ def refusal(model, node) -> str | None:
     if op == "Conv":
         why = _conv_reason(model, node)
         return f"{why}; {RTL}" if why else None
+    if op == "Pad" and _pad_value(model, node) != 0:
+        return f"hls4ml 1.3.0 pads only with zeros, this Pad with {_pad_value(model, node)!r}; {RTL}"
     if op == "Pad":
         return ("hls4ml 1.3.0 misreads a Pad in a channels-last model (nearly every output differed from the "
                 f"golden model's, or generation failed); {RTL}, or move the zero padding into the next Conv's pads")
