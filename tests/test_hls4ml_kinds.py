@@ -57,7 +57,7 @@ REFUSED = {
     "pad": (lambda p: pad_cnn(p), r"'pad\d+' \(Pad\)", "move the zero padding into the next Conv's pads"),
     "pad_value": (lambda p: pad_cnn(p, value=0.5), r"'pad\d+' \(Pad\)", "pads only with zeros, this Pad with 0.5"),
     "concat_three": (lambda p: concat_cnn(p, order="bxa"), r"'concat\d+' \(Concat\)", "two tensors at a time"),
-    "resize": (lambda p: up_cnn(p), r"'resize\d+' \(Resize\)", "scales or sizes"),
+    "resize": (lambda p: up_cnn(p), r"'resize\d+' \(Resize\)", "neither scales nor sizes"),
     "argmax": (lambda p: argmax_mlp(p), r"'argmax\d+' \(ArgMax\)", "no ArgMax layer"),
     "topk": (lambda p: argmax_mlp(p, op="TopK"), r"'topk\d+' \(TopK\)", "no TopK layer"),
     "argmax_conv": (lambda p: argmax_conv(p), r"'argmax\d+' \(ArgMax\)", "no ArgMax layer"),

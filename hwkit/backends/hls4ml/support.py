@@ -64,7 +64,8 @@ def refusal(model, node) -> str | None:
     if op == "Concat" and len([i for i in node.input if i]) > 2:
         return f"hls4ml 1.3.0 concatenates two tensors at a time, this Concat has {len(node.input)}; {RTL}"
     if op == "Resize":
-        return f"hls4ml 1.3.0's ONNX converter cannot read a Resize's scales or sizes input; {RTL}"
+        return ("hls4ml 1.3.0's ONNX converter fails on a Resize (it asks for the shape of the empty roi input "
+                f"and reads neither scales nor sizes); {RTL}")
     if op == "AveragePool":
         return ("hls4ml 1.3.0's ONNX parser takes an AveragePool only in channels-last form, which qonnx's "
                 f"conversion does not give it; {RTL}, or use max pooling")
