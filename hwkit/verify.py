@@ -252,7 +252,8 @@ def index_output(graph) -> bool:
 def class_predictions(graph, scores: np.ndarray) -> np.ndarray:
     """One class per input: the index itself when the model outputs one (:func:`index_output`),
     else the argmax of the output scores."""
-    flat = np.asarray(scores).reshape(len(scores), -1)
+    scores = np.asarray(scores)
+    flat = scores.reshape(len(scores), int(np.prod(scores.shape[1:])))  # no test data: 0 rows
     if index_output(graph) and flat.shape[1] == 1:
         return np.round(flat[:, 0]).astype(np.int64)
     return flat.argmax(axis=1)

@@ -126,3 +126,15 @@ def test_exact_on_2000_inputs(case, io, tmp_path):
     path = EXACT[case](tmp_path / "m.onnx")
     rep = cosim_hls4ml(path, tmp_path / "prj", n=2000, seed=1, io_type=io)
     assert rep["samples"] == 2000 and rep["mismatches"] == 0, rep["detail"]
+
+
+def test_hwkit_build_refuses_at_generate_in_one_line(tmp_path, capsys):
+    """Through `hwkit build --backend hls4ml`: the stages before run (golden_sim of an index output with
+    no test data included), then one error line naming the user's node and the fix."""
+    from hwkit.cli import main
+
+    path = argmax_mlp(tmp_path / "m.onnx")
+    rc = main(["build", str(path), "--backend", "hls4ml", "--out", str(tmp_path / "b")])
+    err = [ln for ln in capsys.readouterr().err.splitlines() if ln.startswith("error")]
+    assert rc != 0 and len(err) == 1, err
+    assert re.search(r"node 'argmax\d+' \(ArgMax\) exactly: .*use --backend rtl", err[0]), err[0]

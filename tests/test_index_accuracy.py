@@ -33,6 +33,7 @@ def test_index_output_is_the_prediction(tmp_path):
     scores = np.random.default_rng(1).random((50, 10))
     assert not index_output(plain)
     assert np.array_equal(class_predictions(plain, scores), scores.argmax(1))
+    assert class_predictions(g, idx[:0]).shape == (0,) and class_predictions(plain, scores[:0]).shape == (0,)
 
 
 def test_per_pixel_index_is_not_a_class_per_input(tmp_path):
