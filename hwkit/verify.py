@@ -157,7 +157,25 @@ def _batched(model, batch):
     from qonnx.transformation.infer_shapes import InferShapes
 
     m = ModelWrapper(model.model.SerializeToString())
+    _rebatch_resize_sizes(m, batch)
     return m.transform(ChangeBatchSize(batch)).transform(InferShapes())
+
+
+def _rebatch_resize_sizes(m, batch: int) -> None:
+    """A Resize given output ``sizes`` names the batch too (1 in the file): that entry is the batch."""
+    from onnx import numpy_helper
+
+    for node in m.graph.node:
+        if node.op_type != "Resize" or len(node.input) < 4 or not node.input[3]:
+            continue
+        sizes = m.get_initializer(node.input[3])
+        if sizes is None or sizes.ndim != 1 or not len(sizes):
+            continue
+        new = np.asarray(sizes).astype(np.int64).copy()
+        new[0] = batch
+        name = f"{node.input[3]}_batch{batch}_{node.name}"  # its own copy: another Resize may share it
+        m.graph.initializer.append(numpy_helper.from_array(new, name))
+        node.input[3] = name
 
 
 def run_qonnx(model, feed: np.ndarray, batch: int = 256, full: bool = True, keep=None, cache=None) -> dict:
@@ -215,6 +233,30 @@ def qonnx_to_streams(graph, ctx: dict) -> dict:
         q = arr / pr.scale + pr.zeropt
         out[stream] = np.round(q).astype(np.int64)
     return out
+
+
+def index_output(graph) -> bool:
+    """Whether the model's output is already a class index: an ArgMax/TopK layer (through its
+    FloatTail) produces it, one index per input."""
+    from hwkit.ir.graph import FloatTail
+
+    prod = {o: lay for lay in graph.layers for o in lay.outputs}
+    lay = prod.get(graph.outputs[0])
+    if isinstance(lay, FloatTail):
+        lay = prod.get(lay.inputs[0])
+    if lay is None or lay.kind != "ArgMax":
+        return False
+    return int(np.prod(graph.streams[lay.outputs[0]].shape)) == 1
+
+
+def class_predictions(graph, scores: np.ndarray) -> np.ndarray:
+    """One class per input: the index itself when the model outputs one (:func:`index_output`),
+    else the argmax of the output scores."""
+    scores = np.asarray(scores)
+    flat = scores.reshape(len(scores), int(np.prod(scores.shape[1:])))  # no test data: 0 rows
+    if index_output(graph) and flat.shape[1] == 1:
+        return np.round(flat[:, 0]).astype(np.int64)
+    return flat.argmax(axis=1)
 
 
 def argmax_agreement(golden: np.ndarray, other: np.ndarray) -> dict:

@@ -32,6 +32,7 @@ def classify(port: str, core_json: Path, model: Optional[Path] = None, dataset: 
         import hwkit.ir as ir
         from hwkit.data import load_dataset
         from hwkit.sim import simulate
+        from hwkit.verify import class_predictions
 
         graph = ir.lower(str(model))
         ds = load_dataset(dataset)
@@ -45,7 +46,7 @@ def classify(port: str, core_json: Path, model: Optional[Path] = None, dataset: 
     result.update({
         "samples": len(y), "seconds": round(seconds, 2), "samples_per_second": round(len(y) / seconds, 1),
         "mismatches_vs_golden": int(np.sum(y != golden)),
-        "accuracy": round(float(np.mean(np.argmax(flat, 1) == y_true)), 4),
-        "golden_accuracy": round(float(np.mean(np.argmax(golden.reshape(len(y), -1), 1) == y_true)), 4),
+        "accuracy": round(float(np.mean(class_predictions(graph, flat) == y_true)), 4),
+        "golden_accuracy": round(float(np.mean(class_predictions(graph, golden) == y_true)), 4),
     })
     return result

@@ -54,6 +54,8 @@ def cosim(ctx) -> dict:
     """The backend's simulation of its generated sources on the golden vectors, compared bit for bit."""
     if not c.ok(ctx, "generate") or not c.ok(ctx, "golden_sim"):
         return c.unavailable("generated sources and golden outputs", "earlier stages")
+    from hwkit.verify import class_predictions
+
     be = c.backend(ctx)
     graph = c.graph(ctx)
     golden = np.load(ctx.artefact("golden_sim", "golden.npz"), allow_pickle=False)
@@ -65,7 +67,7 @@ def cosim(ctx) -> dict:
     np.savez_compressed(ctx.workdir / "sim_outputs.npz", **{f"out_{k}": v for k, v in sorted(sim.outputs.items())})
     scores = c.float_scores(graph, {k: v[:n_test] for k, v in sim.outputs.items()})
     labelled = n_test > 0 and int(golden["y"].min()) >= 0  # golden_sim writes -1 for unlabelled data
-    pred = scores.reshape(len(scores), int(np.prod(scores.shape[1:]))).argmax(axis=1)
+    pred = class_predictions(graph, scores)
     for tool, version in sim.detail.pop("tools", {}).items():
         ctx.record_tool(tool, version)
     rec = CosimRecord(

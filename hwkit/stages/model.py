@@ -105,7 +105,7 @@ def golden_sim(ctx) -> dict:
     simulate = c.require("hwkit.sim", "simulate")
     from hwkit.data import choose_data
     from hwkit.ir import quantize_input, random_grid_inputs
-    from hwkit.verify import qonnx_output
+    from hwkit.verify import class_predictions, qonnx_output
 
     graph = c.graph(ctx)
     samples = choose_data(ctx.config.data_choice, graph.input_prep.model_input_shape,
@@ -118,9 +118,9 @@ def golden_sim(ctx) -> dict:
     outputs = {k: np.asarray(v) for k, v in sim.outputs.items()}
     floats = {k: np.asarray(v) for k, v in (getattr(sim, "float_outputs", None) or {}).items()}
     scores = c.float_scores(graph, {**outputs, **floats})
-    golden_pred = scores.reshape(len(scores), -1)[:n].argmax(axis=1)
+    golden_pred = class_predictions(graph, scores[:n])
     y = samples.y if samples.y is not None else np.full(n, -1, dtype=np.int64)  # -1: no label
-    sw_pred = qonnx_output(ctx.artefact("export", c.QONNX), samples.x).reshape(n, -1).argmax(axis=1) if n else None
+    sw_pred = class_predictions(graph, qonnx_output(ctx.artefact("export", c.QONNX), samples.x)) if n else None
     np.savez_compressed(ctx.workdir / "golden.npz", x_int=x_int, n_test=n, y=y, pred=golden_pred,
                         **{f"out_{k}": v for k, v in sorted(outputs.items())},
                         **{f"float_{k}": v for k, v in sorted(floats.items())})

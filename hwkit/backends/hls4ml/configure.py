@@ -15,7 +15,7 @@ import numpy as np
 from hls4ml.model.types import FixedPrecisionType
 
 from hwkit.backends.hls4ml.precision import Grid, ap, grid_of, pot_ok, quant_type, same_type
-from hwkit.backends.hls4ml.naming import MVU_CLASSES
+from hwkit.backends.hls4ml.naming import MVU_CLASSES, VVU_CLASSES
 from hwkit.errors import MismatchError, UnsupportedModelError
 
 MAX_FRAC = 24  # more fractional bits than this means the value was not quantized to a power-of-two grid
@@ -93,6 +93,8 @@ class HwPrecision:
                 self._activation(layer, ins[0])
             elif cls in MVU_CLASSES:
                 self._mvu(layer, ins[0])
+            elif cls in VVU_CLASSES:
+                self._mvu(layer, ins[0], ("VVU",))
             elif cls in ("Pooling1D", "Pooling2D") and "max" in layer.get_attr("pool_op", "max").lower():
                 self._passthrough(layer, ins[0])
             elif cls == "Clone":  # io_stream fan-out: every copy carries the input's values
@@ -109,6 +111,8 @@ class HwPrecision:
                 self.set_result(layer, Grid(min(g.lo, 0), max(g.hi, 0), g.frac))
             elif cls == "Merge" and layer.get_attr("op", "").lower() in ("add", "subtract"):
                 self._add(layer, ins)
+            elif cls == "Concatenate":
+                self._concat(layer, ins)
             else:
                 raise UnsupportedModelError(
                     f"hls4ml backend cannot represent layer '{layer.name}' ({cls}) exactly: no HwGraph mapping "
@@ -145,7 +149,12 @@ class HwPrecision:
         if g is None:  # still the raw model input: keep deferred
             self.grids[layer.outputs[0]] = None
             return
-        self.set_result(layer, g)
+        # the input's own type, rounding and saturation included: an io_parallel Reshape is an alias of
+        # its input (``auto& out = in``) sharing its type, and a fresh grid type (truncating) set here
+        # would overwrite the quantizer's rounding on the layer before (a Flatten right after a Conv1D's
+        # ReLU+Quant: thousands of mismatches in 2,000 inputs)
+        layer.get_output_variable().type.precision = layer.get_input_variable().type.precision
+        self.grids[layer.outputs[0]] = g
 
     def _activation(self, layer, g):
         act = str(layer.get_attr("activation", "")).lower()
@@ -184,10 +193,10 @@ class HwPrecision:
                 return
             name = src.inputs[0]
 
-    def _mvu(self, layer, g):
+    def _mvu(self, layer, g, kinds=("MVU",)):
         if g is None:
             raise UnsupportedModelError(f"hls4ml backend: layer '{layer.name}' reads the unquantized model input")
-        mvu = self.names.layer(layer, ("MVU",))
+        mvu = self.names.layer(layer, kinds)
         acc = self.stream(mvu.outputs[0], f"layer '{mvu.name}'")
         wgrid = grid_of(mvu.wtype, 2.0 ** -(acc.frac - g.frac), f"layer '{mvu.name}'")
         self.set_weight(layer, "weight", wgrid)
@@ -263,3 +272,16 @@ class HwPrecision:
                                 f"{tuple(add.shifts)}, signs {tuple(add.signs)})")
         t = self.graph.streams[add.outputs[0]].dtype
         self._result_or_fused_quant(layer, Grid(int(t.min), int(t.max), f))
+
+    def _concat(self, layer, ins):
+        """Channel Concat: hls4ml copies each input into the result type, exact when that type is the
+        HwGraph's output grid and each input's grid, shifted as the HwGraph aligns it, lands on it."""
+        cat = self.names.layer(layer, ("Concat",))
+        if any(g is None for g in ins):
+            raise UnsupportedModelError(f"hls4ml backend: layer '{layer.name}' concatenates the unquantized model input")
+        out = self.stream(cat.outputs[0], f"layer '{cat.name}'")
+        if [g.frac + s for g, s in zip(ins, cat.shifts)] != [out.frac] * len(ins):
+            raise MismatchError(f"hls4ml layer '{layer.name}' (inputs on grids {', '.join(f'2^-{g.frac}' for g in ins)}) "
+                                f"does not align them as the HwGraph's '{cat.name}' (shifts {tuple(cat.shifts)}, "
+                                f"output on 2^-{out.frac})")
+        self.set_result(layer, out)

@@ -12,6 +12,7 @@ from hwkit.errors import UnsupportedModelError
 
 TAG = "hwkit:"
 MVU_CLASSES = ("Dense", "Conv1D", "Conv2D", "PointwiseConv1D", "PointwiseConv2D")  # hls4ml layers of one MVU
+VVU_CLASSES = ("DepthwiseConv1D", "DepthwiseConv2D")  # hls4ml layers of one VVU (depthwise convolution)
 
 
 def tag_nodes(model) -> None:

@@ -88,13 +88,35 @@ def clean_qonnx(model):
     from hwkit.backends.hls4ml.naming import carry_gemm_tags, tag_of
 
     m = model if isinstance(model, ModelWrapper) else ModelWrapper(str(model))
-    m = ModelWrapper(m.model.__deepcopy__())
+    m = _default_attrs(ModelWrapper(m.model.__deepcopy__()))
     m = cleanup_model(m)
     m = m.transform(ConvertToChannelsLastAndClean())
     gemms = {n.output[0]: tag_of(n) for n in m.graph.node if n.op_type == "Gemm" and tag_of(n)}
     m = m.transform(GemmToMatMul())
     carry_gemm_tags(m, gemms)
     return _drop_input_flatten(cleanup_model(m))
+
+
+def _default_attrs(m):
+    """qonnx's channels-last conversion and hls4ml's ONNX parser require ``strides``, ``dilations``,
+    ``pads`` (and a Conv's ``group``) on convolutions and pools, which ONNX lets a file leave out
+    (defaults 1, 1, 0 on every spatial axis, one group): write the defaults in."""
+    from onnx import helper
+
+    for node in m.graph.node:
+        if node.op_type not in ("Conv", "MaxPool", "AveragePool"):
+            continue
+        have = {a.name: a for a in node.attribute}
+        k = len(have["kernel_shape"].ints) if "kernel_shape" in have else None
+        if k is None and node.op_type == "Conv" and m.get_initializer(node.input[1]) is not None:
+            k = m.get_initializer(node.input[1]).ndim - 2
+        if not k or "auto_pad" in have:
+            continue
+        defaults = [("strides", [1] * k), ("dilations", [1] * k), ("pads", [0] * 2 * k)]
+        for name, value in defaults + ([("group", 1)] if node.op_type == "Conv" else []):
+            if name not in have:
+                node.attribute.append(helper.make_attribute(name, value))
+    return m
 
 
 def _drop_input_flatten(m):
@@ -150,7 +172,8 @@ def check_qonnx(model, approximate: bool = False) -> list[str]:
             msg = f"{where} feeding {consumers or 'the output'}: {why}"
             if not approximate:
                 raise UnsupportedModelError(
-                    f"hls4ml backend cannot represent {msg}; use preset 'pot' or pass approximate=True")
+                    f"hls4ml backend cannot represent {msg}; use --backend rtl, or quantize with power-of-two scales "
+                    "(Brevitas *FixedPoint quantizers, hwkit's preset 'pot')")
             notes.append(msg)
     return notes
 
@@ -228,6 +251,9 @@ def generate_hls4ml_project(
     from hwkit.backends.hls4ml.naming import NameMap, tag_nodes, untagged
     from hwkit.backends.hls4ml.configure import HwPrecision
     from hwkit.backends.hls4ml.precision import Grid
+    from hwkit.backends.hls4ml.support import refuse_unsupported
+    from hwkit.errors import in_source_terms
+    from hwkit.sourcenames import source_names
 
     if backend not in BACKENDS:
         raise ConfigError(f"hls4ml backend must be one of {', '.join(BACKENDS)}, got '{backend}'")
@@ -248,7 +274,11 @@ def generate_hls4ml_project(
     ref_path = out_dir / "model.ref.onnx"  # the reference executes this one (exported layout)
     src.save(str(ref_path))
     named = clean_model(src)  # the model the HwGraph's layer names come from
-    notes = check_qonnx(named, approximate)
+    try:
+        refuse_unsupported(named)
+        notes = check_qonnx(named, approximate)
+    except UnsupportedModelError as err:  # named as the user's file names the node
+        raise in_source_terms(err, source_names(src)) from None
     if graph is None:
         graph = lower(named)
     tag_nodes(named)
