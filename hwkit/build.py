@@ -433,7 +433,7 @@ def default_flow(backend: str = "rtl") -> Flow:
     from hwkit.stages.model import data_key, export_inputs, export_key
 
     return Flow([
-        Stage("export", s.export, "model -> cleaned QONNX", version=3, deps=(), input_files=export_inputs,
+        Stage("export", s.export, "model -> cleaned QONNX", version=2, deps=(), input_files=export_inputs,
               key_inputs=export_key),
         Stage("lower", s.lower, "QONNX -> HwGraph", version=3, deps=("export",)),
         Stage("golden_sim", s.golden_sim, "integer simulation, accuracy, cycle model", version=3,

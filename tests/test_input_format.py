@@ -169,6 +169,28 @@ def test_model_with_input_quantizer_refuses_a_format(tmp_path):
     assert choice is None and samples is None
 
 
+def test_models_that_quantize_their_input_are_left_alone(tmp_path):
+    """Quantizers behind host ops (bnn_pynq's reshape, x*2-1), a datatype annotation, hwkit's own: all found,
+    so no model that lowers today is given a second input quantizer."""
+    sys.path.insert(0, str(Path(__file__).parent))
+    from golden_helpers import cybsec_style_mlp
+
+    from hwkit.stages.model import default_model
+
+    paths = [default_model(), cybsec_style_mlp(tmp_path / "cybsec.onnx")]
+    if __import__("importlib").util.find_spec("brevitas_examples") is not None:
+        from hwkit.zoo.bnn_pynq import export
+
+        paths.append(export("tfc_1w1a", tmp_path / "tfc.onnx"))
+    for p in paths:
+        m = _mw(p)
+        assert input_quantizer(m) is not None, p
+        for _ in range(3):  # the same answer every time (no identity of protobuf wrappers involved)
+            model, choice, samples = for_data(m, "")
+            assert choice is None and model is m
+    assert input_quantizer(_mw(paths[-1])) == "/features.0/act_quant/export_handler/BipolarQuant" or len(paths) == 2
+
+
 @pytest.mark.parametrize("cmd", [["build"], ["verify"], ["cosim", "--backend", "rtl"]])
 def test_cli_refuses_a_malformed_format_before_any_work(jet, tmp_path, cmd):
     proc = hwkit(*cmd, jet[0], "--input-format", "fixed<16;6>", "--out" if cmd[0] != "verify" else "--n",
@@ -301,6 +323,15 @@ def test_build_records_format_and_error(jet, tmp_path):
                    upto="golden_sim")
     assert ctx.results["export"]["input_format"]["source"] == "--input-format"
     assert ctx.results["golden_sim"]["input_quantization"]["argmax_agreement"] < e["argmax_agreement"]
+    from hwkit.data import load_npz
+
+    x, y = load_npz(data)  # data of twice the range, no format: export re-runs and the default follows the data
+    np.savez(tmp_path / "wide.npz", x=2 * x, y=y)
+    cfg.input_format, cfg.data = "", str(tmp_path / "wide.npz")
+    ctx = run_flow(default_flow("rtl"), cfg, tmp_path / "b", console=Console(file=open(os.devnull, "w")),
+                   upto="golden_sim")
+    ran = {s["name"]: s["ran"] for s in json.loads((tmp_path / "b" / "manifest.json").read_text())["stages"]}
+    assert ran["export"] and ctx.results["export"]["input_format"]["format"] == "fixed<16,7>"
 
 
 # ---- end to end ----------------------------------------------------------------------------------

@@ -18,6 +18,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Optional
 
 import numpy as np
@@ -115,9 +116,10 @@ def input_quantizer(model) -> Optional[str]:
     while frontier:
         t = frontier.pop()
         for node in model.find_consumers(t) or []:
-            if node.input[0] != t or id(node) in seen:
+            key = tuple(node.output)  # protobuf hands out new wrapper objects: their id() is no identity
+            if node.input[0] != t or key in seen:
                 continue
-            seen.add(id(node))
+            seen.add(key)
             if node.op_type in QUANT_OPS:
                 return node.name or node.op_type
             if node.op_type in HOST_OPS:
@@ -343,3 +345,25 @@ def quantized_copy(model_path, requested: str, out_dir, data: str = "", log=None
     path = out / (Path(model_path).name.split(".")[0] + ".input_quantized.onnx")
     model.save(str(path))
     return path
+
+
+def is_float_input_file(path) -> bool:
+    """Whether the .onnx at ``path`` has no input quantizer (cached by path, size and modification time: the
+    build asks before every run)."""
+    from pathlib import Path
+
+    p = Path(path)
+    if p.suffix != ".onnx" or not p.is_file():
+        return False
+    st = p.stat()
+    return _float_input_file(str(p.resolve()), st.st_size, st.st_mtime_ns)
+
+
+@lru_cache(maxsize=16)
+def _float_input_file(path: str, size: int, mtime_ns: int) -> bool:
+    from hwkit.ir.passes import load
+
+    try:
+        return quantizes_input(load(path)) is None
+    except Exception:  # noqa: BLE001 - an unreadable file: the export stage names the problem
+        return False

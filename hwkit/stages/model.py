@@ -105,9 +105,13 @@ def lower(ctx) -> dict:
 
 
 def export_key(config) -> dict:
-    """The input format keys export; without one, the data does (a float-input model's default format
-    covers the data's range)."""
-    return {"input_format": config.input_format} if config.input_format else {"input_format": data_key(config)}
+    """The input format keys export; without one, a float-input model's export is keyed by the data (its
+    default format covers the data's range); a model that quantizes its input is keyed by neither."""
+    from hwkit.ir.input_format import is_float_input_file
+
+    if config.input_format:
+        return {"input_format": config.input_format}
+    return {"input_format": data_key(config)} if is_float_input_file(model_path(config)) else {}
 
 
 def data_key(config) -> dict:

@@ -85,17 +85,17 @@ def float_input_mlp(path, sizes=SIZES, wbits: int = 8, abits: int = 8, seed: int
         nodes.append(helper.make_node("MatMul", [cur, qw], [f"mm{i}"], name=f"mm{i}"))
         b = np.round(b / BIAS_STEP) * BIAS_STEP
         inits.append(numpy_helper.from_array(b.astype(np.float32), f"b{i}"))
-        nodes.append(helper.make_node("Add", [f"mm{i}", f"b{i}"], [f"add{i}"], name=f"add{i}"))
+        last = i == len(params) - 1
+        cur = "y" if last else f"add{i}"  # the logits are the graph output (hls4ml drops an Identity, and the output)
+        nodes.append(helper.make_node("Add", [f"mm{i}", f"b{i}"], [cur], name=f"add{i}"))
         act = act @ fake_quant(w, wscale, -wmax, wmax) + b
-        cur = f"add{i}"
-        if i < len(params) - 1:
+        if not last:
             nodes.append(helper.make_node("Relu", [cur], [f"relu{i}"], name=f"relu{i}"))
             act = np.maximum(act, 0)
             amax = (1 << abits) - 1
             ascale = _pot_scale(float(np.percentile(act, 99.9)), amax)
             cur = quant(f"qa{i}", f"relu{i}", ascale, abits, False, False)
             act = fake_quant(act, ascale, 0, amax)
-    nodes.append(helper.make_node("Identity", [cur], ["y"], name="out"))
     graph = helper.make_graph(nodes, "float_input_mlp",
                               [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, sizes[0]])],
                               [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, sizes[-1]])], inits)
@@ -113,3 +113,11 @@ def write_data(path, n: int = 2000, seed: int = 7) -> Path:
     path = Path(path)
     np.savez(path, x=x, y=y)
     return path
+
+
+if __name__ == "__main__":  # python -m hwkit.zoo.float_input MODEL.onnx DATA.npz
+    import sys
+
+    if len(sys.argv) != 3:
+        sys.exit("usage: python -m hwkit.zoo.float_input MODEL.onnx DATA.npz")
+    print(float_input_mlp(sys.argv[1]), write_data(sys.argv[2]))
