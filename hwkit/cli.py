@@ -290,12 +290,12 @@ def cosim_cmd(
     """Generated hardware (C simulation, or RTL in Verilator) vs the golden model, bit for bit."""
     _input_format(input_format)
     _int_opt("--waves", waves, 0, meaning=" (vectors in the waveform; 0 = off)")
-    if model.is_file():  # a float-input model: cosimulate a copy with its input quantizer (hwkit.ir.input_format)
+
+    def quantized(model: Path) -> Path:  # a float-input model: a copy with its input quantizer (hwkit.ir.input_format)
         from hwkit.ir.input_format import quantized_copy
 
-        _out_dir("--out", out)
-        model = quantized_copy(model, input_format or "", out, data or dataset or "",
-                               log=lambda line: _print_line("note", line))
+        return quantized_copy(model, input_format or "", out, data or dataset or "",
+                              log=lambda line: _print_line("note", line)) if model.is_file() else model
     if backend == "rtl":
         import json
 
@@ -306,7 +306,7 @@ def cosim_cmd(
         _out_dir("--out", out)
         from hwkit.backends.rtl.cli import check_cosim, rtl_cosim
 
-        summary = rtl_cosim(model, out, n, bench=bench, waves=waves)
+        summary = rtl_cosim(quantized(model), out, n, bench=bench, waves=waves)
         typer.echo(json.dumps(summary, indent=2, sort_keys=True, default=str))
         check_cosim(summary)
         return
@@ -318,6 +318,8 @@ def cosim_cmd(
     _out_dir("--out", out)
     from hwkit.backends.hls4ml.cli import run_cosim
     from hwkit.data import cli_data
+
+    model = quantized(model)
 
     typer.echo(run_cosim(model, backend, n, io, hls_backend, cli_data(model, data or dataset, n), out, approximate))
 
