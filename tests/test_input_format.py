@@ -201,6 +201,16 @@ def test_cli_refuses_a_malformed_format_before_any_work(jet, tmp_path, cmd):
     assert not (tmp_path / "o").exists()
 
 
+def test_malformed_model_with_a_format_is_still_named_as_malformed(tmp_path):
+    (tmp_path / "empty.onnx").write_bytes(b"")
+    proc = hwkit("verify", tmp_path / "empty.onnx", "--n", "4", "--input-format", "fixed<16,6>")
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1 and "no nodes" in proc.stderr, proc.stderr
+    from hwkit.ir import lower
+
+    with pytest.raises(ConfigError, match="no nodes"):
+        lower(tmp_path / "empty.onnx", input_format="fixed<16,6>")
+
+
 def test_yaml_key(tmp_path, jet):
     from hwkit.build import load_config
 

@@ -318,6 +318,8 @@ def for_data(model, requested: str, data: str = "", model_path=None):
     ``requested`` or, for a float-input model without a request, as the default from the data
     (hwkit.data.choose_data: ``data``, the recorded dataset, a bundled fit; samples None when the model
     quantizes its input already)."""
+    if len(model.graph.input) != 1 or not model.graph.node:  # malformed: the lowering's validation says how
+        return model, None, None
     if quantizes_input(model) is not None:
         choose_input_format(model, requested)  # refuses a request for a model that has its quantizer
         return model, None, None

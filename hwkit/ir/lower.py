@@ -46,13 +46,14 @@ def clean_model(model_or_path, input_format: str = ""):
     input of a model that has no input quantizer (hwkit.ir.input_format)."""
     from hwkit.ir.passes import load
 
-    model = load(model_or_path)
-    if input_format:
-        from hwkit.ir.input_format import quantized_model
+    from hwkit.ir.input_format import quantized_model
+    from hwkit.ir.validate import validate_model
 
-        model = quantized_model(model, input_format)[0]
+    model = load(model_or_path)
     for p in MODEL_PASSES:
         model = p(model)
+        if p is validate_model and input_format:  # on a well-formed model, before qonnx's normalisers
+            model = quantized_model(model, input_format)[0]
     return model
 
 
