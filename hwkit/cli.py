@@ -292,7 +292,7 @@ def cosim_cmd(
     _int_opt("--waves", waves, 0, meaning=" (vectors in the waveform; 0 = off)")
 
     def quantized(model: Path) -> Path:  # a float-input model: a copy with its input quantizer (hwkit.ir.input_format)
-        from hwkit.ir.input_format import quantized_copy
+        from hwkit.input_choice import quantized_copy
 
         return quantized_copy(model, input_format or "", out, data or dataset or "",
                               log=lambda line: _print_line("note", line)) if model.is_file() else model

@@ -363,7 +363,8 @@ def run_verify(model, n: int, data: str | None = None, strict: bool = False, *, 
 
     if n < 0:
         raise ConfigError(f"--n must be >= 0, got {n}")
-    from hwkit.ir.input_format import error_line, for_data, input_quantization_error
+    from hwkit.input_choice import for_data
+    from hwkit.ir.input_format import error_line, input_quantization_error
     from hwkit.ir.passes import load
 
     _, choice, _ = for_data(load(model), input_format, data or "", model)

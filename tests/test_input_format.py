@@ -13,7 +13,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from hwkit.errors import ConfigError, UnsupportedModelError
-from hwkit.ir.input_format import (InputFormat, default_input_format, error_line, for_data, input_quantizer,
+from hwkit.input_choice import for_data
+from hwkit.ir.input_format import (InputFormat, default_input_format, error_line, input_quantizer,
                                    input_quantization_error, insert_input_quant, parse_input_format)
 
 ENV = {**os.environ, "OMP_NUM_THREADS": "1", "COLUMNS": "200"}

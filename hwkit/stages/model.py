@@ -56,7 +56,7 @@ def export(ctx) -> dict:
             model = ModelWrapper(str(src))
         except Exception as err:  # onnx raises assorted errors for a file that is not a model
             raise ConfigError(f"cannot read '{src}' as an ONNX model: {str(err).splitlines()[0][:160]}") from None
-        from hwkit.ir.input_format import ORIGINAL, for_data
+        from hwkit.input_choice import ORIGINAL, for_data
         from hwkit.sourcenames import cleanup_keeping_names
 
         cleaned = cleanup_keeping_names(model, cleanup)  # errors can then name the user's nodes
@@ -164,7 +164,8 @@ def golden_sim(ctx) -> dict:
         layer_cycles={k: int(v if not isinstance(v, dict) else v.get("cycles", 0)) for k, v in per.items()},
         data=samples.record())
     if ctx.results.get("export", {}).get("input_format"):  # a float-input model: what quantizing its input costs
-        from hwkit.ir.input_format import ORIGINAL, error_line, input_quantization_error
+        from hwkit.input_choice import ORIGINAL
+        from hwkit.ir.input_format import error_line, input_quantization_error
 
         rec.input_quantization = (input_quantization_error(qonnx_output(ctx.artefact("export", ORIGINAL), samples.x),
                                                            scores[:n], samples.y) if n
