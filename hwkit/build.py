@@ -61,6 +61,9 @@ class BuildConfig:
     n_vectors: int = 0  # cosim vectors; 0 -> the whole test set
     fifo_sizing: str = "heuristic"  # rtl FIFO depths: 'heuristic' (the plan's rule) or 'simulation' (measured)
     top: str = ""  # rtl: 'uart' (board top, bitstream; the default), 'axis' or 'core' (IP, out of context)
+    # a float-input model's input quantizer (hwkit.ir.input_format: fixed<16,6>, ufixed<W,I>, int<B>*2^E);
+    # '' picks one from the data when the model has none
+    input_format: str = ""
     extra: dict = field(default_factory=dict)  # settings for user-inserted stages
 
     def validate(self, where: str = "build config") -> "BuildConfig":
@@ -86,7 +89,7 @@ class BuildConfig:
         number("clock_mhz", 1e-3, 1000)
         whole("seed", 0, 2**32 - 1)
         whole("n_vectors", 0, 2**31 - 1)
-        for name in ("model", "board", "out", "data", "dataset"):
+        for name in ("model", "board", "out", "data", "dataset", "input_format"):
             if not isinstance(getattr(self, name), str):
                 raise ConfigError(f"{where}: field '{name}' must be a string, got {getattr(self, name)!r}")
         if self.top not in TOPS:
@@ -94,6 +97,10 @@ class BuildConfig:
         if self.fifo_sizing not in FIFO_SIZING:
             raise ConfigError(f"{where}: field 'fifo_sizing' is {self.fifo_sizing!r}, expected one of "
                               f"{', '.join(FIFO_SIZING)}")
+        if self.input_format:
+            from hwkit.ir.input_format import parse_input_format
+
+            parse_input_format(self.input_format, f"{where}: field 'input_format'")
         if not isinstance(self.extra, dict):
             raise ConfigError(f"{where}: field 'extra' must be a mapping")
         from hwkit.boards import load_board
@@ -122,9 +129,9 @@ class BuildConfig:
     def key_dict(self) -> dict:
         """Settings that change artefacts (the output directory does not; the data and the FIFO sizing key
         only the stages that read them, through their ``key_inputs``, so a new test set does not re-run
-        synthesis and FIFO sizing does not re-run export)."""
+        synthesis and FIFO sizing does not re-run export; the input format keys export, through its key_inputs)."""
         d = asdict(self)
-        for name in ("out", "data", "dataset", "fifo_sizing", "top"):
+        for name in ("out", "data", "dataset", "fifo_sizing", "top", "input_format"):
             d.pop(name)
         return d
 
@@ -426,10 +433,11 @@ def default_flow(backend: str = "rtl") -> Flow:
     own implementation steps (rtl: synthesize, place & route, timing re-closure, bitstream), report."""
     from hwkit import stages as s
     from hwkit.backends import get_backend
-    from hwkit.stages.model import data_key, export_inputs
+    from hwkit.stages.model import data_key, export_inputs, export_key
 
     return Flow([
-        Stage("export", s.export, "model -> cleaned QONNX", version=2, deps=(), input_files=export_inputs),
+        Stage("export", s.export, "model -> cleaned QONNX", version=2, deps=(), input_files=export_inputs,
+              key_inputs=export_key),
         Stage("lower", s.lower, "QONNX -> HwGraph", version=3, deps=("export",)),
         Stage("golden_sim", s.golden_sim, "integer simulation, accuracy, cycle model", version=3,
               deps=("export", "lower"), key_inputs=data_key),
@@ -473,7 +481,7 @@ def build(config: BuildConfig, flow: Optional[Flow] = None, *, force: bool = Fal
 
 def build_from_cli(model: Optional[str], *, board=None, backend=None, target_fps=None, clock_mhz=None, out=None,
                    force: bool = False, overwrite: bool = False, data=None, fifo_sizing=None,
-                   top=None) -> BuildContext:
+                   top=None, input_format=None) -> BuildContext:
     """``hwkit build``: a config YAML or a model path, with command-line options overriding the file."""
     from rich.console import Console
 
@@ -484,6 +492,7 @@ def build_from_cli(model: Optional[str], *, board=None, backend=None, target_fps
         config = BuildConfig(model=str(Path(model).resolve()) if model else "")
     for name, value in (("board", board), ("backend", backend), ("target_fps", target_fps),
                         ("clock_mhz", clock_mhz), ("out", str(out) if out else None), ("fifo_sizing", fifo_sizing), ("top", top),
+                        ("input_format", input_format),
                         ("data", data if not data or data in LOADERS else str(Path(data).resolve()))):
         if value is not None:
             setattr(config, name, value)

@@ -72,6 +72,16 @@ DATA_HELP = ("test data: digits | mnist | mnist1d, or FILE.npz with arrays x (N,
 FPS_RANGE = (1e-6, 1e12)     # one sample in 11 days .. far beyond any FPGA here
 CLOCK_RANGE = (0.001, 1000.0)
 BITS_RANGE = (1, 16)
+INPUT_FORMAT_HELP = ("input quantizer for a model whose input has none: fixed<W,I> | ufixed<W,I> (W bits, I integer "
+                     "bits incl. sign) | int<B> | uint<B>, optionally *2^E (int<8>*2^-4); default: 16 bits covering "
+                     "the data's range")
+
+
+def _input_format(text: Optional[str]) -> None:
+    if text:
+        from hwkit.ir.input_format import parse_input_format
+
+        parse_input_format(text)
 
 
 def _version(value: bool) -> None:
@@ -185,8 +195,10 @@ def build_cmd(
                                               "(peak occupancy in Verilator + 1, proved on 10,000 stalled vectors)"),
     top: Optional[str] = typer.Option(None, help="rtl top: uart (board top and bitstream, default) | axis (the "
                                       "AXI4-Stream IP) | core (the bare core); axis/core: ECP5 out of context"),
+    input_format: Optional[str] = typer.Option(None, "--input-format", help=INPUT_FORMAT_HELP),
 ):
     """Model -> verified accelerator, report and (open boards) bitstream, stage by stage into one directory."""
+    _input_format(input_format)
     if target_fps is not None and target_fps != "max":
         try:
             target_fps = float(target_fps)
@@ -198,7 +210,8 @@ def build_cmd(
     from hwkit.build import build_from_cli
 
     build_from_cli(model, board=board, backend=backend, target_fps=target_fps, clock_mhz=clock_mhz, out=out,
-                   force=force, overwrite=overwrite, data=data, fifo_sizing=fifo_sizing, top=top)
+                   force=force, overwrite=overwrite, data=data, fifo_sizing=fifo_sizing, top=top,
+                   input_format=input_format)
 
 
 @app.command("report")
@@ -231,14 +244,16 @@ def verify_cmd(
     dataset: Optional[str] = typer.Option(None, "--dataset", help="older name of --data"),
     strict: bool = typer.Option(False, "--strict", help="fail on any mismatch, even at float rounding ties"),
     data: Optional[str] = typer.Option(None, "--data", help="also this test data: " + DATA_HELP.split(": ", 1)[1]),
+    input_format: Optional[str] = typer.Option(None, "--input-format", help=INPUT_FORMAT_HELP),
 ):
     """Golden simulator vs qonnx execution: every quantizer output compared bit for bit."""
+    _input_format(input_format)
     _int_opt("--n", n, 0, meaning=" (0 with --data: the test data only)")
     if n == 0 and not (data or dataset):
         raise ConfigError("nothing to verify: --n 0 without --data; give --n > 0 or --data")
     from hwkit.verify import run_verify
 
-    typer.echo(run_verify(model, n, data or dataset, strict))
+    typer.echo(run_verify(model, n, data or dataset, strict, input_format=input_format or ""))
 
 
 @app.command("board-run")
@@ -278,10 +293,18 @@ def cosim_cmd(
                               "vector, or of the first N vectors when none mismatches (0 = off)"),
     jobs: Optional[int] = typer.Option(None, "--jobs", help="rtl: Verilator processes sharing the vectors "
                                        "(default: every CPU when vectors x II is large, else 1)"),
+    input_format: Optional[str] = typer.Option(None, "--input-format", help=INPUT_FORMAT_HELP),
 ):
     """Generated hardware (C simulation, or RTL in Verilator) vs the golden model, bit for bit."""
+    _input_format(input_format)
     _int_opt("--waves", waves, 0, meaning=" (vectors in the waveform; 0 = off)")
     _int_opt("--jobs", jobs, 1, meaning=" (Verilator processes)")
+
+    def quantized(model: Path) -> Path:  # a float-input model: a copy with its input quantizer (hwkit.ir.input_format)
+        from hwkit.input_choice import quantized_copy
+
+        return quantized_copy(model, input_format or "", out, data or dataset or "",
+                              log=lambda line: _print_line("note", line)) if model.is_file() else model
     if backend == "rtl":
         import json
 
@@ -292,7 +315,7 @@ def cosim_cmd(
         _out_dir("--out", out)
         from hwkit.backends.rtl.cli import check_cosim, rtl_cosim
 
-        summary = rtl_cosim(model, out, n, bench=bench, waves=waves, jobs=jobs)
+        summary = rtl_cosim(quantized(model), out, n, bench=bench, waves=waves, jobs=jobs)
         typer.echo(json.dumps(summary, indent=2, sort_keys=True, default=str))
         check_cosim(summary)
         return
@@ -304,6 +327,8 @@ def cosim_cmd(
     _out_dir("--out", out)
     from hwkit.backends.hls4ml.cli import run_cosim
     from hwkit.data import cli_data
+
+    model = quantized(model)
 
     typer.echo(run_cosim(model, backend, n, io, hls_backend, cli_data(model, data or dataset, n), out, approximate))
 

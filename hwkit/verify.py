@@ -390,21 +390,29 @@ def _golden_vs_qonnx_chunk(graph, model, *, x_int=None, x_float=None, batch: int
 
 # ---- `hwkit verify` ---------------------------------------------------------------------------
 
-def run_verify(model, n: int, data: str | None = None, strict: bool = False, *, chunk: int | None = None) -> str:
+def run_verify(model, n: int, data: str | None = None, strict: bool = False, *, chunk: int | None = None,
+               input_format: str = "") -> str:
     """`hwkit verify`: golden vs qonnx on ``n`` random grid inputs and on the test data
     (:func:`hwkit.data.choose_data`: ``data`` = a bundled name or a .npz; by default the dataset
     recorded with the model or the bundled one that fits its input, none if nothing fits). Streams
     in chunks (memory bounded for any N); MismatchError on a mismatch that is not at a rounding tie
-    (any mismatch with ``strict``)."""
+    (any mismatch with ``strict``). A model whose input has no quantizer is verified with the one
+    ``input_format`` names (or the default from the data), and its input-quantization error reported
+    (hwkit.ir.input_format)."""
     from hwkit.data import choose_data
     from hwkit.errors import MismatchError
     from hwkit.ir.lower import lower_with_model
 
     if n < 0:
         raise ConfigError(f"--n must be >= 0, got {n}")
-    graph, cleaned = lower_with_model(model)
+    from hwkit.input_choice import for_data
+    from hwkit.ir.input_format import error_line, input_quantization_error
+    from hwkit.ir.passes import load
+
+    _, choice, _ = for_data(load(model), input_format, data or "", model)
+    graph, cleaned = lower_with_model(model, input_format=str(choice.format) if choice else "")
     samples = choose_data(data or "", graph.input_prep.model_input_shape, model_path=model)
-    lines, reports = [], []
+    lines, reports = [choice.line()] if choice else [], []
     if n:
         r = golden_vs_qonnx(cleaned, n=n, graph=graph, chunk=chunk)
         reports.append(r)
@@ -415,6 +423,12 @@ def run_verify(model, n: int, data: str | None = None, strict: bool = False, *, 
         lines.append(f"{samples.name} ({samples.count}, {samples.why}): {r.summary()}")
     if not reports:
         raise ConfigError(f"nothing to verify: --n 0 and {samples.why}")
+    if choice is not None:
+        from hwkit.ir.lower import clean_model
+
+        err = (input_quantization_error(qonnx_output(clean_model(model), samples.x), qonnx_output(cleaned, samples.x),
+                                        samples.y) if samples.x is not None else {"samples": 0})
+        lines.append(error_line(err))
     for r in reports:
         bad = r.mismatches if strict else r.first_mismatches - r.first_ties
         if bad:

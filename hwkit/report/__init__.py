@@ -142,7 +142,8 @@ def collect(build_dir: str | Path, extra_stages: Optional[dict] = None) -> dict:
     return {
         "schema": SCHEMA,
         "model": {"name": exp.model or None, "source": exp.source or None, "sha256": exp.sha256 or None,
-                  "dataset": cfg.get("dataset")},
+                  "dataset": cfg.get("dataset"),
+                  "input_quantization": exp.input_format and exp.input_format | {"error": sim.input_quantization}},
         "board": {"name": board.name, "title": board.title, "part": board.part, "family": board.family,
                   "toolchain": board.toolchain},
         "backend": cfg.get("backend"),

@@ -37,10 +37,16 @@ def export(ctx) -> dict:
     src = model_path(ctx.config)
     c.versions(ctx, "qonnx", "onnx", "brevitas")
     out = ctx.workdir / c.QONNX
+    input_format = None
     if src.suffix == ".pt":
         from hwkit.export import export_checkpoint
 
         export_checkpoint(src, out)
+        if ctx.config.input_format:  # hwkit's checkpoints quantize their input: a request is refused, not dropped
+            from hwkit.ir.input_format import choose_input_format
+            from hwkit.ir.passes import load
+
+            choose_input_format(load(out), ctx.config.input_format)
     elif src.suffix == ".onnx":
         from qonnx.core.modelwrapper import ModelWrapper
 
@@ -50,13 +56,23 @@ def export(ctx) -> dict:
             model = ModelWrapper(str(src))
         except Exception as err:  # onnx raises assorted errors for a file that is not a model
             raise ConfigError(f"cannot read '{src}' as an ONNX model: {str(err).splitlines()[0][:160]}") from None
+        from hwkit.input_choice import ORIGINAL, for_data
         from hwkit.sourcenames import cleanup_keeping_names
 
-        cleanup_keeping_names(model, cleanup).save(str(out))  # errors can then name the user's nodes
+        cleaned = cleanup_keeping_names(model, cleanup)  # errors can then name the user's nodes
+        quantized, choice, _ = for_data(cleaned, ctx.config.input_format, ctx.config.data_choice, src)
+        quantized.save(str(out))
+        if choice is not None:  # the float-input original: the input-quantization error is measured against it
+            ctx.log(choice.line())
+            cleaned.save(str(ctx.workdir / ORIGINAL))
+            input_format = choice.record()
     else:
         raise ConfigError(f"model must be a QONNX .onnx file or a hwkit .pt checkpoint, got '{src.name}'")
     rec = ExportRecord(model=src.name.split(".")[0], source=str(src), sha256=hash_file(src), qonnx=c.QONNX,
-                       inputs={p.name: hash_file(p) for p in export_inputs(ctx.config)}, summary=src.name)
+                       inputs={p.name: hash_file(p) for p in export_inputs(ctx.config)}, summary=src.name,
+                       input_format=input_format)
+    if input_format:
+        rec.summary += f", input {input_format['format']} ({input_format['source']})"
     meta = src.with_suffix(".json")  # the pretrained models record their training accuracy beside them
     if meta.is_file():
         rec.recorded_test_accuracy = json.loads(meta.read_text()).get("test_accuracy")
@@ -86,6 +102,16 @@ def lower(ctx) -> dict:
         clock=clock.to_dict(),
         summary=f"{len(graph.hardware_layers())} hardware layers"
                 + (f", folded for {target_cycles} cycles/sample" if target_cycles else "")).to_dict()
+
+
+def export_key(config) -> dict:
+    """The input format keys export; without one, a float-input model's export is keyed by the data (its
+    default format covers the data's range); a model that quantizes its input is keyed by neither."""
+    from hwkit.ir.input_format import is_float_input_file
+
+    if config.input_format:
+        return {"input_format": config.input_format}
+    return {"input_format": data_key(config)} if is_float_input_file(model_path(config)) else {}
 
 
 def data_key(config) -> dict:
@@ -137,6 +163,14 @@ def golden_sim(ctx) -> dict:
         latency_cycles=int(cyc_d["latency"]) if cyc_d.get("latency") is not None else None,
         layer_cycles={k: int(v if not isinstance(v, dict) else v.get("cycles", 0)) for k, v in per.items()},
         data=samples.record())
+    if ctx.results.get("export", {}).get("input_format"):  # a float-input model: what quantizing its input costs
+        from hwkit.input_choice import ORIGINAL
+        from hwkit.ir.input_format import error_line, input_quantization_error
+
+        rec.input_quantization = (input_quantization_error(qonnx_output(ctx.artefact("export", ORIGINAL), samples.x),
+                                                           scores[:n], samples.y) if n
+                                  else {"samples": 0, "why": samples.why})
+        ctx.log(error_line(rec.input_quantization))
     if labelled:
         rec.summary = f"accuracy sw {rec.accuracy_software:.4f} golden {rec.accuracy_golden:.4f} on {n} ({samples.name})"
     elif n:

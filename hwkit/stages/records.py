@@ -48,6 +48,7 @@ class ExportRecord(_Record):
     qonnx: str = ""
     inputs: dict = field(default_factory=dict)  # every input file -> sha256 (keys the stage)
     recorded_test_accuracy: Optional[float] = None
+    input_format: Optional[dict] = None  # the input quantizer hwkit put in (hwkit.ir.input_format), None if none
     summary: str = ""
 
 
@@ -72,6 +73,8 @@ class GoldenRecord(_Record):
     latency_cycles: Optional[int] = None
     layer_cycles: dict = field(default_factory=dict)
     data: dict = field(default_factory=dict)  # the test data: hwkit.data.Samples.record() (kind, name, sha256, count)
+    # float-input models: quantized-input outputs vs the original's float outputs (hwkit.ir.input_format)
+    input_quantization: Optional[dict] = None
     summary: str = ""
 
 
