@@ -193,3 +193,41 @@ def test_cosim_2k(which, tmp_path):
     assert res.n == 2000
     if which == "direct":
         assert res.ii_measured == 6 * 6 * 2
+
+
+@pytest.mark.slow
+@pytest.mark.tools
+def test_block_estimate_against_yosys(tmp_path):
+    """hk_tv synthesized alone (synth_ecp5) vs its BLOCKS cost, on the direct net's real thresholds:
+    LUT and FF within 20 % (measured: +4 % LUT, +5 % FF)."""
+    import json
+    import shutil
+    import subprocess
+
+    from hwkit.backends.rtl.plan import build_plan
+    from hwkit.estimate.blocks import block_cost
+    from hwkit.resources import rtl_dir
+    from hwkit.tools.yosys import SYNTH, count_cells, yosys_path
+
+    try:
+        ys = yosys_path()
+    except Exception as err:  # noqa: BLE001
+        pytest.skip(f"yosys missing: {err}")
+    plan = build_plan(lower(direct_net(tmp_path / "m.onnx", bits=4)))
+    p = dict(next(i for i in plan.insts if i.module == "hk_tv").params)
+    for name, text in plan.mems.items():
+        (tmp_path / name).write_text(text)
+    shutil.copyfile(rtl_dir() / "hk_tv.v", tmp_path / "hk_tv.v")
+    params = ", ".join(f".{k}({json.dumps(v) if isinstance(v, str) else int(v)})" for k, v in p.items())
+    (tmp_path / "t.v").write_text(
+        f"module t(input wire clk, input wire rst, input wire [{p['E'] * p['XB'] - 1}:0] i, input wire iv,\n"
+        f"  output wire ir, output wire [{p['E'] * p['YB'] - 1}:0] o, output wire ov, input wire orr);\n"
+        f"  hk_tv #({params}) u(.clk(clk), .rst(rst), .in_data(i), .in_valid(iv), .in_ready(ir), .out_data(o),\n"
+        f"    .out_valid(ov), .out_ready(orr));\nendmodule\n")
+    (tmp_path / "t.ys").write_text(f"read_verilog -defer hk_tv.v\nread_verilog -defer t.v\n{SYNTH['ecp5']} -top t\n"
+                                   "tee -q -o t.json stat -json\n")
+    subprocess.run([ys, "-q", "-s", "t.ys"], cwd=tmp_path, check=True, capture_output=True, timeout=1200)
+    got = count_cells(json.loads((tmp_path / "t.json").read_text())["design"]["num_cells_by_type"], "ecp5")
+    est = block_cost("hk_tv", p, "ecp5", plan.mems)
+    assert got["dsp"] == 0 and got["lut"] > 300   # shift-add products; the stencil was not optimised away
+    assert abs(est.lut / got["lut"] - 1) < 0.2 and abs(est.ff / got["ff"] - 1) < 0.2, (est.as_dict(), got)

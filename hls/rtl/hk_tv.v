@@ -43,6 +43,29 @@ module hk_tv #(
     localparam PB = DB + LB + 1;            // a product GX * L
     localparam AW = NB + 2;                 // the sum before rounding
 
+    // products as shift-and-add (no $mul): the operands are a few bits, and synth_ecp5 would otherwise
+    // spend one MULT18X18D on each of the 10 small products per lane
+    function [2*DB-1:0] square(input [DB-1:0] g);
+        reg [2*DB-1:0] a;
+        integer k;
+        begin
+            a = g[DB-1] ? {{DB{1'b0}}, -g} : {{DB{1'b0}}, g};   // |g| < 2**(DB-1)
+            square = 0;
+            for (k = 0; k < DB - 1; k = k + 1)
+                if (a[k]) square = square + (a << k);
+        end
+    endfunction
+    function [PB-1:0] scale(input [DB-1:0] g, input [LB-1:0] l);   // g * l, two's complement
+        reg [PB-1:0] a;
+        integer k;
+        begin
+            a = {{(PB - DB){g[DB-1]}}, g};
+            scale = 0;
+            for (k = 0; k < LB; k = k + 1)
+                if (l[k]) scale = scale + (a << k);
+        end
+    endfunction
+
     reg [$clog2(H + 1 > 1 ? H + 1 : 2)-1:0] r;
     reg [$clog2(W > 1 ? W : 2)-1:0] col;
     reg [$clog2(CF > 1 ? CF : 2)-1:0] cf;
@@ -91,17 +114,15 @@ module hk_tv #(
             wire signed [DB-1:0] gx0 = xr - xc, gy0 = xd - xc;
             wire signed [DB-1:0] gx1 = xc - xl, gy1 = xdl - xl;
             wire signed [DB-1:0] gx2 = xur - xu, gy2 = xc - xu;
-            wire signed [2*DB-1:0] q0x = gx0 * gx0, q0y = gy0 * gy0, q1x = gx1 * gx1, q1y = gy1 * gy1;
-            wire signed [2*DB-1:0] q2x = gx2 * gx2, q2y = gy2 * gy2;
-            wire [2*DB:0] s0 = q0x + q0y, s1 = q1x + q1y, s2 = q2x + q2y;
+            wire [2*DB:0] s0 = square(gx0) + square(gy0), s1 = square(gx1) + square(gy1);
+            wire [2*DB:0] s2 = square(gx2) + square(gy2);
             wire [LB-1:0] l0, l1, l2;
             hk_tv_level #(.SB(SB), .LB(LB), .NT(NT), .W0(W0), .TFILE(TFILE)) u_l0 (.s(s0[SB-1:0]), .l(l0));
             hk_tv_level #(.SB(SB), .LB(LB), .NT(NT), .W0(W0), .TFILE(TFILE)) u_l1 (.s(s1[SB-1:0]), .l(l1));
             hk_tv_level #(.SB(SB), .LB(LB), .NT(NT), .W0(W0), .TFILE(TFILE)) u_l2 (.s(s2[SB-1:0]), .l(l2));
-            wire signed [LB:0] sl0 = {1'b0, l0}, sl1 = {1'b0, l1}, sl2 = {1'b0, l2};
-            wire signed [PB-1:0] p0 = gx0 * sl0, q0 = gy0 * sl0;
-            wire signed [PB-1:0] p1 = left ? 0 : gx1 * sl1;     // L*GX[i,j-1], zero at the left edge
-            wire signed [PB-1:0] q2 = top ? 0 : gy2 * sl2;      // L*GY[i-1,j], zero at the top edge
+            wire signed [PB-1:0] p0 = scale(gx0, l0), q0 = scale(gy0, l0);
+            wire signed [PB-1:0] p1 = left ? 0 : scale(gx1, l1);     // L*GX[i,j-1], zero at the left edge
+            wire signed [PB-1:0] q2 = top ? 0 : scale(gy2, l2);      // L*GY[i-1,j], zero at the top edge
             wire signed [AW-1:0] b = p1 - p0 + q2 - q0;
             wire signed [AW-1:0] xw = xc;
             wire signed [AW-1:0] n = (xw <<< XSH) - (b <<< BSH);
