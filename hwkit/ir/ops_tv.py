@@ -56,6 +56,10 @@ class TVOps:
             return None
         return float(np.asarray(v).ravel()[0])
 
+    @staticmethod
+    def _same(a, b) -> bool:
+        return a is not None and b is not None and list(a.output) == list(b.output)
+
     def _other(self, node, tensor):
         return node.input[1] if node.input[0] == tensor else node.input[0]
 
@@ -98,13 +102,14 @@ class TVOps:
         pows, muls = {}, {}
         for k, conv in (("x", cx), ("y", cy)):
             cons = self._consumers(conv.output[0])
-            p = [n for n in cons if n.op_type == "Pow" and self._scalar(n.input[1]) == 2.0 and n.input[0] == conv.output[0]]
+            p = [n for n in cons
+                 if n.op_type == "Pow" and self._scalar(n.input[1]) == 2.0 and n.input[0] == conv.output[0]]
             mu = [n for n in cons if n.op_type == "Mul"]
             if len(cons) != 2 or len(p) != 1 or len(mu) != 1:
                 return None
             pows[k], muls[k] = p[0], mu[0]
         add = self._only(pows["x"].output[0], "Add")
-        if add is None or self._only(pows["y"].output[0], "Add") is not add:
+        if add is None or not self._same(self._only(pows["y"].output[0], "Add"), add):
             return None
         nodes += [pows["x"], pows["y"], add]
         chain, t = [], add.output[0]
@@ -115,7 +120,8 @@ class TVOps:
             n = cons[0]
             if n.op_type == "Quant":
                 break
-            if n.op_type not in CHAIN_OPS or any(i != t and self.model.get_initializer(i) is None for i in n.input if i):
+            consts = all(i == t or self.model.get_initializer(i) is not None for i in n.input if i)
+            if n.op_type not in CHAIN_OPS or not consts:
                 return None
             chain.append(n)
             t = n.output[0]
@@ -133,7 +139,7 @@ class TVOps:
                 return None
             cts[k] = ct
         add2 = self._only(cts["x"].output[0], "Add")
-        if add2 is None or self._only(cts["y"].output[0], "Add") is not add2:
+        if add2 is None or not self._same(self._only(cts["y"].output[0], "Add"), add2):
             return None
         hmul = self._only(add2.output[0], "Mul")
         h = None if hmul is None else self._scalar(self._other(hmul, add2.output[0]))
@@ -192,7 +198,7 @@ class TVOps:
         st = self.streams[x.stream]
         if not np.array_equal(x.index.transpose(1, 2, 0).ravel(), np.arange(x.index.size)):
             self.fail("TV step: its input is not a plain channels-last map")
-        sw, _, wsigned, _, _ = self._quant_params(m["wq"])
+        sw = self._quant_params(m["wq"])[0]
         so, obits, osigned, onarrow, omode = self._quant_params(m["oq"])
         if omode != "ROUND":
             self.fail(f"TV step: output rounding mode {omode} is not supported (ROUND only)")

@@ -86,8 +86,8 @@ def run_tv(out: Path, dataset: str = "digits", bits=(2, 3), seeds=(0, 1, 2), epo
                 rows.append({"bits": b, "tv": tv, "seed": seed, "test_accuracy": metrics["test_accuracy"],
                              "golden_accuracy": hw_acc, "has_tv_layer": tv and st == "ok", "tv_changed": changed,
                              "outlier_last": ratios[-1], "outlier_mean": float(np.mean(ratios)), "outliers": ratios})
-                log(f"W{b}A{b} tv={tv} seed {seed}: acc {metrics['test_accuracy']:.3f} golden {hw_acc} TV changed {changed} "
-                    f"outlier last {ratios[-1]:.2f}")
+                log(f"W{b}A{b} tv={tv} seed {seed}: acc {metrics['test_accuracy']:.3f} golden {hw_acc} "
+                    f"TV changed {changed} outlier last {ratios[-1]:.2f}")
     summary = []
     for b in bits:
         for tv in (False, True):
