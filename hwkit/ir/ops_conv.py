@@ -26,6 +26,8 @@ class ConvOps:
         group = attrs["group"].i if "group" in attrs else 1
         dil = tuple(attrs["dilations"].ints) if "dilations" in attrs else ()
         x = self.value(node.input[0])
+        if group > 1 and self.tv_rule(node):   # the first node of a TV step (hwkit.ir.ops_tv)
+            return
         if group == 1 and all(d == 1 for d in dil) and not (isinstance(x, Sym) and x.index.ndim == 2):
             return LinearOps.op_Conv(self, node)
         return self.general_conv(node, attrs, group, dil)

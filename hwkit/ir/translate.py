@@ -28,12 +28,13 @@ from hwkit.ir.ops_conv import ConvOps
 from hwkit.ir.ops_linear import LinearOps
 from hwkit.ir.ops_misc import MiscOps
 from hwkit.ir.ops_quant import QuantOps, prep_op  # noqa: F401 (prep_op re-exported)
+from hwkit.ir.ops_tv import TVOps
 from hwkit.ir.types import IntType
 from hwkit.ir.typing import infer_layer
 from hwkit.ir.values import QW, Pre, Sym, canonical, sanitize, stream_shape_for  # noqa: F401 (re-exported)
 
 
-class Translator(ConvOps, LinearOps, MiscOps, QuantOps, LayoutOps):
+class Translator(ConvOps, LinearOps, MiscOps, QuantOps, LayoutOps, TVOps):
     def __init__(self, model: ModelWrapper, max_acc_bits: int = 32):
         self.model = model
         self.max_acc_bits = max_acc_bits
@@ -175,6 +176,8 @@ class Translator(ConvOps, LinearOps, MiscOps, QuantOps, LayoutOps):
         self.annotated_input(inp.name)
         for node in m.graph.node:
             self.node = node
+            if node.output and node.output[0] in self.tv_skip:   # inside a matched TV step (hwkit.ir.ops_tv)
+                continue
             handler = getattr(self, "op_" + node.op_type, None)
             if handler is None:
                 self.fail("op type has no hwkit lowering")

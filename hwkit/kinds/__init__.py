@@ -35,11 +35,11 @@ def modules() -> tuple[ModuleType, ...]:
     """The registry, in the order the flow meets the kinds. Imported on first use: the kind modules
     import the IR, whose checks ask this registry, so neither package may need the other loaded."""
     from hwkit.kinds import (add, argmax, concat, float_tail, mvu, pad, pool, reshape, shift_round, sliding_window,
-                             threshold, upsample, vvu)
+                             threshold, tv, upsample, vvu)
     from hwkit.kinds import mvu_bp, threshold_sel  # any-precision networks (one weight memory, run-time precision)
 
     return (mvu, vvu, sliding_window, threshold, shift_round, pool, add, reshape, argmax, concat, pad, upsample,
-            float_tail, mvu_bp, threshold_sel)
+            tv, float_tail, mvu_bp, threshold_sel)
 
 
 @cache

@@ -14,8 +14,10 @@ other operation is a fixed-tap depthwise convolution, a multiply and a shift (``
 Stability of the explicit step: ``||D||_2^2 <= 8`` and ``max w = 1/sqrt(eps)``, so the default
 ``h = 1/8, eps = 1/4`` meets ``h * 8 / sqrt(eps) <= 2`` exactly.
 
-It exports to QONNX as standard ops: Conv (fixed kernels, group = C), Mul, Add, Sqrt, Div, Quant,
-ConvTranspose, Sub.
+It exports to QONNX as standard ops: Conv (fixed kernels, group = C), Pow, Add, Sqrt, Reciprocal, Mul,
+Relu, Quant, ConvTranspose, Sub; :mod:`hwkit.ir.ops_tv` lowers that composition to one exact integer
+layer (:mod:`hwkit.kinds.tv`, Verilog ``hls/rtl/hk_tv.v``). Since ``|w * D x| < 1``, one step moves a value
+by less than about ``4 h``: on a stream whose quantization step is ``>= 8 h`` it rounds to the identity.
 """
 from __future__ import annotations
 
