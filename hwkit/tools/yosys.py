@@ -152,7 +152,8 @@ def instance_stats(sources: Sequence[Path], top: str, build_dir: Path, family: s
     stage_inputs(data_files, build_dir)
     stem = f"{top}.hier"
     script = [f"read_verilog -defer {n}" for n in names]
-    script += [f"{SYNTH[family]} -top {top} -noflatten {extra_synth_args}".strip(),
+    keep = "" if family == "xilinx" else " -noflatten"  # synth_xilinx keeps hierarchy unless -flatten
+    script += [f"{SYNTH[family]} -top {top}{keep} {extra_synth_args}".strip(),
                f"tee -q -o {stem}.stat.json stat -json", f"write_json {stem}.json"]
     (build_dir / f"{stem}.ys").write_text("\n".join(script) + "\n")
     run_tool([yosys_path(), "-q", "-s", f"{stem}.ys"], cwd=build_dir, log=build_dir / f"yosys_{family}_hier.log",
