@@ -67,6 +67,33 @@ def finn_examples_folding(finn_nodes: dict) -> dict:
     return out
 
 
+def export_model(name: str, path: Path) -> None:
+    """A bnn_pynq name (``python -m hwkit.zoo.bnn_pynq NAME OUT.onnx``), or ``zoo:tfc:W:A``: hwkit's
+    own zoo TFC (784-64-64-64-10) at W/A bits on 28x28 input, seed 0, BatchNorm statistics from
+    three batches of random inputs."""
+    if not name.startswith("zoo:"):
+        from hwkit.zoo import bnn_pynq
+
+        bnn_pynq.export(name, path)
+        return
+    import warnings
+
+    import torch
+
+    from hwkit.export import export_qonnx
+    from hwkit.zoo import build_model
+
+    _, zoo, w, a = name.split(":")
+    torch.manual_seed(0)
+    model = build_model(zoo, wbits=int(w), abits=int(a), in_shape=(1, 28, 28)).train()
+    with torch.no_grad():
+        for _ in range(3):
+            model(torch.rand(64, 1, 28, 28))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        export_qonnx(model.eval(), (1, 28, 28), path)
+
+
 def run_finn(qonnx: Path, out: Path, target_fps=None, folding=None) -> dict:
     from hwkit.backends.finn import finn_build
 
@@ -131,7 +158,7 @@ def compare(name: str, point: str, finn: dict, ctx, hw_seconds: float) -> dict:
         f_bram = sum(float(est["layers"][n]["BRAM_18K"]) for n in fnodes)
         hl = [syn["layers"].get(n, {}) for n in hnodes]
         rows.append({"group": label, "finn_nodes": fnodes, "hwkit_layers": hnodes,
-                     "finn_folding": {n: est["layers"][n]["folding"] for n in fnodes},
+                     "finn_folding": {n: finn["folding"].get(n) or est["layers"][n]["folding"] for n in fnodes},
                      "finn_lut": f_lut, "finn_bram18": f_bram,
                      "yosys_lut": sum(r.get("lut", 0) for r in hl), "yosys_lutram": sum(r.get("lutram", 0) for r in hl),
                      "yosys_ff": sum(r.get("ff", 0) for r in hl), "yosys_bram18": 2 * sum(r.get("bram", 0) for r in hl)})
@@ -188,21 +215,21 @@ def show(results: list) -> None:
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--models", default="tfc_1w1a,tfc_2w2a", help="hwkit.zoo.bnn_pynq names")
+    ap.add_argument("--models", default="tfc_1w1a,tfc_2w2a",
+                    help="hwkit.zoo.bnn_pynq names, or zoo:tfc:W:A (hwkit's zoo TFC on 28x28)")
     ap.add_argument("--points", default="fps127k,finn-examples")
     ap.add_argument("--out", type=Path, default=ROOT / "build" / "finn_vs_yosys")
     args = ap.parse_args(argv)
-    from hwkit.zoo import bnn_pynq
-
     args.out.mkdir(parents=True, exist_ok=True)
     results = []
     for name in [m.strip() for m in args.models.split(",") if m.strip()]:
-        qonnx = args.out / f"{name}.onnx"
+        stem = name.replace(":", "_")
+        qonnx = args.out / f"{stem}.onnx"
         if not qonnx.exists():
-            bnn_pynq.export(name, qonnx)  # python -m hwkit.zoo.bnn_pynq NAME OUT.onnx
+            export_model(name, qonnx)
         base = None
         for point in [p.strip() for p in args.points.split(",") if p.strip()]:
-            d = args.out / f"{name}_{point}"
+            d = args.out / f"{stem}_{point}"
             if point == "fps127k":
                 finn = base = run_finn(qonnx, d / "finn", target_fps=FPS_127K)
                 hw_fps = FPS_127K
