@@ -34,10 +34,10 @@ _CELLS = {
              "MULT18X18D": ("dsp", 1), "ALU54B": ("dsp", 1)},
     "ice40": {"SB_LUT4": ("lut", 1), "SB_RAM40_4K": ("bram", 1), "SB_SPRAM256KA": ("bram", 1),
               "SB_MAC16": ("dsp", 1)},
-    "xilinx": {"LUT1": ("lut", 1), "LUT2": ("lut", 1), "LUT3": ("lut", 1), "LUT4": ("lut", 1),
+    "xilinx": {"INV": ("lut", 1), "LUT1": ("lut", 1), "LUT2": ("lut", 1), "LUT3": ("lut", 1), "LUT4": ("lut", 1),
                "LUT5": ("lut", 1), "LUT6": ("lut", 1), "RAMB18E1": ("bram", 0.5),
                "RAMB36E1": ("bram", 1), "DSP48E1": ("dsp", 1),
-               # LUT RAM and shift registers, in the SLICEM LUTs they occupy (UG474)
+               # an INV is a LUT1 on the fabric; LUT RAM and shift registers, in the SLICEM LUTs they occupy (UG474)
                **{c: ("lutram", n) for c, n in (("RAM32X1S", 1), ("RAM64X1S", 1), ("RAM32X1D", 2), ("RAM64X1D", 2),
                                                  ("RAM128X1S", 2), ("RAM128X1D", 4), ("RAM256X1S", 4), ("RAM32M", 4),
                                                  ("RAM64M", 4), ("RAM32M16", 8), ("RAM64M8", 8), ("SRL16E", 1),
