@@ -82,9 +82,11 @@ class BuildConfig:
             if isinstance(v, bool) or not isinstance(v, int) or not lo <= v <= hi:
                 raise ConfigError(f"{where}: field '{name}' must be an integer in {lo}..{hi}, got {v!r}")
 
+        from hwkit.backends import get_backend
+
         if self.target_fps != "max":
             number("target_fps", 1e-6, 1e12)
-        elif self.backend != "rtl":
+        elif not get_backend(self.backend).fastest_fit:
             raise ConfigError(f"{where}: target_fps 'max' is for the rtl backend; give {self.backend} a number")
         number("clock_mhz", 1e-3, 1000)
         whole("seed", 0, 2**32 - 1)
@@ -110,8 +112,6 @@ class BuildConfig:
             raise ConfigError(f"{where}: --top {self.top} is placed and routed out of context, which nextpnr offers "
                               f"for ECP5 only; on {board.name} ({board.family}) use --top uart")
         if self.top:
-            from hwkit.backends import get_backend
-
             tops = get_backend(self.backend).tops
             if self.top not in tops:
                 raise ConfigError(f"{where}: --top {self.top}: the {self.backend} backend builds "

@@ -61,6 +61,7 @@ class Backend:
     name: str = ""
     packages: tuple[str, ...] = ()  # Python packages whose versions the generate stage records
     tops: tuple[str, ...] = ()      # values of the build's --top this backend builds (none: no choice)
+    fastest_fit = False             # does target_fps 'max' (the fastest folding that fits) apply
 
     def fold(self, graph, board, config, *, target_cycles: Optional[int] = None):
         """The graph with this backend's PE/SIMD; ``target_cycles`` from the requested throughput."""

@@ -13,6 +13,7 @@ from hwkit.backends.base import Backend, SimOutputs, require
 
 class RtlBackend(Backend):
     name = "rtl"
+    fastest_fit = True
     tops = ("uart", "axis", "core")   # the board top with a bitstream, or the IP out of context (steps.IP_TOPS)
 
     def fold(self, graph, board, config, *, target_cycles: Optional[int] = None):
