@@ -148,8 +148,20 @@ class Folding:
     simd: int = 1
 
 
+class WeightMatrix:
+    """MH x MW = (outputs, inputs), the shape of a matrix unit's ``weights``."""
+
+    @property
+    def mh(self) -> int:
+        return int(self.weights.shape[0])
+
+    @property
+    def mw(self) -> int:
+        return int(self.weights.shape[1])
+
+
 @dataclass(frozen=True, eq=False)
-class MVU(Layer):
+class MVU(WeightMatrix, Layer):
     """Matrix-vector unit: ``acc[o] = sum_i W[o, i] * x[i] + bias[o]`` for each pixel of the input.
 
     ``weights`` is (MH, MW) = (outputs, inputs). For a convolution, the input comes from a
@@ -165,14 +177,6 @@ class MVU(Layer):
     acc: IntType = None
     folding: Folding = field(default_factory=Folding)
     transposed_of: Optional[str] = None
-
-    @property
-    def mh(self) -> int:
-        return int(self.weights.shape[0])
-
-    @property
-    def mw(self) -> int:
-        return int(self.weights.shape[1])
 
 
 def adjoint_taps(k: np.ndarray, kt: np.ndarray) -> int | None:

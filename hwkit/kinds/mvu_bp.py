@@ -11,13 +11,13 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from hwkit.errors import ConfigError
-from hwkit.ir.graph import Folding, Layer, derived
+from hwkit.ir.graph import Folding, Layer, WeightMatrix, derived
 from hwkit.ir.types import IntType
 from hwkit.kinds import mvu_bp_rtl as _rtl
 
 
 @dataclass(frozen=True, eq=False)
-class BitPlaneMVU(Layer):
+class BitPlaneMVU(WeightMatrix, Layer):
     """``weights`` (MH, MW) are the stored ``wtype`` integers (8-bit); ``precisions`` the widths served."""
 
     weights: np.ndarray = None
@@ -25,14 +25,6 @@ class BitPlaneMVU(Layer):
     precisions: tuple[int, ...] = (2, 4, 8)
     acc: IntType = None
     folding: Folding = field(default_factory=Folding)
-
-    @property
-    def mh(self) -> int:
-        return int(self.weights.shape[0])
-
-    @property
-    def mw(self) -> int:
-        return int(self.weights.shape[1])
 
 
 LAYER = BitPlaneMVU
