@@ -377,6 +377,26 @@ def _widths(text: str, what: str):
     return values[0] if len(values) == 1 and "," not in text else values
 
 
+FPS_TARGETS_HELP = ("comma-separated throughput targets in samples/s; 'max' = the fastest folding that fits the board, "
+                    "'default' (or empty) = hwkit's default folding")
+
+
+def _fps_targets(text: str) -> list:
+    """Throughput targets of a sweep or search: numbers, 'max' (kept as the string the build takes) and
+    'default' (None: the build's default folding)."""
+    out = []
+    for item in (v.strip() for v in text.split(",")):
+        if not item:
+            continue
+        if item in ("max", "default"):
+            out.append(None if item == "default" else "max")
+            continue
+        value = _floats(item, "--target-fps")[0]
+        _float_opt("--target-fps", value, *FPS_RANGE)
+        out.append(value)
+    return out or [None]
+
+
 def _floats(text: str, what: str) -> list[float]:
     try:
         return [float(v) for v in text.split(",") if v.strip()]
@@ -392,7 +412,7 @@ def sweep_cmd(
     boards: str = typer.Option("ulx3s", help="comma-separated boards (see `hwkit boards`)"),
     dataset: str = typer.Option("digits", help="training/test dataset"),
     epochs: int = typer.Option(10, help="QAT epochs per point (0 = untrained)"),
-    target_fps: str = typer.Option("", help="comma-separated throughput targets (empty = fastest that fits)"),
+    target_fps: str = typer.Option("", help=FPS_TARGETS_HELP),
     workers: int = typer.Option(2, help="local dask worker processes"),
     scheduler: str = typer.Option("", help="address of an existing dask scheduler (default: a local cluster)"),
     out: Path = typer.Option(Path("sweep"), help="output directory (one build directory per point)"),
@@ -402,9 +422,7 @@ def sweep_cmd(
 
     from hwkit.dse import grid, pareto_plot, sweep
 
-    fps = _floats(target_fps, "--target-fps") or [None]
-    for v in fps:
-        _float_opt("--target-fps", v, *FPS_RANGE)
+    fps = _fps_targets(target_fps)
     wlist, alist = _ints(wbits, "--wbits"), _ints(abits, "--abits")
     for opt, values in (("--wbits", wlist), ("--abits", alist)):
         if not values:
@@ -436,8 +454,7 @@ def search_cmd(
     board: str = typer.Option("ulx3s", help="the one board the cost is for (see `hwkit boards`)"),
     wbits: str = typer.Option("1,2,3,4", help="weight widths a layer may take"),
     abits: str = typer.Option("2,3,4", help="activation widths a layer may take"),
-    target_fps: str = typer.Option("", help="comma-separated throughput targets (folding), 'max' = the fastest that fits; "
-                                    "empty = max only"),
+    target_fps: str = typer.Option("", help=FPS_TARGETS_HELP),
     epochs: int = typer.Option(5, help="QAT epochs per point"),
     seeds: int = typer.Option(3, help="seeds for the front points (mean +- std)"),
     candidates: int = typer.Option(24, help="mixed candidates sampled from the space the sensitivity pass pruned"),
@@ -454,10 +471,7 @@ def search_cmd(
     """Mixed-precision search on dask: per-layer widths and folding, Pareto fronts, Yosys-confirmed."""
     from hwkit.search import SearchConfig, search
 
-    fps = tuple(None if v.strip() == "max" else _floats(v, "--target-fps")[0]
-                for v in target_fps.split(",") if v.strip()) or (None,)
-    for v in fps:
-        _float_opt("--target-fps", v, *FPS_RANGE)
+    fps = tuple(_fps_targets(target_fps))
     for opt, v, lo, hi in (("--epochs", epochs, 0, 100_000), ("--seeds", seeds, 1, 100),
                            ("--candidates", candidates, 0, 100_000), ("--synth-points", synth_points, 0, 1000),
                            ("--pnr-points", pnr_points, 0, 1000), ("--workers", workers, 1, 256),

@@ -28,6 +28,13 @@ def widths_text(bits) -> str:
     return "-".join(map(str, bits)) if isinstance(bits, (list, tuple)) else str(bits)
 
 
+def fps_text(target) -> str:
+    """A throughput target as names and labels spell it: 'default', 'max' or the number."""
+    if target is None or target == "max":
+        return "max" if target else "default"
+    return str(int(target)) if float(target).is_integer() else f"{target:g}"
+
+
 @dataclass(frozen=True)
 class SweepPoint:
     model: str = "tfc"
@@ -37,7 +44,7 @@ class SweepPoint:
     dataset: str = "digits"
     epochs: int = 10
     board: str = "ulx3s"
-    target_fps: Optional[float] = None
+    target_fps: Union[float, str, None] = None  # samples/s; 'max': the fastest that fits; None: default folding
     seed: int = 0
 
     @property
@@ -49,7 +56,7 @@ class SweepPoint:
 
     @property
     def name(self) -> str:
-        fps = f"-fps{int(self.target_fps)}" if self.target_fps else ""
+        fps = f"-fps{fps_text(self.target_fps)}" if self.target_fps else ""
         seed = f"-s{self.seed}" if self.seed else ""
         return (f"{self.model}-w{widths_text(self.wbits)}a{widths_text(self.abits)}i{self.ibits}-{self.dataset}"
                 f"-e{self.epochs}-{self.board}{fps}{seed}")

@@ -62,6 +62,27 @@ def test_bad_search_config_is_a_config_error():
         SearchConfig(wmenu=(0, 2)).check()
 
 
+def test_throughput_targets_mean_what_the_help_says():
+    """'max' must reach the build as the fastest-that-fits request, not as the default folding (it once
+    did: the search's 'max' was None, which the build folds by default)."""
+    from hwkit.cli import _fps_targets
+    from hwkit.dse import SweepPoint
+
+    assert _fps_targets("") == [None]
+    assert _fps_targets("default, max,2e5") == [None, "max", 200000.0]
+    with pytest.raises(ConfigError):
+        _fps_targets("fastest")
+    assert SweepPoint(target_fps="max").name.endswith("-ulx3s-fpsmax")
+    assert SweepPoint(target_fps=200000.0).name.endswith("-ulx3s-fps200000")
+    assert "fps" not in SweepPoint().name
+    with pytest.raises(ConfigError):
+        SearchConfig(fps=("fastest",)).check()
+    recs = {"p": {"phase": "candidate", "wbits": [2], "abits": [2], "seed": 0, "test_accuracy": 0.9,
+                  "variants": [{"target_fps": t, "status": "ok", "lut": 1, "ff": 1, "bram": 0, "dsp": 0, "fps": 1.0,
+                                "ii_cycles": 1} for t in (None, "max", 2e5)]}}
+    assert [r["id"] for r in fr.rows(recs)] == ["W2 A2", "W2 A2 @200000/s", "W2 A2 @max"]
+
+
 def test_stopped_search_resumes_without_recomputing_finished_points(tmp_path):
     first = search(TINY, tmp_path, n_workers=2, processes=False, progress=False, stop_after=5, task=fake_task,
                    html=False)

@@ -10,6 +10,10 @@ AXES = {"lut": ("estimated LUTs", "min"), "bram": ("estimated BRAM blocks", "min
         "fps": ("throughput (samples/s, clock / II)", "max")}
 
 
+def _fps_suffix(target) -> str:
+    return "" if target is None else " @max" if target == "max" else f" @{target:g}/s"
+
+
 def rows(points: dict) -> list[dict]:
     """One row per trained width list (seed 0) and throughput target, with accuracy over all seeds."""
     seeds: dict[tuple, dict] = {}
@@ -26,7 +30,7 @@ def rows(points: dict) -> list[dict]:
             if v.get("status") != "ok":
                 continue
             out.append({
-                "id": f"W{widths_text(wa[0])} A{widths_text(wa[1])}" + (f" @{v['target_fps']:g}/s" if v.get("target_fps") else ""),
+                "id": f"W{widths_text(wa[0])} A{widths_text(wa[1])}" + _fps_suffix(v.get("target_fps")),
                 "wbits": list(wa[0]), "abits": list(wa[1]), "uniform": is_uniform(*wa), "target_fps": v.get("target_fps"),
                 "lut": v["lut"], "ff": v["ff"], "bram": v["bram"], "dsp": v["dsp"], "fps": v["fps"], "ii_cycles": v["ii_cycles"],
                 "accuracy": statistics.fmean(accs), "accuracy_std": statistics.stdev(accs) if len(accs) > 1 else None,

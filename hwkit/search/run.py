@@ -6,7 +6,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Callable, Optional
 
-from hwkit.dse import ROUTE_STAGES, SYNTH_STAGES, build_point, dask_client, train_point, widths_text
+from hwkit.dse import ROUTE_STAGES, SYNTH_STAGES, build_point, dask_client, fps_text, train_point, widths_text
 from hwkit.errors import ConfigError, HwkitError
 from hwkit.search import front as fr
 from hwkit.search import space
@@ -21,7 +21,7 @@ class SearchConfig:
     ibits: int = 8
     wmenu: tuple = (1, 2, 3, 4)  # weight widths a layer may take
     amenu: tuple = (2, 3, 4)  # activation widths a layer may take
-    fps: tuple = (None,)  # throughput targets (folding); None: the fastest that fits
+    fps: tuple = (None,)  # throughput targets (folding): samples/s, 'max' (the fastest that fits) or None (default)
     epochs: int = 5  # short QAT per candidate
     seeds: int = 3  # seeds for the front points (mean +- std)
     max_candidates: int = 24  # mixed candidates sampled from the pruned space
@@ -35,6 +35,9 @@ class SearchConfig:
         for name, menu in (("wmenu", self.wmenu), ("amenu", self.amenu)):
             if not menu or any(isinstance(b, bool) or not isinstance(b, int) or not 1 <= b <= 8 for b in menu):
                 raise ConfigError(f"search {name} must list bit widths in 1..8, got {menu}")
+        for f in self.fps:
+            if not (f is None or f == "max" or (isinstance(f, (int, float)) and not isinstance(f, bool) and f > 0)):
+                raise ConfigError(f"search throughput targets are samples/s > 0, 'max' or None (default), got {f!r}")
         for name, lo in (("epochs", 0), ("seeds", 1), ("max_candidates", 0), ("synth_points", 0), ("pnr_points", 0)):
             if getattr(self, name) < lo:
                 raise ConfigError(f"search {name} must be >= {lo}, got {getattr(self, name)}")
@@ -122,7 +125,7 @@ def _key(kind: str, point, fps: tuple, stages: tuple = ()) -> str:
     """What a point's record depends on: its kind of work (train + estimate, more seeds, synthesis),
     widths, seed, board and throughput targets. Sensitivity and candidate points share the kind
     'point', so a design reached by both phases is one record."""
-    targets = ",".join("max" if f is None else f"{f:g}" for f in fps)
+    targets = ",".join(fps_text(f) for f in fps)
     extra = f"-{stages[-1]}" if stages else ""
     return f"{kind}:{point.train_name}-{point.board}-fps[{targets}]{extra}"
 
