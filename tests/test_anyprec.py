@@ -103,3 +103,19 @@ def test_verilator_every_precision_and_switching(lowered, tmp_path):
     r = cosimulate_precisions(g, x[:n], ks, tmp_path)
     assert r["mismatches"] == 0
     assert not np.array_equal(r["golden"][ks == 2], simulate(g, x[:n][ks == 2], precision=8).outputs[g.outputs[0]])
+
+
+def test_any_precision_tables_are_placed_by_the_family_rule(lowered):
+    """Weight and threshold tables of the any-precision kinds go where hwkit.estimate.memory.rom_home
+    puts them (a threshold table 2,760 bits wide and 24 deep went to ~73 DP16KD by size before)."""
+    from hwkit.backends.rtl.plan import build_plan
+    from hwkit.estimate.memory import rom_home
+    from hwkit.ir.anyprec import fold_anyprec
+
+    g = fold_anyprec(lowered[3], 8, 8)
+    plan = build_plan(g, family="ecp5")
+    tables = [i for i in plan.layers if i.rom and i.kind in ("BitPlaneMVU", "PrecisionThreshold")]
+    assert {i.kind for i in tables} == {"BitPlaneMVU", "PrecisionThreshold"}
+    for info in tables:
+        assert info.rom["block"] == (rom_home(info.rom["depth"], info.rom["width"], "ecp5") == "bram"), info
+    assert not any(i.rom["block"] for i in tables if i.kind == "PrecisionThreshold")   # wide and shallow

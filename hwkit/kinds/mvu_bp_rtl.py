@@ -45,7 +45,7 @@ def emit(b, layer):
     wfile = f"w_{sanitize(layer.name)}.mem"
     tiles = layer.weights.reshape(nf, pe, sf, simd).transpose(0, 2, 1, 3).reshape(nf * sf, pe * simd)
     b.plan.mems[wfile] = mem(encode(tiles, layer.wtype, wb), wb)
-    block = b.rom_block(nf * sf * pe * simd * wb)
+    block = b.rom_block(nf * sf * pe * simd * wb, nf * sf, pe * simd * wb)
     params = [("MW", layer.mw), ("MH", layer.mh), ("PE", pe), ("SIMD", simd), ("XB", bits(xt)),
               ("XS", int(xt.signed)), ("WB", wb), ("AB", bits(yt)), ("PB", PB), ("WFILE", wfile), ("BLOCK", block)]
     ports = [("clk", "clk"), ("rst", "rst"), ("in_data", f"{src.name}_d"), ("in_valid", f"{src.name}_v"),
@@ -73,7 +73,7 @@ def emit_thresholds(b, layer):
     b.plan.mems[tfile] = mem(encode(t.reshape(p * (c // e), e * n), None, tb), tb)
     dst = b.out_link(layer, e)
     plist = sum(k << (i * PB) for i, k in enumerate(layer.precisions))
-    block = b.rom_block(p * c * n * tb)
+    block = b.rom_block(p * c * n * tb, p * c // e, e * n * tb)
     ports = [("clk", "clk"), ("rst", "rst"), ("in_data", f"{src.name}_d"), ("in_valid", f"{src.name}_v"),
              ("in_ready", f"{src.name}_r"), ("out_data", f"{dst.name}_d"), ("out_valid", f"{dst.name}_v"),
              ("out_ready", f"{dst.name}_r")] + _tag_ports(b, layer)

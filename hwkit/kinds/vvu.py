@@ -139,7 +139,7 @@ def emit(b, layer: VVU):
     b.plan.mems[wfile] = mem(encode(tiles, wt, wb), wb)
     if layer.bias is not None:   # stored modulo 2**AB: the sum wraps there and ends in range
         b.plan.mems[bfile] = mem(encode(layer.bias.reshape(cf, pe), None, ab), ab)
-    block = b.rom_block(taps * c * wb)
+    block = b.rom_block(taps * c * wb, taps * cf, pe * wb)
     params = [("C", c), ("T", taps), ("PE", pe),
               ("XB", bits(xt)), ("XS", int(xt.signed and not xt.bipolar)), ("XBIP", int(xt.bipolar)),
               ("WB", wb), ("WS", int(wt.signed and not wt.bipolar)), ("WBIP", int(wt.bipolar)),
