@@ -6,7 +6,8 @@ benchmarks/results_tv_hw.md, made and built by `hwkit build` at a requested cloc
 
 untrained: tests/test_tv_hw.py's zoo_net(bits=3, seed=0) (stable_cnv W3A3, depth 1, width 4, a TV step;
 its TV changes 22 % of its outputs); trained: the same architecture trained 10 epochs on digits (seed 0),
-whose TV step is the identity (Yosys removes it). Prints one JSON line per build."""
+whose TV step is the identity (Yosys removed the one-stage block; the pipelined one stays).
+Prints one JSON line per build."""
 from __future__ import annotations
 
 import argparse
