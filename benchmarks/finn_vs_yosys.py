@@ -12,9 +12,9 @@ with hwkit built at the fps FINN estimates for it. FINN runs its estimate-only s
 stops after Yosys ``synth_xilinx``). Writes <out>/finn_vs_yosys.json.
 
 Yosys LUTs = LUT1..LUT6 + INV (a LUT1 in Vivado) + the LUTs that LUT RAM and SRL cells occupy
-(UG474: RAM32M/RAM64M 4, RAM32X1D/RAM64X1D 2, RAM128X1D 4, RAM*X1S 1-4, SRL16E/SRLC32E 1).
-hwkit.tools.yosys does not count those cells for Xilinx yet, so this script adds them to its cell
-table while the build runs (per-layer columns included) and recounts the total from the stat file.
+(UG474: RAM32M/RAM64M 4, RAM32X1D/RAM64X1D 2, RAM128X1D 4, RAM*X1S 1-4, SRL16E/SRLC32E 1), as
+hwkit.tools.yosys counts them for Xilinx (its cell table; per-layer columns included); the total is
+also recounted from the stat file.
 """
 from __future__ import annotations
 
@@ -23,7 +23,6 @@ import json
 import os
 import time
 from pathlib import Path
-from unittest import mock
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 ROOT = Path(__file__).resolve().parents[1]
@@ -47,11 +46,6 @@ def yosys_luts(cells: dict) -> dict:
     logic = sum(names.get(c, 0) for c in LOGIC_LUTS)
     lutram = sum(n * LUTRAM_LUTS[c] for c, n in names.items() if c in LUTRAM_LUTS)
     return {"logic": logic, "lutram": lutram, "total": logic + lutram}
-
-
-def _cell_table() -> dict:
-    """hwkit.tools.yosys' Xilinx table plus INV and the LUT RAM/SRL cells, counted in LUTs."""
-    return {"INV": ("lut", 1), **{c: ("lutram", n) for c, n in LUTRAM_LUTS.items()}}
 
 
 def finn_examples_folding(finn_nodes: dict) -> dict:
@@ -104,15 +98,12 @@ def run_finn(qonnx: Path, out: Path, target_fps=None, folding=None) -> dict:
 
 
 def run_hwkit(qonnx: Path, out: Path, target_fps: float):
-    """The whole ``hwkit build QONNX --board pynq-z1 --target-fps N`` flow, with Xilinx LUT RAM
-    counted (see the module doc)."""
+    """The whole ``hwkit build QONNX --board pynq-z1 --target-fps N`` flow."""
     from hwkit.build import BuildConfig, default_flow, run_flow
-    from hwkit.tools import yosys
 
     t = time.perf_counter()
-    with mock.patch.dict(yosys._CELLS["xilinx"], _cell_table()):
-        ctx = run_flow(default_flow("rtl"), BuildConfig(model=str(qonnx), board=BOARD, target_fps=float(target_fps)),
-                       out, force=True)
+    ctx = run_flow(default_flow("rtl"), BuildConfig(model=str(qonnx), board=BOARD, target_fps=float(target_fps)),
+                   out, force=True)
     return ctx, round(time.perf_counter() - t, 1)
 
 

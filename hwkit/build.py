@@ -4,8 +4,8 @@ Each stage is a function ``fn(ctx) -> dict`` that writes its artefacts into ``ct
 a small JSON-able result. The runner gives every stage a temporary directory ``.<name>.partial-<pid>``,
 writes the stage record ``stage.json`` into it last and renames it to ``<NN>-<name>/`` only on success,
 so a directory that looks finished is finished. A stage whose key (its own name and version, the build
-settings, the content of the files it reads from outside and the hashes of the earlier stages'
-artefacts it depends on) matches a finished record is skipped, once its files on disk and its record
+settings, hwkit's own code (hwkit.builddir.code_hash), the content of the files it reads from outside and
+the hashes of the earlier stages' artefacts it depends on) matches a finished record is skipped, once its files on disk and its record
 hash as recorded; a changed input or file re-runs it and everything after it. ``manifest.json`` lists
 all stages. Stage bodies: :mod:`hwkit.stages` (backend-free) and each backend's ``steps()``; who may
 write into the directory: :mod:`hwkit.builddir`.
@@ -269,6 +269,9 @@ def _run_flow_locked(flow: Flow, config: BuildConfig, build_dir: Path, force: bo
     manifest = {"schema_version": SCHEMA_VERSION, "config": asdict(config), "stages": []}
     upstream: dict[str, str] = {}  # stage name -> digest of its artefacts
     config_digest = _digest(config.key_dict())
+    from hwkit import builddir
+
+    code = builddir.code_hash()  # hwkit's own code keys every stage: a changed hwkit re-runs them
     old_handler = None
     try:
         old_handler = signal.signal(signal.SIGTERM, _raise_on_sigterm)
@@ -281,7 +284,7 @@ def _run_flow_locked(flow: Flow, config: BuildConfig, build_dir: Path, force: bo
             missing = [d for d in deps if d not in upstream]
             if missing:
                 raise ConfigError(f"stage '{stage.name}' depends on '{missing[0]}', which does not run before it")
-            inputs = {"config": config_digest, **{f"stage:{k}": upstream[k] for k in deps}}
+            inputs = {"config": config_digest, "code": code, **{f"stage:{k}": upstream[k] for k in deps}}
             for path in (stage.input_files(config) if stage.input_files else []):
                 inputs[f"file:{Path(path).name}"] = hash_file(Path(path))
             inputs.update(stage.key_inputs(config) if stage.key_inputs else {})

@@ -4,6 +4,7 @@ the owner's PID; the lock of a dead process is taken over)."""
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import json
 import os
@@ -42,6 +43,37 @@ def hash_tree(root: Path) -> dict[str, str]:
         if p.is_file() and p.name != RECORD:
             out[p.relative_to(root).as_posix()] = hash_file(p)
     return out
+
+
+_NOT_CODE = ("__pycache__", "obj_dir", ".pyc", ".pyo")
+
+
+def hash_code_tree(roots: dict[str, Path]) -> str:
+    """sha256 over the files under each ``{label: directory}``: sorted ``label/relative path`` names and
+    contents (bytecode, caches and dot-files left out), so it depends on the code alone."""
+    h = hashlib.sha256()
+    seen = set()
+    for label, root in sorted(roots.items()):
+        root = Path(root)
+        for p in sorted(root.rglob("*")):
+            rel = p.relative_to(root)
+            if (not p.is_file() or p.resolve() in seen or p.suffix in _NOT_CODE
+                    or any(part in _NOT_CODE or part.startswith(".") for part in rel.parts)):
+                continue
+            seen.add(p.resolve())
+            h.update(f"{label}/{rel.as_posix()}\0".encode())
+            h.update(hash_file(p).encode())
+    return h.hexdigest()
+
+
+@functools.lru_cache(maxsize=1)
+def code_hash() -> str:
+    """The content hash of the code that makes a build's artefacts: hwkit's package files and its
+    ``hls/`` sources (Verilog, HLS C++), computed once per process. Every stage key holds it, so a build
+    directory made by other hwkit code (e.g. before a bug fix) re-runs instead of serving stale results."""
+    from hwkit.resources import hls_dir
+
+    return hash_code_tree({"hwkit": Path(__file__).resolve().parent, "hls": hls_dir()})
 
 
 def is_hwkit_build(build_dir: Path) -> bool:

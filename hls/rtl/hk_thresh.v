@@ -2,7 +2,8 @@
 // PE channels per beat. Thresholds are TB-bit two's complement (the backend clips them into the input
 // range plus one so TB = IB + 1 suffices); the word at address cf holds T[cf*PE+p][k] at bits
 // [(p*N+k)*TB +: TB]. Output elements are OB bits (two's complement if BASE < 0).
-// Pipeline on one enable: accept + table read -> compare -> count into the output register.
+// Pipeline on one enable: accept + table read -> compare -> count into the output register (the last
+// two in hk_thresh_cmp, which hk_thresh_sel shares).
 module hk_thresh #(
     parameter C = 8, parameter PE = 2,
     parameter IB = 8, parameter IS = 1,
@@ -15,12 +16,11 @@ module hk_thresh #(
     input  wire [PE*IB-1:0]  in_data,
     input  wire              in_valid,
     output wire              in_ready,
-    output reg  [PE*OB-1:0]  out_data,
-    output reg               out_valid,
+    output wire [PE*OB-1:0]  out_data,
+    output wire              out_valid,
     input  wire              out_ready
 );
     localparam CF = C / PE;
-    localparam CW = $clog2(N + 1);
     wire en = !out_valid || out_ready;
     assign in_ready = en;
     wire fire = in_valid && en;
@@ -41,7 +41,28 @@ module hk_thresh #(
         if (fire) x1 <= in_data;
     end
 
-    // compare in the second stage, count and add BASE into the output register
+    hk_thresh_cmp #(.PE(PE), .IB(IB), .IS(IS), .N(N), .TB(TB), .OB(OB), .BASE(BASE)) u_cmp (
+        .clk(clk), .rst(rst), .en(en), .v1(v1), .x1(x1), .t1(t1), .out_data(out_data), .out_valid(out_valid));
+endmodule
+
+// The compare and count stages of hk_thresh and hk_thresh_sel: PE inputs x1 (valid v1) against their
+// N thresholds each in t1 (the table word read with them), ge registered, then BASE + #{ge} into the
+// output register. Moves on en, as the stage before it.
+module hk_thresh_cmp #(
+    parameter PE = 2, parameter IB = 8, parameter IS = 1,
+    parameter N = 3, parameter TB = 9,
+    parameter OB = 2, parameter BASE = 0
+) (
+    input  wire              clk,
+    input  wire              rst,
+    input  wire              en,
+    input  wire              v1,
+    input  wire [PE*IB-1:0]  x1,
+    input  wire [PE*N*TB-1:0] t1,
+    output reg  [PE*OB-1:0]  out_data,
+    output reg               out_valid
+);
+    localparam CW = $clog2(N + 1);
     reg [PE*N-1:0] ge2;
     reg v2;
     genvar p, k;

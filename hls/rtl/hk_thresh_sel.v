@@ -1,7 +1,8 @@
 // Multi-threshold activation with one table per run-time precision (any-precision networks): hk_thresh
 // whose table memory holds P tables of CF words; a sample at precision PLIST[i] reads table i. The
 // precision tag (prec_*) is taken with the sample's first beat (one tag per sample of C channels).
-// PLIST packs the P precisions, PB bits each, entry i at bits [i*PB +: PB].
+// PLIST packs the P precisions, PB bits each, entry i at bits [i*PB +: PB]. The compare and count stages
+// are hk_thresh_cmp (in hk_thresh.v, which every generated core includes).
 module hk_thresh_sel #(
     parameter C = 8, parameter PE = 2,
     parameter IB = 8, parameter IS = 1,
@@ -15,15 +16,14 @@ module hk_thresh_sel #(
     input  wire [PE*IB-1:0]  in_data,
     input  wire              in_valid,
     output wire              in_ready,
-    output reg  [PE*OB-1:0]  out_data,
-    output reg               out_valid,
+    output wire [PE*OB-1:0]  out_data,
+    output wire              out_valid,
     input  wire              out_ready,
     input  wire [PB-1:0]     prec_data,
     input  wire              prec_valid,
     output wire              prec_ready
 );
     localparam CF = C / PE;
-    localparam CW = $clog2(N + 1);
     localparam DEPTH = P * CF;
     localparam AW = $clog2(DEPTH > 1 ? DEPTH : 2);
     wire en = !out_valid || out_ready;
@@ -61,33 +61,6 @@ module hk_thresh_sel #(
         if (fire) x1 <= in_data;
     end
 
-    reg [PE*N-1:0] ge2;
-    reg v2;
-    genvar p, k;
-    generate
-        for (p = 0; p < PE; p = p + 1) begin : g_pe
-            wire [IB-1:0] xe = x1[p*IB +: IB];
-            wire signed [TB:0] xv = IS ? {{(TB+1-IB){xe[IB-1]}}, xe} : {{(TB+1-IB){1'b0}}, xe};
-            for (k = 0; k < N; k = k + 1) begin : g_k
-                wire signed [TB:0] tv = {t1[(p*N+k)*TB + TB-1], t1[(p*N+k)*TB +: TB]};
-                always @(posedge clk) if (en) ge2[p*N+k] <= (xv >= tv);
-            end
-        end
-    endgenerate
-    integer q, j;
-    reg [CW-1:0] cnt;
-    always @(posedge clk) begin
-        if (rst) begin
-            v2 <= 0; out_valid <= 0;
-        end else if (en) begin
-            v2 <= v1; out_valid <= v2;
-        end
-        if (en && v2) begin
-            for (q = 0; q < PE; q = q + 1) begin
-                cnt = 0;
-                for (j = 0; j < N; j = j + 1) cnt = cnt + ge2[q*N+j];
-                out_data[q*OB +: OB] <= BASE + cnt;
-            end
-        end
-    end
+    hk_thresh_cmp #(.PE(PE), .IB(IB), .IS(IS), .N(N), .TB(TB), .OB(OB), .BASE(BASE)) u_cmp (
+        .clk(clk), .rst(rst), .en(en), .v1(v1), .x1(x1), .t1(t1), .out_data(out_data), .out_valid(out_valid));
 endmodule

@@ -7,7 +7,9 @@
     Y = clip(round_half_even(((X << xshift) - (B << bshift)) / 2**shift), otype)
 
 Output (i, j) reads a 3x3 neighbourhood of X, so Verilog ``hls/rtl/hk_tv.v`` streams it with two
-line buffers (a delay line of 2W+1 pixels) and flushes one extra row per map: (H+1)*W*C/E cycles."""
+line buffers (a delay line of 2W+1 pixels) and flushes one extra row per map: (H+1)*W*C/E cycles. Its
+datapath is a pipeline of ``STAGES`` registers (gradients, squares, sums, compares, levels, products,
+differences, shifted sum, rounding, clip) that adds latency, not cycles per map."""
 from __future__ import annotations
 
 import math
@@ -155,22 +157,36 @@ def emit(b, layer: TV):
 
 
 # ---- cost
+STAGES = 10   # pipeline registers of hk_tv.v's datapath
+LANE_GLUE = 185   # LUTs per lane beyond the datapath bits: edge masks, carries, table muxes (fit to Yosys)
+
+
+def square_luts(db: int) -> int:
+    """LUT4s of one squarer: hk_tv.v looks a gradient of db <= 6 bits up in a table (about one LUT4 per
+    output bit, doubling per input bit past four), wider ones shift-and-add."""
+    if db <= 6:
+        return (2 * db - 3) * (1 << max(0, db - 4))
+    return db * db // 2
+
+
 def cost(p: dict, family: str, mems: dict) -> Cost:
-    """Per lane: three gradient pairs (6 subtractors, 6 squarers, 3 adders), 3 x NT comparators,
-    4 shift-add products by the level, the adjoint sum, the shift-round and clip, plus ~200 LUTs of
-    glue (edge masks, absolute values, carries) measured against Yosys synth_ecp5 (within 10 % on
-    three configurations, tests/test_tv_hw.py); the delay line is (2W) pixels of E*XB register bits
-    (ECP5 has no shift-register primitive)."""
+    """Per lane: 6 subtractors, 6 squarers, 3 adders, 3 x NT comparators, 3 level choices, 4 shift-add
+    products by the level, the adjoint sum, the shift-round and clip, plus LUTs of glue (edge masks,
+    carries) measured against Yosys synth_ecp5 (tests/test_tv_hw.py); flip-flops: the delay line of 2W
+    pixels of E*XB register bits (ECP5 has no shift-register primitive) and each lane's pipeline
+    registers as hk_tv.v declares them, less the bits Yosys finds constant."""
     fam = family_key(family)
     w, c, e, xb = (int(p[k]) for k in ("W", "C", "E", "XB"))
     db, sb, lb, nb, nt, yb = (int(p[k]) for k in ("DB", "SB", "LB", "NB", "NT", "YB"))
     cf = c // e
     line = 2 * w * cf * e * xb
-    pb = db + lb
-    lane = 6 * db + 6 * db * db // 2 + 3 * sb + 3 * nt * sb // 2 + 4 * db * lb + 4 * pb + 2 * nb + yb + 200
+    pb = db + lb + 1
+    lane = (6 * db + 6 * square_luts(db) + 3 * sb + 3 * nt * sb // 2 + 3 * lb * max(1, nt // 2) + 4 * db * lb
+            + 2 * pb + 2 * nb + yb + LANE_GLUE)
+    lane_ff = (7 * xb + 22 * db + 6 * (2 * db - 3) + 3 * sb + 3 * nt + 3 * lb + 6 * pb + 2 * (nb + 2) + yb)
     counters = cw(w) + cw(int(p["H"]) + 1) + cw(cf) + 2
     lut = e * lane + 4 * counters + 12
-    return Cost(lut=lut * ARITH[fam], ff=line + e * yb + counters + 4)
+    return Cost(lut=lut * ARITH[fam], ff=line + e * lane_ff + counters + STAGES)
 
 
 BLOCKS = {"hk_tv": cost}

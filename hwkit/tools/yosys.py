@@ -23,7 +23,7 @@ SYNTH = {
     "xilinx": "synth_xilinx -family xc7",
 }
 # how each synth command keeps the hierarchy (synth_xilinx keeps it unless told -flatten, and refuses
-# -noflatten)
+# -noflatten): "" means its plain run keeps it, so one run gives the counts and the per-instance counts
 KEEP_HIERARCHY = {"ecp5": "-noflatten", "ice40": "-noflatten", "xilinx": ""}
 
 # cell type -> (resource, weight). ECP5 carry cells (CCU2C) hold two LUT4s; a 16x4 LUT RAM
@@ -58,6 +58,7 @@ class SynthResult:
     seconds: float = 0.0
     log: Optional[Path] = None
     netlist: Optional[Path] = None
+    instances: Optional[dict] = None   # {instance: counts} when asked for and the run kept the hierarchy
 
     def as_dict(self) -> dict:
         return {"family": self.family, "top": self.top, "lut": self.lut, "ff": self.ff, "bram": self.bram,
@@ -111,12 +112,15 @@ def synthesize(
     *,
     data_files: Sequence[Path] = (),
     json_netlist: bool = True,
+    instances: bool = False,
     extra_synth_args: str = "",
     timeout: float = 1800,
 ) -> SynthResult:
     """Run ``synth_<family>`` on ``sources`` with cwd = ``build_dir``; ``data_files`` ($readmemh inputs)
     are staged into the build directory too. Returns cell counts; the JSON netlist (for nextpnr) is
-    written to ``<top>.json`` when ``json_netlist``."""
+    written to ``<top>.json`` when ``json_netlist``. ``instances``: also the counts of every instance in
+    ``top`` (as :func:`instance_stats`) when this family's run keeps the hierarchy anyway (Xilinx), from
+    the same run; for a flattening family ``instances`` stays None (call :func:`instance_stats`)."""
     if family not in SYNTH:
         raise ConfigError(f"unknown synthesis family '{family}': choose one of {', '.join(SYNTH)}")
     build_dir = Path(build_dir).resolve()
@@ -124,10 +128,13 @@ def synthesize(
     names = stage_inputs(sources, build_dir)
     stage_inputs(data_files, build_dir)
     netlist = f"{top}.json"
+    hier = instances and KEEP_HIERARCHY[family] == ""
     script = [f"read_verilog -defer {n}" for n in names]
     script += [f"{SYNTH[family]} -top {top} {extra_synth_args}".strip()]
     if json_netlist:
         script.append(f"write_json {netlist}")
+    elif hier:
+        script.append(f"write_json {top}.hier.json")
     script.append(f"tee -q -o {top}.stat.json stat -json")
     (build_dir / f"{top}.ys").write_text("\n".join(script) + "\n")
     res = run_tool([yosys_path(), "-q", "-s", f"{top}.ys"], cwd=build_dir, log=build_dir / f"yosys_{family}.log",
@@ -135,8 +142,15 @@ def synthesize(
     stat = json.loads((build_dir / f"{top}.stat.json").read_text())
     cells = _top_cells(stat, top)
     counts = count_cells(cells, family)
+    per_inst = None
+    if hier:
+        path = build_dir / (netlist if json_netlist else f"{top}.hier.json")
+        per_inst = _instance_counts(stat, json.loads(path.read_text())["modules"], top, family)
+        if not json_netlist:
+            path.unlink()
     return SynthResult(family=family, top=top, cells=dict(sorted(cells.items())), seconds=res.seconds,
-                       log=res.log, netlist=build_dir / netlist if json_netlist else None, **counts)
+                       log=res.log, netlist=build_dir / netlist if json_netlist else None, instances=per_inst,
+                       **counts)
 
 
 def _top_cells(stat: dict, top: str) -> dict:
@@ -156,6 +170,7 @@ def instance_stats(sources: Sequence[Path], top: str, build_dir: Path, family: s
     -noflatten`` run (its own script and log; the flattened netlist for place & route is not touched).
     Returns ``{instance name: {lut, ff, bram, dsp, lutram}}``."""
     build_dir = Path(build_dir).resolve()
+    build_dir.mkdir(parents=True, exist_ok=True)
     names = stage_inputs(sources, build_dir)
     stage_inputs(data_files, build_dir)
     stem = f"{top}.hier"
@@ -167,8 +182,14 @@ def instance_stats(sources: Sequence[Path], top: str, build_dir: Path, family: s
              timeout=timeout, stage=f"yosys {SYNTH[family].split()[0]} (hierarchy kept)")
     stat = json.loads((build_dir / f"{stem}.stat.json").read_text())
     netlist = build_dir / f"{stem}.json"
-    cells = json.loads(netlist.read_text())["modules"]
+    modules = json.loads(netlist.read_text())["modules"]
     netlist.unlink()  # only the instance -> module map was needed
+    return _instance_counts(stat, modules, top, family)
+
+
+def _instance_counts(stat: dict, modules: dict, top: str, family: str) -> dict:
+    """``{instance in top: counts}`` from a hierarchy-keeping run's ``stat -json`` and the netlist's
+    modules (instance -> module type), each submodule expanded into its leaf cells."""
     mods = {name.lstrip("\\"): dict(m.get("num_cells_by_type", {})) for name, m in stat.get("modules", {}).items()}
     flat: dict = {}
 
@@ -182,7 +203,7 @@ def instance_stats(sources: Sequence[Path], top: str, build_dir: Path, family: s
             flat[module] = out
         return flat[module]
 
-    top_cells = next((m["cells"] for name, m in cells.items() if name.lstrip("\\") == top), {})
+    top_cells = next((m["cells"] for name, m in modules.items() if name.lstrip("\\") == top), {})
     return {inst.lstrip("\\"): count_cells(expand(c["type"].lstrip("\\")) if c["type"].lstrip("\\") in mods
                                            else {c["type"]: 1}, family)
             for inst, c in sorted(top_cells.items())}

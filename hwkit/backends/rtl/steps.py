@@ -75,15 +75,17 @@ def _synth_in_board(ctx, request_mhz: float, nodsp: bool):
     return syn, nodsp, clock, notes + more
 
 
-def _layer_stats(ctx, family: str, nodsp: bool) -> dict:
+def _layer_stats(ctx, family: str, nodsp: bool, per_inst=None) -> dict:
     """Per HwGraph layer: the synthesized cells of the instances the RTL plan attributes to it (as the
-    estimate attributes them), from yosys' hierarchy-keeping statistics of the core."""
+    estimate attributes them), from yosys' hierarchy-keeping statistics of the core (``per_inst`` when
+    the synthesis run already kept the hierarchy, else a second run)."""
     from hwkit.estimate.rtl import attribute, plan_for
     from hwkit.tools import yosys
 
-    sources, mems = _core_files(ctx)
-    per_inst = yosys.instance_stats(sources, "hwkit_core", ctx.workdir, family, data_files=mems,
-                                    extra_synth_args="-nodsp" if nodsp else "")
+    if per_inst is None:
+        sources, mems = _core_files(ctx)
+        per_inst = yosys.instance_stats(sources, "hwkit_core", ctx.workdir, family, data_files=mems,
+                                        extra_synth_args="-nodsp" if nodsp else "")
     owned, _ = attribute(plan_for(c.graph(ctx), family))
     layers = {}
     for layer, insts in owned.items():
@@ -122,11 +124,12 @@ def synthesize(ctx) -> dict:
         family = board.family
     else:
         sources, mems = _core_files(ctx)
-        syn = yosys.synthesize(sources, "hwkit_core", ctx.workdir, "xilinx", data_files=mems, json_netlist=False)
+        syn = yosys.synthesize(sources, "hwkit_core", ctx.workdir, "xilinx", data_files=mems, json_netlist=False,
+                               instances=True)   # synth_xilinx keeps the hierarchy: one run for both
         family, counts, fit, nodsp, clock = "xilinx", syn.as_dict(), None, False, requested
         notes = ["Xilinx part: Yosys synth_xilinx cell counts of the core; no open place & route"]
     total = {k: counts.get(k) for k in ("lut", "ff", "bram", "dsp")}
-    layers = _layer_stats(ctx, family, nodsp) if c.ok(ctx, "lower") else {}
+    layers = _layer_stats(ctx, family, nodsp, syn.instances) if c.ok(ctx, "lower") else {}
     return SynthRecord(
         tool=f"yosys {yosys.SYNTH[family]}", top=syn.top, netlist=f"{syn.top}.json" if board.is_open else None,
         total=total, lutram=counts.get("lutram"), layers=layers, fit=fit, nodsp=nodsp, clock=clock.to_dict(),
