@@ -8,6 +8,8 @@ the any-precision core against the three fixed-precision cores (hwkit's normal M
     OMP_NUM_THREADS=1 python benchmarks/bench_anyprec.py --part hardware [--epochs 30] [--seeds 0]
                                                          [--pe 8 --simd 8] [--no-synth]
     OMP_NUM_THREADS=1 python benchmarks/bench_anyprec.py --part blocks [--pe 8 --simd 8]   (after hardware)
+    OMP_NUM_THREADS=1 python benchmarks/bench_anyprec.py --part cores [--pe 8 --simd 8] [--only anyprec,w2]
+                                                         (after hardware; whole cores, synth_ecp5)
 Both take [--out build/bench_anyprec]; they write accuracy.json / hardware.json there and print the
 Markdown tables of benchmarks/results_anyprec.md.
 """
@@ -158,6 +160,73 @@ def blocks(work: Path, pe: int, simd: int) -> dict:
     return out
 
 
+def cores(work: Path, pe: int, simd: int, only: list[str]) -> dict:
+    """The whole any-precision core and the three fixed-precision cores of the same shape and folding
+    (hwkit's normal MVU + ShiftRound), each generated and synthesized flat with synth_ecp5 (as a ULX3S
+    build does: DSP blocks allowed) one after another, from the QONNX files ``--part hardware`` wrote.
+    Each result is saved as soon as it is measured (cores.json), so a stopped run keeps what finished."""
+    from hwkit.backends.rtl.generate import generate
+    from hwkit.boards import load_board
+    from hwkit.backends import estimate_graph
+    from hwkit.ir.anyprec import fold_anyprec, merge_precisions
+    from hwkit.ir.folding import apply_folding
+    from hwkit.ir.lower import lower
+    from hwkit.tools.yosys import synthesize, version
+    from hwkit.zoo.anyprec import PRECISIONS
+
+    graphs = {k: lower(work / f"anyprec_w{k}.onnx") for k in PRECISIONS}
+    merged = fold_anyprec(merge_precisions(graphs), pe, simd)
+    fold = {l.name: (l.folding.pe, l.folding.simd) for l in merged.layers if l.kind == "BitPlaneMVU"}
+    designs = {"anyprec": merged, **{f"w{k}": apply_folding(graphs[k], fold) for k in PRECISIONS}}
+    path = work / "cores.json"
+    out = json.loads(path.read_text()) if path.exists() else {}
+    board = load_board("ulx3s")
+    for name, g in designs.items():
+        if only and name not in only:
+            continue
+        d = work / f"wholecore_{name}"
+        generate(g, d)
+        desc = json.loads((d / "core.json").read_text())
+        est = estimate_graph(g, board, "rtl")
+        t0 = time.monotonic()
+        syn = synthesize([d / f for f in desc["files"]["verilog"]], "hwkit_core", d, "ecp5", json_netlist=name == "anyprec",
+                         timeout=3600)
+        core_est = {k: sum(r[k] for r in est["layers"]) + est["wrapper"][k] - (board_top_cost(g, board)[k])
+                    for k in ("lut", "ff", "bram", "lutram")}
+        out[name] = {"lut": syn.lut, "ff": syn.ff, "bram": syn.bram, "dsp": syn.dsp, "lutram": syn.lutram,
+                     "ii_cycles": desc["ii_cycles"], "seconds": round(time.monotonic() - t0, 1),
+                     "estimate_core": core_est, "yosys": version().split(" (")[0]}
+        print(name, out[name], flush=True)
+        path.write_text(json.dumps(out, indent=1, sort_keys=True) + "\n")
+    return out
+
+
+def board_top_cost(graph, board) -> dict:
+    """The UART board top's share of an rtl estimate (the cores above are synthesized without it)."""
+    from hwkit.estimate.blocks import board_top
+    from hwkit.estimate.rtl import _board_units, plan_for, wrapper_params
+
+    return _board_units(board_top(wrapper_params(plan_for(graph, board.family), board.clock_mhz), board.family),
+                        board.family)
+
+
+def cores_table(res: dict) -> str:
+    lines = ["| core (ECP5, synth_ecp5) | LUT4 (CCU2C = 2) | FF | DP16KD | LUTRAM | DSP | cycles/sample | synth s |",
+             "|---|---|---|---|---|---|---|---|"]
+    tot = {"lut": 0, "ff": 0, "bram": 0, "lutram": 0, "dsp": 0}
+    for name, r in res.items():
+        ii = "152 / 280 / 536 (k = 2 / 4 / 8)" if name == "anyprec" else str(r["ii_cycles"])
+        lines.append(f"| {name} | {r['lut']:,.0f} | {r['ff']:,} | {r['bram']:.0f} | {r['lutram']} | {r['dsp']} | {ii} | "
+                     f"{r['seconds']:.0f} |")
+        if name != "anyprec":
+            for key in tot:
+                tot[key] += r[key]
+    if all(f"w{k}" in res for k in (2, 4, 8)):
+        lines.append(f"| w2 + w4 + w8 (three cores) | {tot['lut']:,.0f} | {tot['ff']:,} | {tot['bram']:.0f} | "
+                     f"{tot['lutram']} | {tot['dsp']} | | |")
+    return "\n".join(lines)
+
+
 def acc_table(acc: dict, seeds: list[int]) -> str:
     import numpy as np
 
@@ -202,7 +271,8 @@ def main():
     ap.add_argument("--pe", type=int, default=8)
     ap.add_argument("--simd", type=int, default=8)
     ap.add_argument("--no-synth", action="store_true")
-    ap.add_argument("--part", choices=("accuracy", "hardware", "blocks"), required=True)
+    ap.add_argument("--part", choices=("accuracy", "hardware", "blocks", "cores"), required=True)
+    ap.add_argument("--only", default="", help="--part cores: a subset of anyprec,w2,w4,w8")
     ap.add_argument("--out", type=Path, default=ROOT / "build" / "bench_anyprec")
     args = ap.parse_args()
     import torch
@@ -216,6 +286,9 @@ def main():
         (args.out / "accuracy.json").write_text(json.dumps({"accuracy": acc, "epochs": args.epochs, "seeds": seeds},
                                                            indent=1, sort_keys=True) + "\n")
         print(acc_table(acc, seeds))
+        return
+    if args.part == "cores":
+        print(cores_table(cores(args.out, args.pe, args.simd, [n for n in args.only.split(",") if n])))
         return
     if args.part == "blocks":
         res = blocks(args.out, args.pe, args.simd)

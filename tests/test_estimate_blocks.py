@@ -60,7 +60,7 @@ def test_mvu_registers_by_hand():
     products = 4 * (2 + 2 + 1)                 # p2: 4 lanes of a 5-bit signed product
     tree = 2 * 6                               # one adder level per PE, 6 bits
     tail = 3 + 2 * 10 + 2 * 8 + 1 + cw(2)      # flag delays, accumulators (AB+2), out_data, out_valid, onf
-    rom = cw(8)                                # a ROM in LUTs: synthesis registers the address, not the word
+    rom = 2 * 2 * 2                            # a ROM in LUTs: the word read, one FF per column (measured)
     credits = cw(10)                           # output words reserved, 0..OQ = LAT + 8 = 9
     oq = 4 * cw(9) + 1                         # output FIFO (9 x 16 bits in LUT RAM): pointers, count, copy
     assert c.ff == counters + inputs + weights + products + tree + tail + rom + credits + oq

@@ -97,7 +97,12 @@ def mapping(depth: int, width: int, family: str, *, rom: bool = False, style: st
     options = {"logic": bits * (LOGIC_COST_ROM if rom else LOGIC_COST_RAM),
                "bram": BRAM_COST[fam] * bram_blocks(depth, width, fam)}
     if fam in LUTRAM_SHAPE and not rom and (async_read or fam == "ecp5"):
-        options["lutram"] = LUTRAM_COST[fam] * lutram_cells(depth, width, fam) + LUTRAM_OVERHEAD
+        # memory_libmap also charges the read mux and write-enable demux of a memory deeper than one
+        # primitive: 0.5 per data bit per extra row and 0.5 per row (FACTOR_MUX, FACTOR_DEMUX); measured:
+        # a 34 x 64 ECP5 FIFO goes to 2 DP16KD (256 < 192 + 10 + 64 + 1.5), a 66 x 2 one to LUT RAM
+        rows = math.ceil(depth / LUTRAM_SHAPE[fam][0])
+        options["lutram"] = (LUTRAM_COST[fam] * lutram_cells(depth, width, fam) + LUTRAM_OVERHEAD
+                             + (0.5 * (rows - 1) * width + 0.5 * rows if rows > 1 else 0))
     return min(options, key=lambda k: (options[k], k != "logic"))
 
 
@@ -115,6 +120,21 @@ def rom_home(depth: int, width: int, family: str) -> str:
     return "bram" if in_bram < depth * width * ROM_LUTS_PER_BIT else "logic"
 
 
+def rom_varying_columns(text: str, width: int) -> int:
+    """Bit columns of a ROM image that are not the same in every word: what synthesis keeps in block RAM
+    (it drops constant columns but, unlike logic, does not share equal ones). Measured: the any-precision
+    core's three threshold tables (24 x 2,760 and 24 x 2,280 bits) took 73 / 48 / 49 DP16KD, exactly the
+    blocks of their 2,621 / 1,721 / 1,730 varying columns (77 / 64 / 64 for the full width)."""
+    words = [int(line, 16) for line in text.split()]
+    if not words:
+        return 0
+    every, anywhere = ~0, 0
+    for w in words:
+        every &= w
+        anywhere |= w
+    return sum(1 for b in range(width) if (anywhere >> b) & 1 and not (every >> b) & 1)
+
+
 def rom_columns(text: str, width: int) -> int:
     """Bit columns of a ROM image ($readmemh text) that synthesis keeps in logic: a column equal in
     every word is a constant, and columns equal to each other share their logic."""
@@ -130,13 +150,14 @@ def rom_columns(text: str, width: int) -> int:
 def memory_cost(depth: int, width: int, family: str, *, rom: bool = False, style: str = "auto",
                 sync_read: bool = False, image: str | None = None) -> Cost:
     """Storage plus read logic of a depth x width memory. ``sync_read``: the read is registered (inside
-    a block RAM; a ROM in LUTs registers its address instead, beside the LUTs otherwise). ``image``:
+    a block RAM; after the LUTs of a ROM in LUTs, beside the LUTs otherwise). ``image``:
     the ROM's $readmemh text, whose constant and repeated columns cost no logic."""
     fam = family_key(family)
     kind = mapping(depth, width, fam, rom=rom, style=style, async_read=not sync_read)
     out_ff = width if sync_read else 0
     if kind == "bram":
-        return Cost(bram=bram_blocks(depth, width, fam))
+        kept = rom_varying_columns(image, width) if rom and image is not None else width
+        return Cost(bram=bram_blocks(depth, kept, fam))
     if kind == "lutram":
         d = LUTRAM_SHAPE[fam][0]
         return Cost(lut=width * (math.ceil(depth / d) - 1), ff=out_ff,
@@ -150,6 +171,8 @@ def memory_cost(depth: int, width: int, family: str, *, rom: bool = False, style
         leaves = math.ceil(depth / 2 ** k)
         free = 1 if fam == "ice40" else 4
         bits = rom_columns(image, width) if image is not None else width
-        return Cost(lut=bits * (leaves + max(0, leaves - free)), ff=clog2(depth) if sync_read else 0)
+        # a registered read keeps one flip-flop per kept column after the LUTs (not the address): measured
+        # on hk_rom_dp, hk_thresh and hk_mvu LUT tables alone (tests/fixtures/estimate_yosys_blocks.json)
+        return Cost(lut=bits * (leaves + max(0, leaves - free)), ff=bits if sync_read else 0)
     # registers, a depth:1 read mux per bit (~depth/2 LUT4s) and a write-enable per word
     return Cost(lut=width * math.ceil((depth - 1) / (k - 2)) + depth, ff=depth * width + out_ff)

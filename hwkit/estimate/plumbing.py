@@ -34,7 +34,9 @@ def fifo(p: dict, family: str, mems: dict) -> Cost:
         ff = 4 * aw + 1           # pointers, count, and a write-address copy beside the LUT RAM
     elif mem.bram:
         ff = 3 * aw + 2 + w       # async read emulated by a registered address and a bypass register
-        mem = mem + Cost(lut=w)
+        # ECP5 adds ~35 LUTs of address/bypass logic beside the DP16KD (measured alone: 512 x 16 -> 121
+        # LUTs, 34 x 64 -> 154; synth_xilinx's RAMB18 FIFO needs none: 512 x 16 -> 69)
+        mem = mem + Cost(lut=w + (35 if fam == "ecp5" else 0))
     else:
         ff = 3 * aw + 2
     ctrl = 9 if depth <= 2 else 10 + 7 * aw   # wrap compares of non-power-of-two pointers, count up/down

@@ -1,0 +1,92 @@
+"""Block costs of hwkit.estimate held to Yosys counts measured on single blocks (fixture data, each
+point labelled with the Yosys version that counted it; benchmarks/results_estimate.md has the commands).
+
+Points marked "fit" shaped the formulas; "check" points were measured to test them and were not used
+in fitting. A change to a cost formula or to the block's Verilog that moves a count outside the
+tolerance fails here: re-measure with `benchmarks/estimate_vs_yosys.py --block ... --role fit|check`
+(which rewrites the fixture) and update both. Points that ``known_off`` names are measured but not yet
+within tolerance; each says why, and the test fails once such a point comes within tolerance, so the
+list cannot go stale."""
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+POINTS = json.loads((ROOT / "tests" / "fixtures" / "estimate_yosys_blocks.json").read_text())
+LUT_TOL, FF_TOL = 0.10, 0.10
+
+# the estimate the benchmark printed next to each measurement: same memory images, same parameters
+_spec = importlib.util.spec_from_file_location("estimate_vs_yosys", ROOT / "benchmarks" / "estimate_vs_yosys.py")
+_bench = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(_bench)
+
+
+
+# check points the changes did not bring within tolerance (not refitted on them, so they stay checks):
+# (module, family, {parameter: value}) -> what is off
+CHECKS_OFF = [
+    ("hk_fifo", "ecp5", {"W": 24, "DEPTH": 40},
+     "LUT RAM 3 rows deep: read mux ~1.5-2 LUTs per bit per extra row, counted 1 (100 vs 122 LUTs)"),
+    ("hk_fifo", "ecp5", {"W": 48, "DEPTH": 1024},
+     "3 DP16KD wide: address/bypass logic grows with the blocks, counted +35 (163 vs 205 LUTs)"),
+    ("hk_swg", "ecp5", {"H": 12, "KH": 5, "SIMD": 2, "B": 8},
+     "5x5 padded windows: more padding/coordinate logic than the 3x3 fit point (223 vs 261 LUTs)"),
+    ("hk_mvu_bp", "ecp5", {"MW": 128, "PE": 4, "SIMD": 16, "XB": 2},
+     "bit-serial MVU fitted at SIMD 8 only: 14 % low at SIMD 16, XB 2 (1,257 vs 1,465 LUTs)"),
+    ("hk_thresh", "xilinx", {"C": 128, "N": 7, "IB": 6},
+     "7 thresholds of 6 unsigned bits: 11 % low (673 vs 758 LUTs)"),
+    # not a check point: every Xilinx hk_mvu_bp point
+    ("hk_mvu_bp", "xilinx", {},
+     "its input buffer is written and read at one address: synth_xilinx packs 8 bits per RAM32M (16 LUT RAM "
+     "for 8 x 32), memory.py counts the 6 of a dual-port one (24)"),
+]
+
+
+def known_off(p: dict):
+    """Why a measured point is outside tolerance today, or None: the check points above, and hk_mvu, whose
+    cost (hwkit/kinds/mvu.py) was being changed on another branch while these were measured and was left
+    alone; its points and the proposed change are in benchmarks/results_estimate.md."""
+    for module, family, params, why in CHECKS_OFF:
+        if p["module"] == module and p["family"] == family and all(p["params"].get(k) == v for k, v in params.items()):
+            return why
+    if p["module"] != "hk_mvu":
+        return None
+    if p["family"] == "xilinx":
+        return ("mvu.py counts the valid-flag delay line as flip-flops where synth_xilinx builds 2 SRL16E "
+                "(LUT RAM +2), and its LUTs are 9-24 % low (ARITH 0.7; the MVU measures 0.77-0.89 of ECP5)")
+    if p["params"].get("XBIP") and p["params"].get("WBIP"):
+        return "an XNOR lane costs ~1.2 LUTs on ECP5 (with its popcount share), mvu.py counts 0.5"
+    return None
+
+
+def _id(p):
+    return f"{p['module']}-{p['family']}-" + "-".join(f"{k}{v}" for k, v in p["params"].items()
+                                                      if k in ("W", "DEPTH", "PE", "SIMD", "XB", "WB", "MW", "C", "N",
+                                                               "H", "B", "BLOCK"))
+
+
+def _within(est: dict, got: dict) -> list:
+    """The quantities outside tolerance: BRAM and LUT RAM exactly, LUT and FF within 10 % + 8."""
+    bad = [k for k in ("bram", "lutram") if est[k] != got[k]]
+    return bad + [k for k, tol in (("lut", LUT_TOL), ("ff", FF_TOL)) if abs(est[k] - got[k]) > tol * got[k] + 8]
+
+
+@pytest.mark.parametrize("point", POINTS, ids=[_id(p) for p in POINTS])
+def test_block_cost_matches_yosys(point):
+    est = _bench.block_estimate(point["module"], point["params"], point["family"])
+    bad = _within(est, point["yosys"])
+    why = known_off(point)
+    if why:
+        assert bad, f"{_id(point)} is now within tolerance: drop it from known_off ({why})"
+        pytest.xfail(why)
+    assert not bad, (bad, "estimate", est, "yosys", point["yosys"], point["yosys_version"])
+
+
+def test_points_cover_families_and_include_unfitted_checks():
+    assert {p["family"] for p in POINTS} >= {"ecp5", "xilinx"}
+    assert {p["module"] for p in POINTS} >= {"hk_mvu", "hk_thresh", "hk_swg", "hk_fifo", "hk_rom_dp"}
+    assert any(p["role"] == "check" for p in POINTS) and all(p["yosys_version"].startswith("Yosys") for p in POINTS)
