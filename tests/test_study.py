@@ -201,3 +201,18 @@ def test_yosys_points_are_parsed_and_checked():
     row = {**parse_point("mnist:stable:4:4"), "test_accuracy": 0.9, "estimate": {"lut": 110, "ff": 5, "bram": 1, "dsp": 0},
            "yosys": {"lut": 100, "ff": 5, "bram": 1, "dsp": 0, "lutram": 3}}
     assert "| mnist stable d4 W4A4 | 90.0 | 110 / 100 (+10 %) | 5 / 5 (+0 %) | 1 / 1 | 0 / 0 | 3 |" in markdown([row])
+
+
+def test_compare_table_puts_kinds_side_by_side():
+    from hwkit.study.stability import compare_markdown, summarize
+
+    base = {"dataset": "d", "depth": 2, "bits": 4, "params": 10, "block_params": 4, "float_net_accuracy": 0.9,
+            "stability_quant_max": 1.0}
+    rows = [{**base, "kind": "stable", "seed": s, "test_accuracy": a, "deviation": [0.1, d]}
+            for s, a, d in ((0, 0.8, 0.2), (1, 0.6, 0.4))]
+    rows.append({**base, "kind": "residual", "seed": 0, "test_accuracy": 0.5, "deviation": [0.1, 0.5],
+                 "hardware": {"lut": 90}})
+    rows[0]["hardware"] = {"lut": 100}
+    table = compare_markdown(summarize(rows))
+    assert table.splitlines()[0] == "| dataset | bits | depth | stable: dev last (acc %) | residual: dev last (acc %) | LUT stable / residual |"
+    assert "| d | W4A4 | 2 | 0.300 ± 0.100 (70.0 ± 10.0) | 0.500 ± 0.000 (50.0 ± 0.0) | 100 / 90 |" in table

@@ -147,6 +147,27 @@ def markdown(summary: list[dict]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def compare_markdown(summary: list[dict]) -> str:
+    """One row per (form, dataset, bits, depth), the kinds side by side: deviation after the last block
+    (mean ± std over seeds) with the quantized accuracy in parentheses, and the estimated LUTs of stable
+    and residual (the compact view benchmarks/results_stability.md quotes)."""
+    kinds = [k for k in KINDS if any(s["kind"] == k for s in summary)]
+    by = {(s.get("form", "mlp"), s["dataset"], s["bits"], s["depth"], s["kind"]): s for s in summary}
+    lines = ["| dataset | bits | depth | " + " | ".join(f"{k}: dev last (acc %)" for k in kinds)
+             + " | LUT stable / residual |", "|---|---|---|" + "---|" * (len(kinds) + 1)]
+    for form, ds, bits, depth in sorted({k[:4] for k in by}):
+        cells = []
+        for kind in kinds:
+            s = by.get((form, ds, bits, depth, kind))
+            cells.append("—" if s is None else f"{s['final_deviation_mean']:.3f} ± {s['final_deviation_std']:.3f} "
+                         f"({100 * s['accuracy_mean']:.1f} ± {100 * s['accuracy_std']:.1f})")
+        luts = [((by.get((form, ds, bits, depth, k)) or {}).get("hardware") or {}).get("lut", "—")
+                for k in ("stable", "residual")]
+        label = _label({"dataset": ds, "form": form})
+        lines.append(f"| {label} | W{bits}A{bits} | {depth} | " + " | ".join(cells) + f" | {luts[0]} / {luts[1]} |")
+    return "\n".join(lines) + "\n"
+
+
 def _label(s: dict) -> str:
     """The dataset column: MLP runs by dataset name alone (as before forms existed), others tagged."""
     form = s.get("form", "mlp")
@@ -278,5 +299,6 @@ def _write(out: Path, rows: list[dict], settings: dict) -> dict:
               "summary": summary}
     (out / "results.json").write_text(json.dumps(result, indent=1, sort_keys=True) + "\n")
     (out / "results.md").write_text(markdown(summary))
+    (out / "compare.md").write_text(compare_markdown(summary))
     result["plots"] = [str(p) for p in plot(summary, out)]
     return result
