@@ -1,14 +1,20 @@
 """Stable vs plain residual networks: per-block quantized-vs-float deviation, accuracy over seeds,
 forward-stability numbers and estimated hardware cost (hwkit.study.stability).
 
-Reduced grid measured for benchmarks/results_stability.md (one core, ~40 min):
+Reduced grid measured for benchmarks/results_stability.md (one core each, 2 epochs):
     OMP_NUM_THREADS=1 python benchmarks/study_stability.py --datasets mnist,mnist1d --depths 2,4,8,16 \
         --bits 2,4 --seeds 0,1,2 --epochs 2 --out benchmarks/results_stability
-Full grid of issue 14: --bits 2,3,4,8 (and more epochs). Finished runs are kept in <out>/runs.jsonl;
-rerunning the same command resumes. The conv form (stable_cnv / residual_cnv, image datasets only):
-    --form conv --datasets digits --depths 2,4,8 --bits 2,4 --out benchmarks/results_stability/conv
+    OMP_NUM_THREADS=1 python benchmarks/study_stability.py --datasets mnist --depths 2,4,8,16 \
+        --bits 3,8 --seeds 0,1,2 --epochs 2 --out benchmarks/results_stability
+Full grid of issue 14: --bits 2,3,4,8 on both datasets (and more epochs). Finished runs are kept in
+<out>/runs.jsonl (key: form, dataset, kind, depth, bits, seed); rerunning the same command resumes. A run
+writes results.md / compare.md / plots for its own grid only; --report-only rewrites them from every run
+in runs.jsonl (do that last). The conv form (stable_cnv / residual_cnv, image datasets only):
+    --form conv --datasets digits --depths 2,4,8 --bits 2,4 --seeds 0,1,2 --epochs 5 \
+        --out benchmarks/results_stability/conv
 A few points through Yosys (the rtl build up to synthesis; retrained with the study's config):
-    --yosys mnist:stable:4:4,mnist:residual:4:4 --epochs 2 --out benchmarks/results_stability
+    --yosys mnist:stable:4:2,mnist:residual:4:2,mnist:stable:4:4,mnist:residual:4:4 --epochs 2 \
+        --out benchmarks/results_stability
 """
 from __future__ import annotations
 
