@@ -1,11 +1,20 @@
 """Stable vs plain residual networks: per-block quantized-vs-float deviation, accuracy over seeds,
 forward-stability numbers and estimated hardware cost (hwkit.study.stability).
 
-Reduced grid measured for benchmarks/results_stability.md (one core, ~40 min):
+Reduced grid measured for benchmarks/results_stability.md (one core each, 2 epochs):
     OMP_NUM_THREADS=1 python benchmarks/study_stability.py --datasets mnist,mnist1d --depths 2,4,8,16 \
         --bits 2,4 --seeds 0,1,2 --epochs 2 --out benchmarks/results_stability
-Full grid of issue 14: --bits 2,3,4,8 (and more epochs). Finished runs are kept in <out>/runs.jsonl;
-rerunning the same command resumes.
+    OMP_NUM_THREADS=1 python benchmarks/study_stability.py --datasets mnist --depths 2,4,8,16 \
+        --bits 3,8 --seeds 0,1,2 --epochs 2 --out benchmarks/results_stability
+Full grid of issue 14: --bits 2,3,4,8 on both datasets (and more epochs). Finished runs are kept in
+<out>/runs.jsonl (key: form, dataset, kind, depth, bits, seed); rerunning the same command resumes. A run
+writes results.md / compare.md / plots for its own grid only; --report-only rewrites them from every run
+in runs.jsonl (do that last). The conv form (stable_cnv / residual_cnv, image datasets only):
+    --form conv --datasets digits --depths 2,4,8 --bits 2,4 --seeds 0,1,2 --epochs 5 \
+        --out benchmarks/results_stability/conv
+A few points through Yosys (the rtl build up to synthesis; retrained with the study's config):
+    --yosys mnist:stable:4:2,mnist:residual:4:2,mnist:stable:4:4,mnist:residual:4:4 --epochs 2 \
+        --out benchmarks/results_stability
 """
 from __future__ import annotations
 
@@ -31,10 +40,20 @@ def main(argv=None) -> int:
     p.add_argument("--board", default="ulx3s", help="board for the hardware estimate ('none' skips it)")
     p.add_argument("--out", type=Path, default=Path("benchmarks/results_stability"))
     p.add_argument("--report-only", action="store_true", help="no training: table and plots from <out>/runs.jsonl")
+    p.add_argument("--form", default="mlp", help="mlp | conv")
+    p.add_argument("--yosys", default="", help="only synthesize these points: dataset:kind:depth:bits[:form],...")
+    p.add_argument("--build-root", type=Path, default=Path("build/study_stability_yosys"))
     a = p.parse_args(argv)
     import torch
 
     from hwkit.study.stability import report, run
+
+    if a.yosys:
+        from hwkit.study import synth
+
+        synth.run(a.yosys.split(","), a.out, a.build_root, a.epochs, a.board, log=lambda m: print(m, flush=True))
+        print((a.out / "yosys.md").read_text())
+        return 0
 
     if a.report_only:
         res = report(a.out)
@@ -45,7 +64,7 @@ def main(argv=None) -> int:
     torch.set_num_threads(1)
     res = run(a.out, datasets=tuple(a.datasets.split(",")), depths=a.depths, bits=a.bits, seeds=a.seeds,
               kinds=tuple(a.kinds.split(",")), epochs=a.epochs, batch_size=a.batch_size, lr=a.lr,
-              board=None if a.board == "none" else a.board, log=lambda m: print(m, flush=True))
+              board=None if a.board == "none" else a.board, log=lambda m: print(m, flush=True), form=a.form)
     print((a.out / "results.md").read_text())
     print("plots:", ", ".join(res["plots"]))
     return 0

@@ -527,6 +527,7 @@ def study_stability_cmd(
     lr: float = typer.Option(0.01, help="learning rate"),
     board: str = typer.Option("ulx3s", help="board for the estimate ('none' skips hardware)"),
     out: Path = typer.Option(Path("out/study_stability"), help="output directory (resumable)"),
+    form: str = typer.Option("mlp", help="mlp | conv (stable_cnv / residual_cnv; image datasets: digits, mnist)"),
 ):
     """Stable vs plain residual networks: per-block quantized-vs-float deviation, accuracy, LUTs."""
     _int_opt("--epochs", epochs, 1, 100_000)
@@ -544,7 +545,7 @@ def study_stability_cmd(
     run(out, datasets=tuple(d.strip() for d in datasets.split(",") if d.strip()), depths=tuple(_ints(depths, "--depths")),
         bits=tuple(_ints(bits, "--bits")), seeds=tuple(_ints(seeds, "--seeds")),
         kinds=tuple(k.strip() for k in kinds.split(",") if k.strip()), epochs=epochs, batch_size=batch_size, lr=lr,
-        board=None if board == "none" else board, log=typer.echo)
+        board=None if board == "none" else board, log=typer.echo, form=form)
     typer.echo((out / "results.md").read_text())
 
 

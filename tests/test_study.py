@@ -141,3 +141,78 @@ def test_study_summary_and_table_from_runs():
     assert s["accuracy_mean"] == pytest.approx(0.7) and s["accuracy_std"] == pytest.approx(0.1)
     assert s["growth_mean"] == pytest.approx(3.0) and s["final_deviation_mean"] == pytest.approx(0.3)
     assert "| d | 4 | 2 | stable | 10 (4) | 70.0 ± 10.0 |" in markdown([s])
+
+
+def test_conv_form_rejects_a_1d_dataset_before_training(tmp_path):
+    from hwkit.errors import ConfigError
+    from hwkit.study.stability import run
+
+    with pytest.raises(ConfigError, match="conv form needs an image dataset .*got 'mnist1d'"):
+        run(tmp_path, datasets=("digits", "mnist1d"), form="conv")
+    assert not (tmp_path / "runs.jsonl").exists()
+
+
+@pytest.mark.parametrize("form", ["mlp", "conv"])
+def test_study_kinds_have_equal_block_parameter_budgets(form):
+    from hwkit.study.stability import arch_for
+
+    counts = {}
+    for kind in ("stable", "residual"):
+        name, arch, _ = arch_for(kind, 2, form)
+        model = build_model(name, 4, 4, 8, (1, 8, 8), arch=arch)
+        counts[kind] = sum(p.numel() for n, p in model.blocks.named_parameters() if n.endswith("weight"))
+    assert counts["stable"] == counts["residual"] > 0
+
+
+def test_conv_traces_quantized_side_is_the_model():
+    torch.manual_seed(0)
+    model = build_model("residual_cnv", 3, 3, 8, (1, 6, 6), arch={"depth": 2, "width": 2, "hidden": 2})
+    x = torch.rand(8, 1, 6, 6)
+    with torch.no_grad():
+        for _ in range(10):
+            model(x)
+    tq, tf, lq, _ = traces(model.eval(), x)
+    with torch.no_grad():
+        assert torch.equal(lq, model(x))
+    assert len(tq) == len(tf) == 3 and tq[-1].shape == tf[-1].shape == (8, 2, 6, 6)
+
+
+def test_summary_keeps_forms_apart_and_labels_conv():
+    from hwkit.study.stability import markdown, summarize
+
+    base = {"dataset": "digits", "kind": "stable", "depth": 2, "bits": 4, "seed": 0, "params": 10, "block_params": 4,
+            "test_accuracy": 0.5, "float_net_accuracy": 0.5, "deviation": [0.1, 0.2], "stability_quant_max": 1.0}
+    rows = [base, {**base, "form": "conv", "test_accuracy": 0.9}]  # a record without a form is an MLP run
+    summary = summarize(rows)
+    assert [(s["form"], s["accuracy_mean"]) for s in summary] == [("conv", 0.9), ("mlp", 0.5)]
+    table = markdown(summary)
+    assert "| digits (conv) | 4 | 2 | stable |" in table and "| digits | 4 | 2 | stable |" in table
+
+
+def test_yosys_points_are_parsed_and_checked():
+    from hwkit.errors import ConfigError
+    from hwkit.study.synth import markdown, parse_point
+
+    assert parse_point("mnist:stable:4:4") == {"dataset": "mnist", "kind": "stable", "depth": 4, "bits": 4, "form": "mlp"}
+    assert parse_point("digits:residual:2:4:conv")["form"] == "conv"
+    for bad in ("mnist:stable:4", "mnist:plain:4:4", "mnist:stable:x:4", "digits:stable:2:4:rnn"):
+        with pytest.raises(ConfigError, match="study point"):
+            parse_point(bad)
+    row = {**parse_point("mnist:stable:4:4"), "test_accuracy": 0.9, "estimate": {"lut": 110, "ff": 5, "bram": 1, "dsp": 0},
+           "yosys": {"lut": 100, "ff": 5, "bram": 1, "dsp": 0, "lutram": 3}}
+    assert "| mnist stable d4 W4A4 | 90.0 | 110 / 100 (+10 %) | 5 / 5 (+0 %) | 1 / 1 | 0 / 0 | 3 |" in markdown([row])
+
+
+def test_compare_table_puts_kinds_side_by_side():
+    from hwkit.study.stability import compare_markdown, summarize
+
+    base = {"dataset": "d", "depth": 2, "bits": 4, "params": 10, "block_params": 4, "float_net_accuracy": 0.9,
+            "stability_quant_max": 1.0}
+    rows = [{**base, "kind": "stable", "seed": s, "test_accuracy": a, "deviation": [0.1, d]}
+            for s, a, d in ((0, 0.8, 0.2), (1, 0.6, 0.4))]
+    rows.append({**base, "kind": "residual", "seed": 0, "test_accuracy": 0.5, "deviation": [0.1, 0.5],
+                 "hardware": {"lut": 90}})
+    rows[0]["hardware"] = {"lut": 100}
+    table = compare_markdown(summarize(rows))
+    assert table.splitlines()[0] == "| dataset | bits | depth | stable: dev last (acc %) | residual: dev last (acc %) | LUT stable / residual |"
+    assert "| d | W4A4 | 2 | 0.300 ± 0.100 (70.0 ± 10.0) | 0.500 ± 0.000 (50.0 ± 0.0) | 100 / 90 |" in table
