@@ -11,8 +11,9 @@
 // address of*T*NF + (T-1-t)*NF + nf. EXT_ROM=1 exposes the read port so two units share a ROM.
 // Datapaths: XBIP&WBIP -> XNOR + popcount (acc += 2*pop - SIMD); one bipolar side -> sign flip;
 // otherwise signed/unsigned low-bit multiply (LUTMUL: shift-add in LUTs, else '*' for DSP blocks).
-// Pipeline: fetch -> ROM/input register -> ROM output register -> products -> adder tree (clog2(SIMD)
-// stages) -> accumulate/output register -> output FIFO (OQ words). Only the fetch stage stalls: it issues
+// Pipeline: fetch -> ROM/input register [-> RLAT stages of a tiled table's read] -> ROM output register
+// -> products [-> MLAT stages of a wide LUT product's row tree] -> adder tree (clog2(SIMD) stages) ->
+// accumulate/output register -> output FIFO (OQ words). Only the fetch stage stalls: it issues
 // an output fold only while a credit counter shows a free FIFO slot for it, so the stages after it never
 // wait and need no clock enable. The downstream ready then reaches one counter instead of every
 // pipeline register and block RAM, which is what limits Fmax on designs with many block RAMs.
@@ -24,7 +25,9 @@ module hk_mvu #(
     parameter HAS_BIAS = 0, parameter BB = 16,
     parameter WFILE = "w.mem", parameter BFILE = "b.mem",
     parameter BLOCK = 1, parameter TRANSPOSED = 0, parameter EXT_ROM = 0, parameter TAPS = 1,
-    parameter LUTMUL = 1    // 1: products from LUT shift-add logic; 0: '*' (may map to DSP blocks)
+    parameter LUTMUL = 1,   // 1: products from LUT shift-add logic; 0: '*' (may map to DSP blocks)
+    // a weight table deeper than one block RAM: tiles of BANKD x BANKW, read RLAT cycles later (hk_rom)
+    parameter BANKD = 0, parameter BANKW = 0, parameter RLAT = 0
 ) (
     input  wire                 clk,
     input  wire                 rst,
@@ -47,8 +50,13 @@ module hk_mvu #(
     localparam LAT = $clog2(SIMD);
     localparam TW = PB + LAT;                                  // tree output width
     localparam AI = AB + 2;                                    // internal accumulator (signed)
+    // a LUT product of more than 4 shift-add rows sums them in a tree registered every two levels
+    localparam NS = (WB <= XB) ? WB : XB;
+    localparam MTREE = !XNOR && !XBIP && !WBIP && LUTMUL && NS > 4;
+    localparam MLAT = MTREE ? ($clog2(NS) + 1) / 2 - 1 : 0;   // product stages beyond the first
+    localparam ELAT = (EXT_ROM ? 0 : RLAT) + MLAT;             // stages beyond the basic pipeline
 
-    localparam OQ = LAT + 8;                                   // output FIFO words: the pipeline's depth
+    localparam OQ = LAT + ELAT + 8;                            // output FIFO words: the pipeline's depth
     localparam QW = $clog2(OQ + 1);
     wire q_ready;
     reg [QW-1:0] credit;                                       // output words issued and not yet taken
@@ -116,8 +124,32 @@ module hk_mvu #(
         if (EXT_ROM) begin : g_ext
             assign w1 = rom_data;
         end else begin : g_rom
-            hk_rom #(.W(PE*SIMD*WB), .DEPTH(DEPTH), .FILE(WFILE), .BLOCK(BLOCK)) u_rom (
-                .clk(clk), .en(1'b1), .addr(addr), .data(w1));
+            hk_rom #(.W(PE*SIMD*WB), .DEPTH(DEPTH), .FILE(WFILE), .BLOCK(BLOCK), .BANKD(BANKD), .BANKW(BANKW),
+                     .RLAT(RLAT)) u_rom (.clk(clk), .en(1'b1), .addr(addr), .data(w1));
+        end
+    endgenerate
+    // the input and flags wait as long as a tiled table's extra read stages (RLAT)
+    localparam RL = EXT_ROM ? 0 : RLAT;
+    wire [SIMD*XB-1:0] x1r;
+    wire v1r, first1r, last1r;
+    generate
+        if (RL > 0) begin : g_rdly
+            reg [RL*SIMD*XB-1:0] xd;
+            reg [RL-1:0] vd, fd, ld;
+            always @(posedge clk) begin
+                if (rst) vd <= 0;
+                else vd <= {vd, v1};
+                fd <= {fd, first1}; ld <= {ld, last1}; xd <= {xd, x1};
+            end
+            assign x1r = xd[(RL-1)*SIMD*XB +: SIMD*XB];
+            assign v1r = vd[RL-1];
+            assign first1r = fd[RL-1];
+            assign last1r = ld[RL-1];
+        end else begin : g_nordly
+            assign x1r = x1;
+            assign v1r = v1;
+            assign first1r = first1;
+            assign last1r = last1;
         end
     endgenerate
 
@@ -128,12 +160,12 @@ module hk_mvu #(
     reg v1b, first1b, last1b;
     always @(posedge clk) begin
         if (rst) v1b <= 0;
-        else v1b <= v1;
-        x1b <= x1; w1b <= w1; first1b <= first1; last1b <= last1;
+        else v1b <= v1r;
+        x1b <= x1r; w1b <= w1; first1b <= first1r; last1b <= last1r;
     end
 
     // ---- products
-    reg [PE*SIMD*PB-1:0] p2;
+    wire [PE*SIMD*PB-1:0] p2;
     reg v2, first2, last2;
     genvar p, s;
     generate
@@ -150,6 +182,22 @@ module hk_mvu #(
                     assign prod = xe[0] ? wv : -wv;
                 end else if (WBIP && XBIP == 0) begin : g_wbip
                     assign prod = we[0] ? xv : -xv;
+                end else if (MTREE) begin : g_lutmul_tree
+                    // rows of the shift-add summed by a tree (two adder levels per stage), not a chain
+                    // of NS carry chains in one cycle: products of 8-bit and wider operands
+                    localparam SSG = (WB <= XB) ? WS : XS;
+                    wire [NS-1:0] sel = (WB <= XB) ? we : xe;
+                    wire signed [PB-1:0] oth = (WB <= XB) ? xv : wv;
+                    wire [NS*PB-1:0] rows;
+                    genvar j;
+                    for (j = 0; j < NS; j = j + 1) begin : g_row
+                        wire signed [PB-1:0] sh = oth <<< j;
+                        assign rows[j*PB +: PB] = !sel[j] ? {PB{1'b0}} : (SSG && j == NS - 1) ? -sh : sh;
+                    end
+                    wire signed [PB+$clog2(NS)-1:0] tsum;
+                    hk_addtree #(.N(NS), .IW(PB), .LAT($clog2(NS)), .K(2)) u_rows (
+                        .clk(clk), .en(1'b1), .in_data(rows), .sum(tsum));
+                    assign prod = tsum[PB-1:0];
                 end else if (LUTMUL) begin : g_lutmul
                     // shift-and-add over the narrower operand's bits: plain LUT logic, so synthesis
                     // keeps the scarce hard multipliers (28 on an ECP5-25F) for wide products
@@ -171,7 +219,13 @@ module hk_mvu #(
                 end else begin : g_mul
                     assign prod = xv * wv;
                 end
-                always @(posedge clk) p2[(p*SIMD+s)*PB +: PB] <= prod;
+                if (MTREE) begin : g_pt
+                    assign p2[(p*SIMD+s)*PB +: PB] = prod;         // registered inside the row tree
+                end else begin : g_preg
+                    reg [PB-1:0] pr;
+                    always @(posedge clk) pr <= prod;
+                    assign p2[(p*SIMD+s)*PB +: PB] = pr;
+                end
             end
         end
     endgenerate
@@ -181,7 +235,8 @@ module hk_mvu #(
         first2 <= first1b; last2 <= last1b;
     end
 
-    // ---- adder trees, flags delayed alongside
+    // ---- adder trees, flags delayed alongside (and along the row trees' extra stages)
+    localparam FL = LAT + MLAT;
     wire [PE*TW-1:0] sums;
     generate
         for (p = 0; p < PE; p = p + 1) begin : g_tree
@@ -191,16 +246,16 @@ module hk_mvu #(
     endgenerate
     wire v3, first3, last3;
     generate
-        if (LAT > 0) begin : g_dly
-            reg [LAT-1:0] vq, fq, lq;
+        if (FL > 0) begin : g_dly
+            reg [FL-1:0] vq, fq, lq;
             always @(posedge clk) begin
                 if (rst) vq <= 0;
                 else vq <= {vq, v2};
                 fq <= {fq, first2}; lq <= {lq, last2};
             end
-            assign v3 = vq[LAT-1];
-            assign first3 = fq[LAT-1];
-            assign last3 = lq[LAT-1];
+            assign v3 = vq[FL-1];
+            assign first3 = fq[FL-1];
+            assign last3 = lq[FL-1];
         end else begin : g_nodly
             assign v3 = v2;
             assign first3 = first2;

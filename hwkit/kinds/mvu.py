@@ -7,6 +7,7 @@ import math
 
 import numpy as np
 
+from hwkit.backends.rtl.rom_tiles import Tiling, tile_images, tiling
 from hwkit.backends.rtl.words import bits, encode, mem, sanitize
 from hwkit.errors import UnsupportedModelError
 from hwkit.estimate.memory import Cost, clog2, family_key, memory_cost
@@ -195,6 +196,10 @@ def emit(b, layer: MVU):
               ("TRANSPOSED", int(kname is not None)), ("EXT_ROM", int(shared))]
     if kname is not None:
         params.append(("TAPS", taps))
+    tiles = None if shared or not block else tiling(nf * sf, pe * simd * wb, b.family)
+    if tiles is not None:   # deeper than one block RAM: one-block tiles, RLAT more read cycles (hk_rom)
+        params += tiles.params()
+        b.plan.mems.update(tile_images(b.plan.mems[wfile], pe * simd * wb, wfile, tiles))
     ports = [("clk", "clk"), ("rst", "rst"), ("in_data", f"{src.name}_d"), ("in_valid", f"{src.name}_v"),
              ("in_ready", f"{src.name}_r"), ("out_data", f"{dst.name}_d"), ("out_valid", f"{dst.name}_v"),
              ("out_ready", f"{dst.name}_r")]
@@ -218,7 +223,8 @@ def emit(b, layer: MVU):
         ports += [("rom_en", ""), ("rom_addr", ""), ("rom_data", "0")]
     b.add("hk_mvu", layer.name, params, ports, f"{layer.name}: {layer.mh}x{layer.mw} {wt} x {xt} -> {yt}")
     b.info(layer, ["hk_mvu"], b.streams[layer.outputs[0]].pixels * nf * sf, pe, simd,
-           {"file": wfile, "width": pe * simd * wb, "depth": depth, "block": bool(block), "shared_with": kname})
+           {"file": wfile, "width": pe * simd * wb, "depth": depth, "block": bool(block), "shared_with": kname,
+            **({"tiles": [tiles.banks, tiles.columns], "read_latency": 1 + tiles.latency} if tiles else {})})
 
 
 # ---- cost
@@ -248,13 +254,27 @@ def cost(p: dict, family: str, mems: dict) -> Cost:
     ff = cw(sf) + cw(nf) + raw + 2 * simd * xb + 9 + wbits
     if int(p.get("TRANSPOSED", 0)):
         ff += raw + cw(sf // max(1, int(p.get("TAPS", 1))))
-    ff += lanes * pbe                                                     # product registers
+    ns = min(xb, wb)
+    mlat = 0
+    if not (xbip or wbip) and ns > 4 and int(p.get("LUTMUL", 1)):   # hk_mvu's row trees (MTREE)
+        top = clog2(ns)
+        mlat = (top + 1) // 2 - 1
+        ff += lanes * sum(math.ceil(ns / 2 ** h) * (pbe + h) for h in range(top, 0, -2))
+        ff += 3 * mlat
+    else:
+        ff += lanes * pbe                                                 # product registers
     ff += pe * sum(math.ceil(simd / 2 ** lv) * (pbe + lv) for lv in range(1, lat + 1))   # adder tree
     ff += 3 * lat + pe * (ai + ab) + 1 + cw(nf)                          # flags, accumulators, output
     lut = lanes * prod_lut + pe * sum(math.ceil(simd / 2 ** lv) * (pbe + lv) for lv in range(1, lat + 1))
     lut += pe * 2 * ai + simd * xb + 40                                  # accumulate/bias select, input mux
-    ff += clog2(lat + 9)                                                 # output credits
-    cost = Cost(lut=lut * ARITH[fam], ff=ff) + fifo({"W": pe * ab, "DEPTH": lat + 8}, fam, mems)
+    rlat = 0
+    if int(p.get("BANKD", 0)) and not int(p.get("EXT_ROM", 0)):   # a tiled table (hk_rom BANKD)
+        tiles = Tiling.of(p, depth, wbits)
+        rlat = tiles.latency
+        ff += tiles.registers(wbits) + rlat * (simd * xb + 3)             # + the input and flags delayed
+        lut += tiles.mux_luts(wbits)
+    ff += clog2(lat + rlat + mlat + 9)                                   # output credits
+    cost = Cost(lut=lut * ARITH[fam], ff=ff) + fifo({"W": pe * ab, "DEPTH": lat + rlat + mlat + 8}, fam, mems)
     if not int(p.get("EXT_ROM", 0)):
         cost += memory_cost(depth, wbits, fam, rom=True, style=rom_style(int(p["BLOCK"])), sync_read=True,
                             image=mems.get(p.get("WFILE")))
