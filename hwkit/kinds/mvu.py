@@ -239,7 +239,7 @@ def cost(p: dict, family: str, mems: dict) -> Cost:
     lanes = pe * simd
     xnor = xbip and wbip
     if xnor:
-        pbe, prod_lut = 1, 0.5                   # the XNOR folds into the first adder's LUTs
+        pbe, prod_lut = 1, 1.2                   # an XNOR lane with its share of the popcount's first level (Yosys)
     elif xbip or wbip:
         pbe = (wb if xbip else xb) + 1           # +-operand: a conditional negate
         prod_lut = pbe
@@ -274,7 +274,11 @@ def cost(p: dict, family: str, mems: dict) -> Cost:
         ff += tiles.registers(wbits) + rlat * (simd * xb + 3)             # + the input and flags delayed
         lut += tiles.mux_luts(wbits)
     ff += clog2(lat + rlat + mlat + 9)                                   # output credits
-    cost = Cost(lut=lut * ARITH[fam], ff=ff) + fifo({"W": pe * ab, "DEPTH": lat + rlat + mlat + 8}, fam, mems)
+    # Xilinx: the MVU's adder trees measure 0.77-0.89 of their ECP5 LUT count (ARITH's 0.7 is for counters),
+    # and synth_xilinx builds the valid-flag delay line from 2 SRL16E (LUT RAM); benchmarks/results_estimate.md
+    xil = fam == "xilinx"
+    cost = Cost(lut=lut * (0.8 if xil else ARITH[fam]), ff=ff, lutram=2 if xil else 0)
+    cost += fifo({"W": pe * ab, "DEPTH": lat + rlat + mlat + 8}, fam, mems)
     if not int(p.get("EXT_ROM", 0)):
         cost += memory_cost(depth, wbits, fam, rom=True, style=rom_style(int(p["BLOCK"])), sync_read=True,
                             image=mems.get(p.get("WFILE")))
