@@ -86,3 +86,52 @@ def test_finn_cybsec_mlp_fits_a_pynq_z1_at_over_100k_samples_per_second(tmp_path
     est = estimate_graph(folded, board, backend="rtl")
     assert fits(est, board)
     assert board.clock_mhz * 1e6 / cycles(folded)["ii"] >= 100_000
+
+
+def _one_mvu(mh: int, mw: int):
+    """x (MW, 2-bit) -> one MH x MW MVU with 2-bit weights, a graph check_graph accepts."""
+    import numpy as np
+    from hwkit.ir.graph import MVU, HwGraph, Stream
+    from hwkit.ir.types import IntType
+
+    acc = IntType(2 * mw.bit_length() + 4, True)
+    w = np.random.default_rng(0).integers(-2, 2, (mh, mw))
+    streams = {"x": Stream("x", (mw,), IntType(2, False)), "a": Stream("a", (mh,), acc)}
+    return HwGraph("one", streams, [MVU("fc", ["x"], ["a"], weights=w, wtype=IntType(2, True), acc=acc)], ["x"], ["a"])
+
+
+def test_weight_bits_count_every_stored_table():
+    from tests.test_estimate_blocks import _small_graph
+    from hwkit.estimate.memory import weight_bits
+
+    assert weight_bits(_small_graph()) == (16 * 16 + 4 * 16, 2 * (16 * 16 + 4 * 16))
+
+
+def test_weights_beyond_the_parts_memory_are_refused_in_bits():
+    # LFC W2A2's case: 2048 x 2048 2-bit weights (8.39 Mbit) against the 85F's 3.83 Mbit of block RAM and
+    # at most 1.34 Mbit of LUT ROM: refused before any estimate, naming both and the bit width that fits
+    from hwkit.backends import get_backend
+    from hwkit.boards import load_board
+    from hwkit.errors import DoesNotFitError
+
+    with pytest.raises(DoesNotFitError) as err:
+        get_backend("rtl").fold(_one_mvu(2048, 2048), load_board("ulx3s"), None)
+    msg = str(err.value)
+    assert "\n" not in msg and err.value.exit_code == 5
+    assert "4,194,304 weights hold 8.39 Mbit" in msg and "3.83 Mbit of block RAM (208 DP16KD)" in msg
+    assert "1.34 Mbit more as ROM" in msg and "use at most 1-bit weights" in msg
+
+
+def test_a_design_over_the_part_at_its_slowest_folding_names_what_holds_the_block_rams():
+    from dataclasses import replace
+
+    from hwkit.boards import load_board
+    from hwkit.backends import get_backend
+    from hwkit.errors import DoesNotFitError
+
+    board = load_board("ulx3s")
+    small = replace(board, resources=replace(board.resources, bram_blocks=2, bram_bits=2 * 18432))
+    with pytest.raises(DoesNotFitError, match=r"at any folding: the slowest \(32,768 cycles per sample\) is "
+                                              r"estimated to need \d+ DP16KD but ulx3s .* has 2 \(weight tables"):
+        get_backend("rtl").fold(_one_mvu(64, 512), small, None)
+    assert get_backend("rtl").fold(_one_mvu(64, 512), board, None) is not None   # the real 85F: fits
