@@ -59,6 +59,25 @@ def test_fastest_is_the_fewest_cycles_that_fit():
     assert not ok and slow is not None
 
 
+def test_fastest_finds_a_faster_folding_past_one_that_does_not_fit():
+    # fitting is not monotonic in the target (block RAM packing): a band of fast foldings fits although
+    # a slower target between it and the slowest does not; bisection alone stops above the gap
+    from tests.test_estimate_blocks import _small_graph
+    from hwkit.ir.folding import ladder
+    from hwkit.sim import cycles
+
+    g = _small_graph()
+    cands = reachable_cycles(g)
+    assert len(cands) >= 6
+    gap = cands[(len(cands) - 1) // 2]   # where a bisection over the candidates looks first
+    fits_ = lambda h: cycles(h)["ii"] != gap and cycles(h)["ii"] >= cands[1]  # noqa: E731
+    best, ok = fastest(g, fits_)
+    assert ok and cycles(best)["ii"] == cands[1]
+    rungs = ladder(cands)
+    assert rungs[0] == len(cands) - 1 and rungs[-1] == 0
+    assert all(cands[a] >= cands[b] * 2 ** 0.5 for a, b in zip(rungs, rungs[1:-1]))
+
+
 def test_target_fps_max_is_an_rtl_setting():
     from hwkit.build import BuildConfig
     from hwkit.errors import ConfigError
