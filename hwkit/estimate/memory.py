@@ -186,10 +186,10 @@ HOLDERS = {"MVU": "weight tables and input buffers", "BitPlaneMVU": "weight tabl
 
 def no_folding_fits(graph, board, estimate: dict, ii: int):
     """The DoesNotFitError for a ``graph`` at its slowest folding (``ii`` cycles per sample, ``estimate``
-    its estimate) that does not fit ``board``; None when it fits. When the weights alone hold more bits
-    than every block RAM and every LUT (as a 16-bit ROM) of the part could, that is the message: the
-    bounds are the hardware's, so no folding and no memory mapping can do better. Otherwise: the
-    over-used resources at the slowest folding, block RAMs by what holds them."""
+    its estimate) that does not fit ``board``; None when it fits. When the weights at their bit width
+    hold more bits than every block RAM and every LUT (as a 16-bit ROM) of the part could, that is the
+    message: the bounds are the hardware's, so no folding and no memory mapping can do better. Otherwise:
+    the over-used resources at the slowest folding, block RAMs by what holds them."""
     from hwkit.errors import DoesNotFitError
     from hwkit.implement.parts import UNITS, needed
 
