@@ -73,6 +73,9 @@ def test_fastest_finds_a_faster_folding_past_one_that_does_not_fit():
     fits_ = lambda h: cycles(h)["ii"] != gap and cycles(h)["ii"] >= cands[1]  # noqa: E731
     best, ok = fastest(g, fits_)
     assert ok and cycles(best)["ii"] == cands[1]
+    # nor is the slowest the smallest: a faster folding fits although the slowest does not
+    best, ok = fastest(g, lambda h: cands[1] <= cycles(h)["ii"] < cands[-1])
+    assert ok and cycles(best)["ii"] == cands[1]
     rungs = ladder(cands)
     assert rungs[0] == len(cands) - 1 and rungs[-1] == 0
     assert all(cands[a] >= cands[b] * 2 ** 0.5 for a, b in zip(rungs, rungs[1:-1]))
@@ -154,3 +157,28 @@ def test_a_design_over_the_part_at_its_slowest_folding_names_what_holds_the_bloc
                                               r"estimated to need \d+ DP16KD but ulx3s .* has 2 \(weight tables"):
         get_backend("rtl").fold(_one_mvu(64, 512), small, None)
     assert get_backend("rtl").fold(_one_mvu(64, 512), board, None) is not None   # the real 85F: fits
+
+
+def test_no_folding_fits_claims_every_folding_only_past_the_bit_tight_floor():
+    # CNV W2A2's case: 3.09 Mbit of weights need >= 168 DP16KD packed bit-tight, window frame buffers
+    # and the rest 57 more: 225 > 208 whatever the folding. Under that floor only the foldings tried
+    # are claimed: another packing might fit.
+    from dataclasses import replace
+
+    from hwkit.boards import load_board
+    from hwkit.estimate import rtl_estimate
+    from hwkit.estimate.memory import no_folding_fits
+    from hwkit.sim import cycles
+
+    board = load_board("ulx3s")
+    g = fold(_one_mvu(64, 512), target_cycles=32768)
+    est = rtl_estimate(g, board, clock_mhz=board.clock_mhz)
+    need = est["total"]["bram"]
+    assert need > 5   # 65,536 weight bits: at least 4 blocks of 18 Kbit, plus the rest
+    msg = {}
+    for blocks in (2, need - 1):
+        small = replace(board, resources=replace(board.resources, bram_blocks=blocks, bram_bits=blocks * 18432))
+        msg[blocks] = str(no_folding_fits(g, small, est, cycles(g)["ii"]))
+    assert "at any folding:" in msg[2] and "65,536 bits, at least 4 DP16KD even packed bit-tight" in msg[2]
+    assert "at any folding tried:" in msg[need - 1] and "bit-tight" not in msg[need - 1]
+    assert no_folding_fits(g, board, est, cycles(g)["ii"]) is None

@@ -189,7 +189,10 @@ def no_folding_fits(graph, board, estimate: dict, ii: int):
     its estimate) that does not fit ``board``; None when it fits. When the weights at their bit width
     hold more bits than every block RAM and every LUT (as a 16-bit ROM) of the part could, that is the
     message: the bounds are the hardware's, so no folding and no memory mapping can do better. Otherwise:
-    the over-used resources at the slowest folding, block RAMs by what holds them."""
+    the over-used resources at the slowest folding, block RAMs by what holds them, and, when the weights
+    packed bit-tight plus the memories that hold no weights exceed the part's blocks, that floor (then no
+    folding fits while weights stay in block RAM, the other memories taken as at the slowest folding;
+    else the claim is only for the foldings tried)."""
     from hwkit.errors import DoesNotFitError
     from hwkit.implement.parts import UNITS, needed
 
@@ -213,13 +216,23 @@ def no_folding_fits(graph, board, estimate: dict, ii: int):
     if not over:
         return None
     what = "; ".join(f"{need[r]:,g} {units.get(r, r.upper())} but {part} has {avail[r]:,}" for r in over)
-    split = ""
+    split, proven = "", False
     if "bram" in over:
         by: dict = {}
         for row in estimate["layers"] + ([estimate["wrapper"]] if estimate.get("wrapper") else []):
             key = HOLDERS.get(row["kind"], "FIFOs and the rest")
             by[key] = by.get(key, 0) + row["bram"]
         split = " (" + ", ".join(f"{k} {v:g}" for k, v in sorted(by.items(), key=lambda kv: -kv[1]) if v) + ")"
+        # a floor no packing of the weight tables beats: their bits in full blocks, parity bits included,
+        # plus the memories that hold no weights (CNV W2A2: 168 + 57 > 208)
+        per_block = ram // max(res.bram_blocks, 1)
+        tight = math.ceil(bits / per_block)
+        rest = sum(v for k, v in by.items() if k != HOLDERS["MVU"])
+        if bits and tight + rest > avail["bram"]:
+            proven = True
+            split += (f"; its {n:,} weights alone hold {_mbit(bits)}, at least {tight} {units.get('bram', 'blocks')} "
+                      f"even packed bit-tight, and its other memories take {rest:g}: {tight + rest:g} > "
+                      f"{avail['bram']}")
     return DoesNotFitError(
-        f"design does not fit at any folding: the slowest ({ii:,} cycles per sample) is estimated to need "
-        f"{what}{split}; lower the bit widths or pick a bigger part")
+        f"design does not fit at any folding{'' if proven else ' tried'}: the slowest ({ii:,} cycles per "
+        f"sample) is estimated to need {what}{split}; lower the bit widths or pick a bigger part")

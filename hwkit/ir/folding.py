@@ -209,8 +209,9 @@ def fastest(graph: HwGraph, fits: Callable[[HwGraph], bool], *, family: Optional
     Fitting is not monotonic in the target: block RAM packing and the tables that move to LUTs as they
     widen let a faster folding fit where a slower one does not (LFC W1A2 on the 85F: 170 DP16KD at 2,048
     cycles, 189 at 1,024, 162 at 512). So a ladder of targets ~1.4x apart is tried from the slowest
-    down, until ``patience`` rungs in a row fail (lanes, hence LUTs, only grow further down); then a
-    bisection between the fastest rung that fits and the next faster rung finds the fewest cycles."""
+    down, until ``patience`` rungs in a row fail (lanes, hence LUTs, only grow further down; when the
+    first ``patience`` rungs fail, nothing fits: the slowest folding and False); then a bisection
+    between the fastest rung that fits and the next faster rung finds the fewest cycles."""
     cands = reachable_cycles(graph)
     tried: dict = {}
 
@@ -221,17 +222,16 @@ def fastest(graph: HwGraph, fits: Callable[[HwGraph], bool], *, family: Optional
         return tried[i]
 
     rungs = ladder(cands)
-    slowest, ok = attempt(rungs[0])
-    if not ok:
-        return slowest, False
-    best, fails = rungs[0], 0
-    for i in rungs[1:]:
+    best, fails = None, 0
+    for i in rungs:   # the slowest too may fail where a faster rung fits (its buffers pack worse)
         if attempt(i)[1]:
             best, fails = i, 0
         else:
             fails += 1
             if fails >= patience:
                 break
+    if best is None:
+        return tried[rungs[0]][0], False
     lo = max((i for i in tried if i < best), default=best)   # the next faster rung tried: it failed
     hi = best
     while lo + 1 < hi:   # invariant: cands[hi] fits, cands[lo] did not (or lo is where the ladder stopped)
