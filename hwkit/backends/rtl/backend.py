@@ -31,7 +31,14 @@ class RtlBackend(Backend):
             g = fold(graph)
             if fits(self.estimate(g, board, board.clock_mhz), board, margin=1.0):
                 return g
-        best, _ = fastest(graph, lambda g: fits(self.estimate(g, board, board.clock_mhz), board), family=fam)
+        best, ok = fastest(graph, lambda g: fits(self.estimate(g, board, board.clock_mhz), board), family=fam)
+        if not ok:   # the slowest folding, over the margin: refuse here when it is over the board itself
+            from hwkit.estimate.memory import no_folding_fits
+            from hwkit.sim import cycles
+
+            err = no_folding_fits(best, board, self.estimate(best, board, board.clock_mhz), cycles(best)["ii"])
+            if err is not None:
+                raise err
         return best
 
     def estimate(self, graph, board, clock_mhz: float) -> dict:
