@@ -239,13 +239,14 @@ def run_flow(flow: Flow, config: BuildConfig, build_dir: Path, *, force: bool = 
         build_dir.mkdir(parents=True, exist_ok=True)
     except OSError as err:
         raise ConfigError(f"cannot create build directory {build_dir}: {err.strerror}") from None
+    code = builddir.code_hash()   # before the lock: hashing hwkit's files takes a while and needs no lock
     with builddir.locked(build_dir):  # first: a build in progress is told apart from a foreign folder
         builddir.claim(build_dir, overwrite=overwrite)
         if not (build_dir / MANIFEST).exists():  # an hwkit build from now on, even if killed mid-stage
             write_json_atomic(build_dir / MANIFEST, {"schema_version": SCHEMA_VERSION, "config": asdict(config),
                                                      "stages": []})
         builddir.clean_partials(build_dir, {_stage_dirname(i, s.name) for i, s in enumerate(flow)})
-        return _run_flow_locked(flow, config, build_dir, force, console, upto)
+        return _run_flow_locked(flow, config, build_dir, force, console, upto, code)
 
 
 def _recorded_digests(build_dir: Path) -> dict:
@@ -263,15 +264,12 @@ def _unchanged_on_disk(final: Path, record: dict, recorded: Optional[str]) -> bo
 
 
 def _run_flow_locked(flow: Flow, config: BuildConfig, build_dir: Path, force: bool, console,
-                     upto: Optional[str]) -> BuildContext:
+                     upto: Optional[str], code: str) -> BuildContext:
     recorded = _recorded_digests(build_dir)
     ctx = BuildContext(config=config, build_dir=build_dir, log=lambda m: console.print(f"    {m}", highlight=False))
     manifest = {"schema_version": SCHEMA_VERSION, "config": asdict(config), "stages": []}
     upstream: dict[str, str] = {}  # stage name -> digest of its artefacts
     config_digest = _digest(config.key_dict())
-    from hwkit import builddir
-
-    code = builddir.code_hash()  # hwkit's own code keys every stage: a changed hwkit re-runs them
     old_handler = None
     try:
         old_handler = signal.signal(signal.SIGTERM, _raise_on_sigterm)

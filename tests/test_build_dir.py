@@ -91,7 +91,8 @@ def test_second_build_on_the_same_folder_fails_at_once(tmp_path):
                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         deadline = time.monotonic() + 120
-        while not (d / ".hwkit.lock").exists():
+        # the running build is inside its stage (lock taken, partial stage folder made)
+        while not ((d / ".hwkit.lock").exists() and list(d.glob(".00-slow.partial-*"))):
             assert p.poll() is None and time.monotonic() < deadline
             time.sleep(0.1)
         t0 = time.monotonic()
