@@ -124,7 +124,7 @@ def _one_mvu(mh: int, mw: int):
 
 def test_weight_bits_count_every_stored_table():
     from tests.test_estimate_blocks import _small_graph
-    from hwkit.estimate.memory import weight_bits
+    from hwkit.estimate.fit_floor import weight_bits
 
     assert weight_bits(_small_graph()) == (16 * 16 + 4 * 16, 2 * (16 * 16 + 4 * 16))
 
@@ -167,7 +167,7 @@ def test_no_folding_fits_claims_every_folding_only_past_the_bit_tight_floor():
 
     from hwkit.boards import load_board
     from hwkit.estimate import rtl_estimate
-    from hwkit.estimate.memory import no_folding_fits
+    from hwkit.estimate.fit_floor import no_folding_fits
     from hwkit.sim import cycles
 
     board = load_board("ulx3s")

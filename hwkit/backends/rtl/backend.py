@@ -33,7 +33,7 @@ class RtlBackend(Backend):
                 return g
         best, ok = fastest(graph, lambda g: fits(self.estimate(g, board, board.clock_mhz), board), family=fam)
         if not ok:   # the slowest folding, over the margin: refuse here when it is over the board itself
-            from hwkit.estimate.memory import no_folding_fits
+            from hwkit.estimate.fit_floor import no_folding_fits
             from hwkit.sim import cycles
 
             err = no_folding_fits(best, board, self.estimate(best, board, board.clock_mhz), cycles(best)["ii"])
