@@ -231,3 +231,43 @@ def test_block_estimate_against_yosys(tmp_path):
     est = block_cost("hk_tv", p, "ecp5", plan.mems)
     assert got["dsp"] == 0 and got["lut"] > 300   # shift-add products; the stencil was not optimised away
     assert abs(est.lut / got["lut"] - 1) < 0.2 and abs(est.ff / got["ff"] - 1) < 0.2, (est.as_dict(), got)
+
+
+def _identity_step(path, src):
+    """The direct net with its TV step made the identity, as training can leave it: the weight
+    quantizer's scale so large that every level rounds to 0 (h * scale stays a power of two), and the
+    output quantizer on the input quantizer's grid."""
+    from qonnx.core.modelwrapper import ModelWrapper
+
+    m = ModelWrapper(str(src))
+    (sub,) = [n for n in m.graph.node if n.op_type == "Sub"]
+    xq, oq = m.find_producer(sub.input[0]), m.find_consumer(sub.output[0])
+    (wq,) = [n for n in m.graph.node if n.op_type == "Quant"
+             and sorted(c.op_type for c in m.find_consumers(n.output[0])) == ["Mul", "Mul"]]
+    m.set_initializer(wq.input[1], np.array(256.0, np.float32))
+    for i in (1, 3):   # scale and bit width
+        m.set_initializer(oq.input[i], np.asarray(m.get_initializer(xq.input[i]), np.float32))
+    m.save(str(path))
+    return path
+
+
+def test_identity_step_is_dropped_at_lowering(tmp_path):
+    from hwkit.kinds.tv import is_identity
+
+    src = direct_net(tmp_path / "m.onnx")
+    (kept,) = tv_layers(lower(src))
+    g = lower(_identity_step(tmp_path / "id.onnx", src))
+    assert tv_layers(g) == [] and len(g.layers) == len(lower(src).layers) - 1
+    golden_matches_qonnx(tmp_path / "id.onnx", 500, seed=6)
+    # the rule itself: a level kept at S = 1, unequal shifts, or a narrower output type each keep the step
+    t3 = IntType(3, True)
+    assert not is_identity(kept, t3)
+    ident = TV("t", ["x"], [], thresholds=np.array([1, 1]), w0=2, xshift=2, shift=2, otype=t3)
+    assert is_identity(ident, t3)
+    for other in (TV("t", ["x"], [], thresholds=np.array([1, 2]), w0=2, xshift=2, shift=2, otype=t3),
+                  TV("t", ["x"], [], thresholds=np.array([1, 1]), w0=2, xshift=2, shift=1, otype=t3),
+                  TV("t", ["x"], [], thresholds=np.array([1, 1]), w0=2, xshift=2, shift=2, otype=IntType(2, True))):
+        assert not is_identity(other, t3)
+    # and the formula agrees: an identity step returns its input for every value of the type
+    x = np.random.default_rng(0).integers(-4, 4, size=(20, 4, 5, 2))
+    assert np.array_equal(tv_step(ident, x), x)

@@ -188,7 +188,7 @@ class TVOps:
         return w
 
     def _emit_tv(self, x: Sym, xin: str, m):
-        from hwkit.kinds.tv import TV, widths
+        from hwkit.kinds.tv import TV, is_identity, widths
 
         self.node = m["oq"]
         pa = rq.as_affine(x.chain)
@@ -225,10 +225,13 @@ class TVOps:
             xshift, bshift, shift = xshift - shift, bshift - shift, 0
         lay = TV(self.layer_name(self.node.name), [x.stream], [], thresholds=thresholds, w0=w0, xshift=xshift,
                  bshift=bshift, shift=shift, otype=otype)
+        out = m["oq"].output[0]
+        self.tv_skip = self.tv_skip | {n.output[0] for n in m["nodes"]}
+        if is_identity(lay, st.dtype):   # the output is the input stream itself (same values, same scale)
+            self.env[out] = x
+            return
         if widths(lay, st.dtype)["nmax"] >= EXACT_F32:
             self.fail("TV step: its sums are not exact in float32 (qonnx would round them)")
-        out = m["oq"].output[0]
         sout = self.emit(lay, st.shape, out, dtype=otype, scale=float(so))
         self.probes[sout] = Probe(out, x.index, np.full(st.channels, float(so)), np.zeros(st.channels))
         self.env[out] = Sym(sout, [rq.Affine(rq.fvec([float(so)], st.channels), rq.fvec([0.0], st.channels))], x.index)
-        self.tv_skip = self.tv_skip | {n.output[0] for n in m["nodes"]}

@@ -70,6 +70,16 @@ def widths(layer: TV, in_type: IntType) -> dict:
             "smax": smax, "nmax": nmax}
 
 
+def is_identity(layer: TV, in_type: IntType) -> bool:
+    """True when the step returns every input of ``in_type`` unchanged: no reachable S >= 1 keeps a
+    level (S = 0 means both gradients are 0, whose products are 0 at any level), the shifts cancel and
+    the output type holds the input range. A trained step can learn this; in hardware it would still
+    cost a pipelined block that synthesis cannot prove away."""
+    lost_by_one = int(np.count_nonzero(np.asarray(layer.thresholds, np.int64) <= 1))
+    return (int(layer.w0) <= lost_by_one and layer.xshift == layer.shift
+            and int(layer.otype.min) <= int(in_type.min) and int(layer.otype.max) >= int(in_type.max))
+
+
 def check(layer: TV, streams, producer) -> str | None:
     x, y = streams[layer.inputs[0]], streams[layer.outputs[0]]
     if len(x.shape) != 3 or tuple(x.shape) != tuple(y.shape):
