@@ -156,6 +156,8 @@ _PORTS = {
     "hk_mvu_bp": [("in_data", "in", "SIMD*XB"), ("in_valid", "in", None), ("in_ready", "out", None),
                   ("out_data", "out", "PE*AB"), ("out_valid", "out", None), ("out_ready", "in", None),
                   ("prec_data", "in", "PB"), ("prec_valid", "in", None), ("prec_ready", "out", None)],
+    "hk_shiftround": [("in_data", "in", "E*IB"), ("in_valid", "in", None), ("in_ready", "out", None),
+                      ("out_data", "out", "E*OB"), ("out_valid", "out", None), ("out_ready", "in", None)],
     "hk_dwc": [("in_data", "in", "EI*B"), ("in_valid", "in", None), ("in_ready", "out", None),
                ("out_data", "out", "EO*B"), ("out_valid", "out", None), ("out_ready", "in", None)],
 }

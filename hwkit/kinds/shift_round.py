@@ -2,7 +2,6 @@
 (ONNX/qonnx ROUND), half up or floor; a Relu folds into ``lo = 0``. Verilog ``hls/rtl/hk_shiftround.v``."""
 from __future__ import annotations
 
-import math
 
 import numpy as np
 
@@ -99,14 +98,16 @@ def emit(b, layer: ShiftRound):
 
 
 def cost(p: dict, family: str, mems: dict) -> Cost:
+    """Registers: the quotient and round bit, the rounded value (hk_shiftround's YW bits; the input
+    bits when SHIFT <= 0, whose low bits are constant), the output. LUTs: the increment and the two
+    compares of the clip scale with the rounded value's bits, the output select with OB. Fitted to four
+    synth_ecp5 points (tests/fixtures/estimate_yosys_blocks.json, E 1-8, IB 12-24, SHIFT -1..12)."""
     fam = family_key(family)
     e, ib, shift, ob = int(p["E"]), int(p["IB"]), int(p["SHIFT"]), int(p["OB"])
-    sa = max(shift, 1)
-    xw = ib + 2 + max(-shift, 0)
     q = max(1, ib - shift)                 # significant bits after the shift
-    ff = e * (q + 1 + ob) + 2
-    # round bit, increment, clip (wider for more output bits and for a signed range)
-    per = xw + 12 + (math.ceil((sa - 1) / 2) if shift > 0 else 0) + 5 * max(0, ob - 2) + (8 if int(p["LO"]) < 0 else 0)
+    yw = max(2, ib - shift + 2) if shift > 0 else ib
+    ff = e * (q + 1 + ob + yw) + 2
+    per = 2.5 * yw + ob - 5 if shift > 0 else yw / 4 + ob
     return Cost(lut=e * per * ARITH[fam], ff=ff)
 
 
