@@ -25,7 +25,8 @@ def mvu_split(p: dict, fam: str) -> tuple[int, int, int, int]:
     """(weight table blocks, its bits, input-buffer blocks, table depth x width as an int pair packed)"""
     mw, mh, pe, simd, wb, xb = (int(p[k]) for k in ("MW", "MH", "PE", "SIMD", "WB", "XB"))
     depth, width = (mw // simd) * (mh // pe), pe * simd * wb
-    table = bram_blocks(depth, width, fam) if int(p["BLOCK"]) else 0
+    pack = int(p.get("PACK", 1))   # stored pack words per row (hk_mvu PACK)
+    table = bram_blocks(math.ceil(depth / pack), pack * width, fam) if int(p["BLOCK"]) else 0
     return table, depth * width, memory_cost(mw // simd, simd * xb, fam).bram, (depth, width)
 
 

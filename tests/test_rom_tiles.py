@@ -194,9 +194,10 @@ def test_plan_tiles_a_deep_mvu_table_only():
     g = HwGraph("deep", streams, layers, ["x"], ["a2"])
     plan = build_plan(g, folding={"deep": (1, 1), "act": (1, 1), "small": (2, 2)}, family="ecp5")
     params = {i.name: dict(i.params) for i in plan.insts}
-    t = tiling(64 * 2048, 2, "ecp5")
-    assert (t.banks, t.columns) == (8, 2)
+    # the table is stored 9 words per row (tests/test_rom_pack.py), then tiled: 15 banks of 1024 x 18
+    t = tiling(-(-64 * 2048 // 9), 18, "ecp5")
+    assert (t.banks, t.columns) == (15, 1)
     deep = next(v for k, v in params.items() if "deep" in k and "BANKD" in v)
-    assert (deep["BANKD"], deep["BANKW"], deep["RLAT"]) == (t.bank_depth, t.bank_width, t.latency)
-    assert {tile_file(deep["WFILE"], b, c) for b in range(8) for c in range(2)} <= set(plan.mems)
+    assert (deep["PACK"], deep["BANKD"], deep["BANKW"], deep["RLAT"]) == (9, t.bank_depth, t.bank_width, t.latency)
+    assert {tile_file(deep["WFILE"], b, c) for b in range(15) for c in range(1)} <= set(plan.mems)
     assert [k for k, v in params.items() if "BANKD" in v] == [next(k for k in params if params[k] is deep)]

@@ -9,6 +9,9 @@
 // [(s*PE+p)*WB +: WB]. TAPS=1 (matrix K): address sf*NF+nf. TAPS=T (conv K, T=KH*KW window taps, K^T is
 // the adjoint conv: column (tap t, o) of K^T = K column (tap T-1-t, c)): sf = t*(SF/T) + of walks
 // address of*T*NF + (T-1-t)*NF + nf. EXT_ROM=1 exposes the read port so two units share a ROM.
+// PACK > 1 (own table, TAPS=1 order): PACK consecutive words share one memory row (word j of row r at
+// bits [j*PE*SIMD*WB +: PE*SIMD*WB]); the row is read PACK times and a lane multiplexer picks the word.
+// A 2-bit table in rows of 9 words fills a DP16KD's 18-bit width, parity bits included: 16 -> 18 Kbit.
 // Datapaths: XBIP&WBIP -> XNOR + popcount (acc += 2*pop - SIMD); one bipolar side -> sign flip;
 // otherwise signed/unsigned low-bit multiply (LUTMUL: shift-add in LUTs, else '*' for DSP blocks).
 // Pipeline: fetch -> ROM/input register [-> RLAT stages of a tiled table's read] -> ROM output register
@@ -27,7 +30,8 @@ module hk_mvu #(
     parameter BLOCK = 1, parameter TRANSPOSED = 0, parameter EXT_ROM = 0, parameter TAPS = 1,
     parameter LUTMUL = 1,   // 1: products from LUT shift-add logic; 0: '*' (may map to DSP blocks)
     // a weight table deeper than one block RAM: tiles of BANKD x BANKW, read RLAT cycles later (hk_rom)
-    parameter BANKD = 0, parameter BANKW = 0, parameter RLAT = 0
+    parameter BANKD = 0, parameter BANKW = 0, parameter RLAT = 0,
+    parameter PACK = 1      // words per table row (hwkit.estimate.memory.pack_words)
 ) (
     input  wire                 clk,
     input  wire                 rst,
@@ -45,6 +49,10 @@ module hk_mvu #(
     localparam NF = MH / PE;
     localparam DEPTH = SF * NF;
     localparam RAW = $clog2(DEPTH > 1 ? DEPTH : 2);
+    localparam WW = PE * SIMD * WB;                            // one table word
+    localparam PD = (DEPTH + PACK - 1) / PACK;                 // table rows
+    localparam PAW = $clog2(PD > 1 ? PD : 2);
+    localparam PLW = $clog2(PACK > 1 ? PACK : 2);
     localparam XNOR = XBIP && WBIP;
     localparam PB = XNOR ? 2 : (XB + 1) + (WB + 1);           // signed product width
     localparam LAT = $clog2(SIMD);
@@ -71,6 +79,8 @@ module hk_mvu #(
     localparam OFN = SF / TAPS;
     localparam TB0 = (TAPS - 1) * NF;
     reg [RAW-1:0] tb;
+    reg [PAW-1:0] prow;
+    reg [PLW-1:0] plane;
     reg [$clog2(OFN > 1 ? OFN : 2)-1:0] of;
     wire last_of = (of == OFN - 1);
     wire need_in = (nf == 0);
@@ -90,7 +100,7 @@ module hk_mvu #(
     always @(posedge clk) begin
         if (rst) begin
             sf <= 0; nf <= 0; v1 <= 0; of <= 0;
-            addr <= TRANSPOSED ? TB0 : 0; tb <= TB0; credit <= 0;
+            addr <= TRANSPOSED ? TB0 : 0; tb <= TB0; credit <= 0; prow <= 0; plane <= 0;
         end else begin
             v1 <= go;
             credit <= credit + (go && last_sf) - (out_valid && out_ready);
@@ -110,6 +120,12 @@ module hk_mvu #(
                     end
                 end else begin
                     addr <= (addr == DEPTH - 1) ? 0 : addr + 1'b1;
+                    if (PACK > 1) begin   // the row and lane of the next address
+                        if (addr == DEPTH - 1 || plane == PACK - 1) plane <= 0;
+                        else plane <= plane + 1'b1;
+                        if (addr == DEPTH - 1) prow <= 0;
+                        else if (plane == PACK - 1) prow <= prow + 1'b1;
+                    end
                 end
             end
         end
@@ -123,8 +139,16 @@ module hk_mvu #(
     generate
         if (EXT_ROM) begin : g_ext
             assign w1 = rom_data;
+        end else if (PACK > 1) begin : g_packed
+            // the lane of the row read with x1 (registered with it), delayed as long as a tiled read
+            wire [PACK*WW-1:0] row;
+            reg [(RLAT+1)*PLW-1:0] lane;
+            always @(posedge clk) lane <= {lane, plane};
+            hk_rom #(.W(PACK*WW), .DEPTH(PD), .FILE(WFILE), .BLOCK(BLOCK), .BANKD(BANKD), .BANKW(BANKW),
+                     .RLAT(RLAT)) u_rom (.clk(clk), .en(1'b1), .addr(prow), .data(row));
+            assign w1 = row[lane[RLAT*PLW +: PLW]*WW +: WW];
         end else begin : g_rom
-            hk_rom #(.W(PE*SIMD*WB), .DEPTH(DEPTH), .FILE(WFILE), .BLOCK(BLOCK), .BANKD(BANKD), .BANKW(BANKW),
+            hk_rom #(.W(WW), .DEPTH(DEPTH), .FILE(WFILE), .BLOCK(BLOCK), .BANKD(BANKD), .BANKW(BANKW),
                      .RLAT(RLAT)) u_rom (.clk(clk), .en(1'b1), .addr(addr), .data(w1));
         end
     endgenerate

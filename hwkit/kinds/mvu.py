@@ -8,9 +8,9 @@ import math
 import numpy as np
 
 from hwkit.backends.rtl.rom_tiles import Tiling, tile_images, tiling
-from hwkit.backends.rtl.words import bits, encode, mem, sanitize
+from hwkit.backends.rtl.words import bits, encode, mem, packed, sanitize
 from hwkit.errors import UnsupportedModelError
-from hwkit.estimate.memory import Cost, clog2, family_key, memory_cost
+from hwkit.estimate.memory import Cost, clog2, family_key, memory_cost, pack_words
 from hwkit.estimate.plumbing import ARITH, cw, fifo, rom_style
 from hwkit.ir.graph import MVU, SlidingWindow, adjoint_taps, derived
 from hwkit.ir.types import IntType
@@ -196,10 +196,16 @@ def emit(b, layer: MVU):
               ("TRANSPOSED", int(kname is not None)), ("EXT_ROM", int(shared))]
     if kname is not None:
         params.append(("TAPS", taps))
-    tiles = None if shared or not block else tiling(nf * sf, pe * simd * wb, b.family)
+    # an own block-RAM table read in order may store several words per row (hk_mvu PACK)
+    pack = pack_words(nf * sf, pe * simd * wb, b.family) if block and not shared else 1
+    if pack > 1:
+        params.append(("PACK", pack))
+        b.plan.mems[wfile] = packed(b.plan.mems[wfile], pe * simd * wb, pack)
+    rows, row_bits = -(-nf * sf // pack), pack * pe * simd * wb
+    tiles = None if shared or not block else tiling(rows, row_bits, b.family)
     if tiles is not None:   # deeper than one block RAM: one-block tiles, RLAT more read cycles (hk_rom)
         params += tiles.params()
-        b.plan.mems.update(tile_images(b.plan.mems[wfile], pe * simd * wb, wfile, tiles))
+        b.plan.mems.update(tile_images(b.plan.mems[wfile], row_bits, wfile, tiles))
     ports = [("clk", "clk"), ("rst", "rst"), ("in_data", f"{src.name}_d"), ("in_valid", f"{src.name}_v"),
              ("in_ready", f"{src.name}_r"), ("out_data", f"{dst.name}_d"), ("out_valid", f"{dst.name}_v"),
              ("out_ready", f"{dst.name}_r")]
@@ -224,6 +230,7 @@ def emit(b, layer: MVU):
     b.add("hk_mvu", layer.name, params, ports, f"{layer.name}: {layer.mh}x{layer.mw} {wt} x {xt} -> {yt}")
     b.info(layer, ["hk_mvu"], b.streams[layer.outputs[0]].pixels * nf * sf, pe, simd,
            {"file": wfile, "width": pe * simd * wb, "depth": depth, "block": bool(block), "shared_with": kname,
+            **({"words_per_row": pack} if pack > 1 else {}),
             **({"tiles": [tiles.banks, tiles.columns], "read_latency": 1 + tiles.latency} if tiles else {})})
 
 
@@ -268,11 +275,16 @@ def cost(p: dict, family: str, mems: dict) -> Cost:
     lut = lanes * prod_lut + pe * sum(math.ceil(simd / 2 ** lv) * (pbe + lv) for lv in range(1, lat + 1))
     lut += pe * 2 * ai + simd * xb + 40                                  # accumulate/bias select, input mux
     rlat = 0
+    pack = int(p.get("PACK", 1))
+    rows, row_bits = -(-depth // pack), pack * wbits                      # the table as stored (hk_mvu PACK)
     if int(p.get("BANKD", 0)) and not int(p.get("EXT_ROM", 0)):   # a tiled table (hk_rom BANKD)
-        tiles = Tiling.of(p, depth, wbits)
+        tiles = Tiling.of(p, rows, row_bits)
         rlat = tiles.latency
-        ff += tiles.registers(wbits) + rlat * (simd * xb + 3)             # + the input and flags delayed
-        lut += tiles.mux_luts(wbits)
+        ff += tiles.registers(row_bits) + rlat * (simd * xb + 3)          # + the input and flags delayed
+        lut += tiles.mux_luts(row_bits)
+    if pack > 1:   # row and lane counters, the lane delayed with the read, the lane multiplexer
+        ff += cw(rows) + cw(pack) * (rlat + 2)
+        lut += cw(rows) + cw(pack) + wbits * math.ceil(pack / 2)
     ff += clog2(lat + rlat + mlat + 9)                                   # output credits
     # Xilinx: the MVU's adder trees measure 0.77-0.89 of their ECP5 LUT count (ARITH's 0.7 is for counters),
     # and synth_xilinx builds the valid-flag delay line from 2 SRL16E (LUT RAM); benchmarks/results_estimate.md
@@ -280,7 +292,7 @@ def cost(p: dict, family: str, mems: dict) -> Cost:
     cost = Cost(lut=lut * (0.8 if xil else ARITH[fam]), ff=ff, lutram=2 if xil else 0)
     cost += fifo({"W": pe * ab, "DEPTH": lat + rlat + mlat + 8}, fam, mems)
     if not int(p.get("EXT_ROM", 0)):
-        cost += memory_cost(depth, wbits, fam, rom=True, style=rom_style(int(p["BLOCK"])), sync_read=True,
+        cost += memory_cost(rows, row_bits, fam, rom=True, style=rom_style(int(p["BLOCK"])), sync_read=True,
                             image=mems.get(p.get("WFILE")))
     # the input vector, replayed for the other neuron folds (kept even when NF = 1: synthesis cannot
     # prove the fold counter stays 0)

@@ -30,3 +30,13 @@ def encode(values, t: IntType | None, width: int) -> np.ndarray:
 
 def mem(codes: np.ndarray, width: int) -> str:
     return mem_text(codes, width)
+
+
+def packed(text: str, width: int, k: int) -> str:
+    """A $readmemh image of ``width``-bit words as rows of ``k`` words (word j of row r at bits
+    [j*width +: width], the last row padded with zero words): hk_mvu's PACK layout."""
+    words = [int(line, 16) for line in text.split()]
+    words += [0] * (-len(words) % k)
+    digits = max(1, -(-k * width // 4))
+    rows = (sum(words[r + j] << (j * width) for j in range(k)) for r in range(0, len(words), k))
+    return "".join(f"{v:0{digits}x}\n" for v in rows)
