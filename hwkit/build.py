@@ -58,7 +58,7 @@ class BuildConfig:
     # the dataset recorded with the model, else the bundled one that fits its input, else random grid inputs
     data: str = ""
     dataset: str = ""  # older name of ``data`` (a bundled dataset name); ``data`` wins when both are set
-    n_vectors: int = 0  # cosim vectors; 0 -> the whole test set
+    n_vectors: int = 0  # random grid vectors beside the test data; 0 -> 1,000 within a cosim cycle budget
     fifo_sizing: str = "heuristic"  # rtl FIFO depths: 'heuristic' (the plan's rule) or 'simulation' (measured)
     top: str = ""  # rtl: 'uart' (board top, bitstream; the default), 'axis' or 'core' (IP, out of context)
     # a float-input model's input quantizer (hwkit.ir.input_format: fixed<16,6>, ufixed<W,I>, int<B>*2^E);

@@ -321,3 +321,18 @@ def test_stage_directories_of_an_earlier_flow_are_removed_only_when_hwkit_wrote_
                    Stage("c", _writer("c", "z"))]), BuildConfig(), d)
     assert sorted(p.name for p in d.iterdir()) == ["00-a", "01-x", "02-b", "03-c", "05-mine", "manifest.json"]
     assert (d / "05-mine" / "notes.txt").read_text() == "the user's"
+
+
+def test_grid_vectors_fit_the_cosim_budget():
+    """1,000 random grid vectors unless the test data plus the grid would simulate more than the cosim
+    cycle budget; an explicit n_vectors always wins; never fewer than 8."""
+    from hwkit.stages.model import COSIM_CYCLE_BUDGET, GRID_VECTORS, MIN_GRID_VECTORS, grid_vectors
+
+    assert grid_vectors(0, 64, 360) == GRID_VECTORS == 1000              # the default model
+    assert grid_vectors(0, 451_584, 0) == 1000                           # CNV W1A1 keeps its 1,000
+    n = grid_vectors(0, 28_901_376, 0)                                   # CNV W2A2 at its slowest folding
+    assert n == COSIM_CYCLE_BUDGET // 28_901_376 == 17 and n * 28_901_376 <= COSIM_CYCLE_BUDGET
+    assert grid_vectors(0, 1_000_000, 400) == 100                        # the test data counts against it
+    assert grid_vectors(0, 10**9, 0) == MIN_GRID_VECTORS == 8
+    assert grid_vectors(5, 10**9, 0) == 5 and grid_vectors(3000, 64, 0) == 3000
+    assert grid_vectors(0, None, 0) == 1000                              # no cycle model: the default

@@ -121,6 +121,21 @@ def data_key(config) -> dict:
     return key(config.data_choice, model_path(config))
 
 
+# what the build's RTL cosim simulates by default: CNV W1A1 (II 451,584) keeps its 1,000 grid vectors
+# (~15 min of Verilator in two processes here); CNV W2A2 at its only fitting folding (II 28.9 M) gets 17
+GRID_VECTORS, COSIM_CYCLE_BUDGET, MIN_GRID_VECTORS = 1000, 500_000_000, 8
+
+
+def grid_vectors(asked: int, ii: int | None, n_test: int) -> int:
+    """Random grid vectors the build adds to the test data: ``asked`` when set (``n_vectors``), else 1,000,
+    fewer when test data + grid would exceed the cosim cycle budget at ``ii`` cycles per sample (at least 8)."""
+    if asked:
+        return int(asked)
+    if not ii:
+        return GRID_VECTORS
+    return int(min(GRID_VECTORS, max(MIN_GRID_VECTORS, COSIM_CYCLE_BUDGET // int(ii) - n_test)))
+
+
 def golden_sim(ctx) -> dict:
     """Integer simulation of the test data and of the cosim's random grid vectors: golden outputs
     (golden.npz, the one reference every backend's simulation is compared with), software vs golden
@@ -136,7 +151,14 @@ def golden_sim(ctx) -> dict:
     graph = c.graph(ctx)
     samples = choose_data(ctx.config.data_choice, graph.input_prep.model_input_shape,
                           model_path=model_path(ctx.config))
-    grid = random_grid_inputs(graph, ctx.config.n_vectors or 1000, seed=ctx.config.seed)
+    cyc = c.require("hwkit.sim", "cycles")(graph)
+    cyc_d = cyc if isinstance(cyc, dict) else vars(cyc)
+    n_test = 0 if samples.x is None else len(samples.x)
+    n_grid = grid_vectors(ctx.config.n_vectors, cyc_d.get("ii"), n_test)
+    if n_grid < GRID_VECTORS and not ctx.config.n_vectors:
+        ctx.log(f"{n_grid} random grid vectors, not {GRID_VECTORS}: at II {int(cyc_d['ii']):,} cycles the cosim "
+                f"budget is {COSIM_CYCLE_BUDGET:,} cycles (n_vectors in a config sets the count)")
+    grid = random_grid_inputs(graph, n_grid, seed=ctx.config.seed)
     x_test = quantize_input(graph, samples.x) if samples.x is not None else grid[:0]
     x_int = np.concatenate([x_test, grid])
     sim = simulate(graph, x_int)
@@ -150,8 +172,6 @@ def golden_sim(ctx) -> dict:
     np.savez_compressed(ctx.workdir / "golden.npz", x_int=x_int, n_test=n, y=y, pred=golden_pred,
                         **{f"out_{k}": v for k, v in sorted(outputs.items())},
                         **{f"float_{k}": v for k, v in sorted(floats.items())})
-    cyc = c.require("hwkit.sim", "cycles")(graph)
-    cyc_d = cyc if isinstance(cyc, dict) else vars(cyc)
     per = cyc_d.get("layers") or cyc_d.get("per_layer") or {}
     labelled = samples.y is not None and n > 0
     rec = GoldenRecord(
