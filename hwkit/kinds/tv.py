@@ -71,13 +71,17 @@ def widths(layer: TV, in_type: IntType) -> dict:
 
 
 def is_identity(layer: TV, in_type: IntType) -> bool:
-    """True when the step returns every input of ``in_type`` unchanged: no reachable S >= 1 keeps a
-    level (S = 0 means both gradients are 0, whose products are 0 at any level), the shifts cancel and
-    the output type holds the input range. A trained step can learn this; in hardware it would still
-    cost a pipelined block that synthesis cannot prove away."""
-    lost_by_one = int(np.count_nonzero(np.asarray(layer.thresholds, np.int64) <= 1))
-    return (int(layer.w0) <= lost_by_one and layer.xshift == layer.shift
-            and int(layer.otype.min) <= int(in_type.min) and int(layer.otype.max) >= int(in_type.max))
+    """True when the step returns every input of ``in_type`` unchanged. Y = round((X << xshift -
+    B << bshift) / 2**shift) with B the sum of four terms level(S) * g, |g| <= sqrt(S): when the shifts
+    cancel, the output type holds the input range and |B << bshift| stays below half a step for every
+    reachable S, the rounding gives X back. A trained step can learn this (levels kept only where the
+    gradients are too small to move a value); in hardware it would still cost a pipelined block that
+    synthesis cannot prove away."""
+    if layer.xshift != layer.shift or int(layer.otype.min) > int(in_type.min) or int(layer.otype.max) < int(in_type.max):
+        return False
+    s = np.arange(1, widths(layer, in_type)["smax"] + 1, dtype=np.int64)
+    term = int((np.floor(np.sqrt(s)).astype(np.int64) * levels(layer, s)).max(initial=0))
+    return 2 * (4 * term << layer.bshift) < (1 << layer.shift)   # below half a step of the rounding
 
 
 def check(layer: TV, streams, producer) -> str | None:
