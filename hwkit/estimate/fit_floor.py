@@ -31,8 +31,8 @@ def _mbit(bits: float) -> str:
 
 # what holds a row's block RAMs, by the row's layer kind (hwkit.estimate.rtl rows)
 HOLDERS = {"MVU": "weight tables and input buffers", "BitPlaneMVU": "weight tables and input buffers",
-           "VVU": "weight tables and input buffers", "SlidingWindow": "window frame buffers",
-           "Pool": "window frame buffers", "Threshold": "threshold tables"}
+           "VVU": "weight tables and input buffers", "SlidingWindow": "window line buffers",
+           "Pool": "window line buffers", "Threshold": "threshold tables"}
 
 
 def no_folding_fits(graph, board, estimate: dict, ii: int):
