@@ -240,9 +240,10 @@ def test_sliding_window_padded_strided(tmp_path):
 
 
 # (H, W, C, SIMD, kernel, stride, pad (t, l, b, r), dilation): reading-bound and writing-bound (stride
-# above the kernel), reading and writing equal (2x2 stride 2), padded on one side, dilated, a 1-D map,
-# rows no window needs at the bottom, and window rows that lie wholly in the padding
+# above the kernel), reading and writing equal (2x2 stride 2), padded, padded on some sides, dilated, a
+# 1-D map, rows no window needs at the bottom, and window rows that lie wholly in the padding
 LINE_CASES = [
+    (6, 6, 2, 2, (3, 3), (1, 1), (0, 0, 0, 0), (1, 1)),   # CNV's layers: one row fewer costs 6 cycles a frame
     (6, 6, 2, 1, (3, 3), (1, 1), (1, 1, 1, 1), (1, 1)),
     (7, 7, 2, 1, (3, 3), (2, 2), (0, 0, 0, 0), (1, 1)),
     (8, 8, 4, 2, (2, 2), (2, 2), (0, 0, 0, 0), (1, 1)),
@@ -292,7 +293,7 @@ module pool_top (input clk, input rst, input [2*4-1:0] in_data, input in_valid, 
     wire [2*4-1:0] wd;
     wire wv, wr, r0, r1, v0, v1;
     hk_swg #(.H(4), .W(6), .C(4), .SIMD(2), .B(4), .KH(2), .KW(2), .SH(2), .SW(2),
-             .PT(0), .PL(0), .PB(0), .PR(0), .PADV(0), .ROWS({line_rows(4, 2, 1, 2)}))
+             .PT(0), .PL(0), .PB(0), .PR(0), .PADV(0), .ROWS({line_rows(4, 2, 1, 2, 0, 0)}))
         swg (clk, rst, in_data, in_valid, in_ready, wd, wv, wr);
     hk_pool #(.C(4), .SIMD(2), .K(4), .B(4), .S(1), .MODE(0), .OB(5)) pmax (clk, rst, wd, wv, r0, out_data[9:0], v0, out_ready);
     hk_pool #(.C(4), .SIMD(2), .K(4), .B(4), .S(1), .MODE(1), .SHIFT(2), .OB(5)) pavg (clk, rst, wd, wv, r1, out_data[19:10], v1, out_ready);

@@ -116,22 +116,23 @@ def out_lanes(graph, layer, arriving: int) -> int:
     return reads(graph, layer, arriving)
 
 
-def line_rows(h: int, kh: int, dh: int, sh: int) -> int:
-    """Image rows hk_swg keeps (its ROWS) over a map of ``h`` rows, for a kernel of ``kh`` rows ``dh``
-    apart moved by ``sh`` rows: enough that the reader never waits for the writer unless the writer is
-    the slower side, so the generator keeps :func:`window_cycles` (tests/test_rtl_blocks.py measures it).
+def line_rows(h: int, kh: int, dh: int, sh: int, pt: int = 0, pb: int = 0) -> int:
+    """Image rows hk_swg keeps (its ROWS) over a map of ``h`` rows padded by ``pt``/``pb``, for a kernel of
+    ``kh`` rows ``dh`` apart moved by ``sh`` rows: enough that the reader never waits for the writer
+    unless the writer is the slower side, so the generator keeps :func:`window_cycles`
+    (tests/test_rtl_blocks.py measures it, and that one row fewer is slower for CNV's 3x3 layers).
     Inside a frame a window row holds its EH = (kh-1)*dh+1 rows while the writer writes the next window
-    row's SH new ones: EH + SH. Across frames the last window row holds its EH rows plus up to SH-1
-    rows below them that no window needs (released at the frame's end), while the writer must write
-    the next frame's first window row, up to EH rows: 2*EH + SH - 1. Two frames (2*h rows) hold
-    everything, so never more."""
+    row's SH new ones: EH + SH. Across frames the last window row holds its EH rows plus the rows below
+    them that no window needs ((h+pt+pb-EH) mod SH, released at the frame's end) while the writer must
+    write the next frame's first window row, up to EH rows: 2*EH + (h+pt+pb-EH) mod SH. Two frames
+    (2*h rows) hold everything, so never more."""
     eh = (kh - 1) * dh + 1
-    return min(2 * h, 2 * eh + sh - 1)
+    return min(2 * h, max(eh + sh, 2 * eh + (h + pt + pb - eh) % sh))
 
 
 def swg_params(h: int, w: int, c: int, simd: int, b: int, kernel, stride, pad, padv: int, dilation=(1, 1)) -> list:
     """hk_swg's parameters (a convolution's window generator and a pool's share them)."""
-    rows = line_rows(h, kernel[0], dilation[0], stride[0])
+    rows = line_rows(h, kernel[0], dilation[0], stride[0], pad[0], pad[2])
     dil = [("DH", dilation[0]), ("DW", dilation[1])] if tuple(dilation) != (1, 1) else []
     return [("H", h), ("W", w), ("C", c), ("SIMD", simd), ("B", b), ("KH", kernel[0]), ("KW", kernel[1]),
             ("SH", stride[0]), ("SW", stride[1]), ("PT", pad[0]), ("PL", pad[1]), ("PB", pad[2]), ("PR", pad[3]),
