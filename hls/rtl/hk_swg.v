@@ -16,7 +16,7 @@ module hk_swg #(
     parameter H = 4, parameter W = 4, parameter C = 2, parameter SIMD = 1, parameter B = 2,
     parameter KH = 3, parameter KW = 3, parameter SH = 1, parameter SW = 1,
     parameter PT = 1, parameter PL = 1, parameter PB = 1, parameter PR = 1,
-    parameter PADV = 0, parameter BLOCK = 1, parameter DH = 1, parameter DW = 1, parameter ROWS = 0
+    parameter PADV = 0, parameter DH = 1, parameter DW = 1, parameter ROWS = 0
 ) (
     input  wire               clk,
     input  wire               rst,
