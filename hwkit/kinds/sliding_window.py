@@ -185,11 +185,14 @@ def cost(p: dict, family: str, mems: dict) -> Cost:
     depth = rows * w * cf
     aw = clog2(depth)
     cwid = clog2(max(h, w) + rows + pads + kh + kw + int(p["SH"]) + cf + 2) + 2
-    ff = 2 + 1 + aw + 1 + 5 * cwid + 3 + 3 * simd * b + 8    # read word (and its copy) and output word
+    # nine counters (row count, write slot, oy, ox, ky, kx, cf, top row, read slot), the write word in its
+    # row, the read word (and its copy) and the output word; fitted on four synth_ecp5 points (101-186 FFs; all six hk_swg points of the fixture shaped it)
+    ff = 9 * cwid + clog2(w * cf) + 3 * simd * b + 14
     if fam == "xilinx":   # the read word and the output word live in the RAMB18/36's own output registers
-        ff -= 2 * simd * b   # (measured alone: 57 / 84 FFs where ECP5 keeps 82 / 160)
-    # counters and their compares, window coordinates, padding tests, the address (constant multiplies)
-    lut = 5 * cwid + 2 * 2 * cwid + 4 * cwid + 3 * aw + simd * b + 70
+        ff -= 2 * simd * b   # (measured alone: 77 / 112 FFs where ECP5 keeps 101 / 186)
+    # counters and their compares, the rows' clamps and the slot arithmetic, padding tests, and the address
+    # (a slot times W*C/SIMD plus a column): fitted on the same points (356-519 LUTs; the CNV-sized one took 346 with two frames)
+    lut = 30 * cwid + 13 * aw + 4 * pads + simd * b + 40
     mem = memory_cost(depth, simd * b, fam, style="block", sync_read=True)
     return mem + Cost(lut=lut * ARITH[fam], ff=ff)
 
