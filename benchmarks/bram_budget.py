@@ -1,6 +1,5 @@
 """Where a design's block RAMs go: every memory of the RTL plan at the folding ``hwkit build`` picks,
-against what its bits alone need, and what a line-buffer window generator would take instead of
-hk_swg's two frame buffers. Analysis only (the estimate's own rules, no tools).
+against what its bits alone need. Analysis only (the estimate's own rules, no tools).
 
     python benchmarks/bram_budget.py build/bnn/cnv_2w2a.onnx [--board ulx3s]
 """
@@ -13,7 +12,7 @@ from hwkit.backends import get_backend
 from hwkit.backends.rtl.plan import build_plan
 from hwkit.boards import load_board
 from hwkit.estimate.blocks import block_cost
-from hwkit.estimate.memory import bram_blocks, clog2, family_key, mapping, memory_cost
+from hwkit.estimate.memory import bram_blocks, family_key, memory_cost
 from hwkit.errors import DoesNotFitError
 from hwkit.ir.folding import fold, folding_of, reachable_cycles
 from hwkit.ir.lower import lower
@@ -30,14 +29,6 @@ def mvu_split(p: dict, fam: str) -> tuple[int, int, int, int]:
     return table, depth * width, memory_cost(mw // simd, simd * xb, fam).bram, (depth, width)
 
 
-def line_buffer(p: dict, fam: str) -> int:
-    """Blocks of a window generator that keeps KH rows (plus nothing): KH * W * C/SIMD words of SIMD*B bits,
-    mapped by the same rule as any RAM."""
-    depth = int(p["KH"]) * int(p["W"]) * (int(p["C"]) // int(p["SIMD"]))
-    width = int(p["SIMD"]) * int(p["B"])
-    return bram_blocks(depth, width, fam) if mapping(depth, width, fam, async_read=False) == "bram" else 0
-
-
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("model")
@@ -52,7 +43,7 @@ def main() -> None:
         g = fold(graph, target_cycles=reachable_cycles(graph)[-1], family=board.family)
         print(f"{err}\n(below: that slowest folding)\n")
     plan = build_plan(g, folding=folding_of(g), family=board.family)
-    rows, sums = [], {"weights": 0, "ideal16": 0, "ideal18": 0, "buffers": 0, "windows": 0, "lines": 0,
+    rows, sums = [], {"weights": 0, "ideal16": 0, "ideal18": 0, "buffers": 0, "windows": 0,
                       "thresholds": 0, "fifos": 0, "other": 0}
     for inst in plan.insts:
         p = dict(inst.params)
@@ -66,8 +57,7 @@ def main() -> None:
             rows.append(f"| {inst.name[2:]} | {p['MH']}x{p['MW']} | {p['PE']}x{p['SIMD']} | {d} x {w} | {table} | "
                         f"{math.ceil(bits / 16384)} | {math.ceil(bits / BLOCK_BITS)} | {blocks - table} |")
         elif inst.module == "hk_swg":
-            sums["windows"] += blocks
-            sums["lines"] += line_buffer(p, fam)
+            sums["windows"] += blocks   # hk_swg's line buffer (ROWS image rows)
         elif inst.module in ("hk_thresh", "hk_thresh_sel"):
             sums["thresholds"] += blocks
         elif inst.module == "hk_fifo":
@@ -77,9 +67,8 @@ def main() -> None:
     print("| MVU | MH x MW | PE x SIMD | table depth x width | DP16KD | bits/16 Kbit | bits/18 Kbit | input buffer |")
     print("|---|---|---|---|---|---|---|---|")
     print("\n".join(rows))
-    total = sum(v for k, v in sums.items() if k not in ("ideal16", "ideal18", "lines"))
-    print(f"\ncore total {total} DP16KD (+ the board top's): {sums}; window generators as KH-row line buffers: "
-          f"{sums['lines']} instead of {sums['windows']}; the part has {board.resources.bram_blocks}")
+    total = sum(v for k, v in sums.items() if k not in ("ideal16", "ideal18"))
+    print(f"\ncore total {total} DP16KD (+ the board top's): {sums}; the part has {board.resources.bram_blocks}")
 
 
 if __name__ == "__main__":

@@ -33,8 +33,6 @@ CHECKS_OFF = [
      "LUT RAM 3 rows deep: read mux ~1.5-2 LUTs per bit per extra row, counted 1 (100 vs 122 LUTs)"),
     ("hk_fifo", "ecp5", {"W": 48, "DEPTH": 1024},
      "3 DP16KD wide: address/bypass logic grows with the blocks, counted +35 (163 vs 205 LUTs)"),
-    ("hk_swg", "ecp5", {"H": 12, "KH": 5, "SIMD": 2, "B": 8},
-     "5x5 padded windows: more padding/coordinate logic than the 3x3 fit point (223 vs 261 LUTs)"),
     ("hk_mvu_bp", "ecp5", {"MW": 128, "PE": 4, "SIMD": 16, "XB": 2},
      "bit-serial MVU fitted at SIMD 8 only: 14 % low at SIMD 16, XB 2 (1,257 vs 1,465 LUTs)"),
     ("hk_thresh", "xilinx", {"C": 128, "N": 7, "IB": 6},

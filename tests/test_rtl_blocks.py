@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from hwkit.backends.rtl.stream import RTL_DIR, TESTBENCH, decode, encode, mem_text, run_stream
+from hwkit.kinds.sliding_window import line_rows, swg_params, window_cycles
 
 pytestmark = pytest.mark.tools
 
@@ -203,41 +204,97 @@ def test_fifo_order_under_stalls(tmp_path):
     assert np.array_equal(run.out_codes, x)
 
 
-def _im2col(x, kh, kw, sh, sw, pad, padv):
-    """(N, H, W, C) -> (N, OH, OW, KH*KW*C), window order (kh, kw, c)."""
+def _im2col(x, kh, kw, sh, sw, pad, padv, dh=1, dw=1):
+    """(N, H, W, C) -> (N, OH, OW, KH*KW*C), window order (kh, kw, c), taps DH rows and DW columns apart."""
     pt, pl, pb, pr = pad
     xp = np.pad(x, ((0, 0), (pt, pb), (pl, pr), (0, 0)), constant_values=padv)
     n, hp, wp, c = xp.shape
-    oh, ow = (hp - kh) // sh + 1, (wp - kw) // sw + 1
+    oh, ow = (hp - (kh - 1) * dh - 1) // sh + 1, (wp - (kw - 1) * dw - 1) // sw + 1
     out = np.empty((n, oh, ow, kh * kw * c), dtype=np.int64)
     for i in range(oh):
         for j in range(ow):
-            out[:, i, j] = xp[:, i * sh:i * sh + kh, j * sw:j * sw + kw, :].reshape(n, -1)
+            out[:, i, j] = xp[:, i * sh:i * sh + (kh - 1) * dh + 1:dh, j * sw:j * sw + (kw - 1) * dw + 1:dw, :].reshape(n, -1)
     return out
+
+
+def _swg_build(h, w, c, simd, b, kernel, stride, pad, padv, dilation=(1, 1), rows=None):
+    """hk_swg with the parameters hwkit emits (ROWS from line_rows unless ``rows`` says otherwise)."""
+    p = dict(swg_params(h, w, c, simd, b, kernel, stride, pad, padv, dilation))
+    if rows is not None:
+        p["ROWS"] = rows
+    return _build("hk_swg", p)
 
 
 def test_sliding_window_padded_strided(tmp_path):
     h, w, c, simd, b = 5, 4, 4, 2, 3
-    p = dict(H=h, W=w, C=c, SIMD=simd, B=b, KH=3, KW=3, SH=2, SW=1, PT=1, PL=1, PB=1, PR=0, PADV=5)
-    exe = _build("hk_swg", p)
+    exe = _swg_build(h, w, c, simd, b, (3, 3), (2, 1), (1, 1, 1, 0), 5)
     x = np.random.default_rng(9).integers(0, 8, (6, h, w, c))
     ref = _im2col(x, 3, 3, 2, 1, (1, 1, 1, 0), 5)
     run = run_stream(exe, x.reshape(-1, simd), b, ref.size // simd, simd, b, tmp_path, stall_in=20,
                      stall_out=20, seed=9)
     assert np.array_equal(run.out_codes.reshape(ref.shape), ref)
     run = run_stream(exe, x.reshape(-1, simd), b, ref.size // simd, simd, b, tmp_path)
-    per_sample = ref[0].size // simd   # reading dominates: 3*4*9*4/2 = 216 beats
+    per_sample = ref[0].size // simd   # reading dominates: 3*3*9*4/2 = 162 beats
     first = run.out_cycles[::per_sample]
     assert set(np.diff(first).tolist()) == {max(per_sample, h * w * c // simd)}
 
 
-POOL_WRAPPER = """
+# (H, W, C, SIMD, kernel, stride, pad (t, l, b, r), dilation): reading-bound and writing-bound (stride
+# above the kernel), reading and writing equal (2x2 stride 2), padded, padded on some sides, dilated, a
+# 1-D map, rows no window needs at the bottom, and window rows that lie wholly in the padding
+LINE_CASES = [
+    (6, 6, 2, 2, (3, 3), (1, 1), (0, 0, 0, 0), (1, 1)),   # CNV's layers: one row fewer costs 6 cycles a frame
+    (6, 6, 2, 1, (3, 3), (1, 1), (1, 1, 1, 1), (1, 1)),
+    (7, 7, 2, 1, (3, 3), (2, 2), (0, 0, 0, 0), (1, 1)),
+    (8, 8, 4, 2, (2, 2), (2, 2), (0, 0, 0, 0), (1, 1)),
+    (8, 6, 2, 1, (1, 1), (2, 2), (0, 0, 0, 0), (1, 1)),
+    (9, 9, 1, 1, (3, 3), (2, 1), (1, 0, 2, 1), (2, 1)),
+    (7, 7, 2, 1, (3, 3), (1, 1), (2, 2, 2, 2), (2, 2)),
+    (1, 9, 2, 1, (1, 3), (1, 1), (0, 1, 0, 1), (1, 2)),
+    (4, 4, 2, 1, (1, 1), (1, 1), (2, 0, 2, 0), (1, 1)),
+]
+
+
+def _model_cycles(h, w, c, simd, kernel, stride, pad, dilation) -> int:
+    """The cycle model's II for this generator (hwkit.kinds.sliding_window.window_cycles)."""
+    from types import SimpleNamespace
+
+    from hwkit.ir.graph import SlidingWindow, Stream
+    from hwkit.ir.types import IntType
+
+    layer = SlidingWindow("win", ["x"], ["y"], kernel=kernel, stride=stride, pad=pad, pad_value=0, dilation=dilation)
+    graph = SimpleNamespace(streams={"x": Stream("x", (h, w, c), IntType(3, False))})
+    return window_cycles(graph, layer, {"y": simd})
+
+
+@pytest.mark.parametrize("h,w,c,simd,kernel,stride,pad,dilation", LINE_CASES)
+def test_line_buffer_keeps_the_model_ii_frame_after_frame(tmp_path, h, w, c, simd, kernel, stride, pad, dilation):
+    """Eight frames back to back through the ROWS-row line buffer: exact windows under random stalls, and
+    without stalls every frame's first window follows the previous frame's by exactly the cycle model's
+    II (the first frame boundary included): the reader never waits for rows, nor the writer for slots,
+    unless its side is the slower. Fewer rows, or rows released late, show here as a longer gap."""
+    b, n = 3, 8
+    exe = _swg_build(h, w, c, simd, b, kernel, stride, pad, 5, dilation)
+    x = np.random.default_rng(h * 100 + w).integers(0, 8, (n, h, w, c))
+    ref = _im2col(x, *kernel, *stride, pad, 5, *dilation)
+    per = ref[0].size // simd
+    run = run_stream(exe, x.reshape(-1, simd), b, ref.size // simd, simd, b, tmp_path, stall_in=30,
+                     stall_out=30, seed=12)
+    assert np.array_equal(run.out_codes.reshape(ref.shape), ref)
+    run = run_stream(exe, x.reshape(-1, simd), b, ref.size // simd, simd, b, tmp_path)
+    assert np.array_equal(run.out_codes.reshape(ref.shape), ref)
+    gaps = np.diff(run.out_cycles[::per]).tolist()
+    assert gaps == [_model_cycles(h, w, c, simd, kernel, stride, pad, dilation)] * (n - 1), gaps
+
+
+POOL_WRAPPER = f"""
 module pool_top (input clk, input rst, input [2*4-1:0] in_data, input in_valid, output in_ready,
                  output [2*2*5-1:0] out_data, output out_valid, input out_ready);
     wire [2*4-1:0] wd;
     wire wv, wr, r0, r1, v0, v1;
     hk_swg #(.H(4), .W(6), .C(4), .SIMD(2), .B(4), .KH(2), .KW(2), .SH(2), .SW(2),
-             .PT(0), .PL(0), .PB(0), .PR(0), .PADV(0)) swg (clk, rst, in_data, in_valid, in_ready, wd, wv, wr);
+             .PT(0), .PL(0), .PB(0), .PR(0), .PADV(0), .ROWS({line_rows(4, 2, 1, 2, 0, 0)}))
+        swg (clk, rst, in_data, in_valid, in_ready, wd, wv, wr);
     hk_pool #(.C(4), .SIMD(2), .K(4), .B(4), .S(1), .MODE(0), .OB(5)) pmax (clk, rst, wd, wv, r0, out_data[9:0], v0, out_ready);
     hk_pool #(.C(4), .SIMD(2), .K(4), .B(4), .S(1), .MODE(1), .SHIFT(2), .OB(5)) pavg (clk, rst, wd, wv, r1, out_data[19:10], v1, out_ready);
     assign wr = r0 & r1;

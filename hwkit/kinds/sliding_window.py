@@ -1,8 +1,8 @@
 """Sliding-window generator (im2col): an (H, W, C) stream (or a 1-D (L, C) one, read as (1, L, C))
 into (OH, OW, KH*KW*C) windows, the last axis ordered (kh, kw, c), padded with ``pad_value``; taps
 ``dilation`` apart. Feeds a convolution's
-MVU or a depthwise VVU (and, inside the Verilog, a Pool). Verilog ``hls/rtl/hk_swg.v``: a line
-buffer of two frames."""
+MVU or a depthwise VVU (and, inside the Verilog, a Pool). Verilog ``hls/rtl/hk_swg.v``: a circular
+buffer of :func:`line_rows` image rows."""
 from __future__ import annotations
 
 import math
@@ -116,6 +116,29 @@ def out_lanes(graph, layer, arriving: int) -> int:
     return reads(graph, layer, arriving)
 
 
+def line_rows(h: int, kh: int, dh: int, sh: int, pt: int = 0, pb: int = 0) -> int:
+    """Image rows hk_swg keeps (its ROWS) over a map of ``h`` rows padded by ``pt``/``pb``, for a kernel of
+    ``kh`` rows ``dh`` apart moved by ``sh`` rows: enough that the reader never waits for the writer
+    unless the writer is the slower side, so the generator keeps :func:`window_cycles`
+    (tests/test_rtl_blocks.py measures it, and that one row fewer is slower for CNV's 3x3 layers).
+    Inside a frame a window row holds its EH = (kh-1)*dh+1 rows while the writer writes the next window
+    row's SH new ones: EH + SH. Across frames the last window row holds its EH rows plus the rows below
+    them that no window needs ((h+pt+pb-EH) mod SH, released at the frame's end) while the writer must
+    write the next frame's first window row, up to EH rows: 2*EH + (h+pt+pb-EH) mod SH. Two frames
+    (2*h rows) hold everything, so never more."""
+    eh = (kh - 1) * dh + 1
+    return min(2 * h, max(eh + sh, 2 * eh + (h + pt + pb - eh) % sh))
+
+
+def swg_params(h: int, w: int, c: int, simd: int, b: int, kernel, stride, pad, padv: int, dilation=(1, 1)) -> list:
+    """hk_swg's parameters (a convolution's window generator and a pool's share them)."""
+    rows = line_rows(h, kernel[0], dilation[0], stride[0], pad[0], pad[2])
+    dil = [("DH", dilation[0]), ("DW", dilation[1])] if tuple(dilation) != (1, 1) else []
+    return [("H", h), ("W", w), ("C", c), ("SIMD", simd), ("B", b), ("KH", kernel[0]), ("KW", kernel[1]),
+            ("SH", stride[0]), ("SW", stride[1]), ("PT", pad[0]), ("PL", pad[1]), ("PB", pad[2]), ("PR", pad[3]),
+            ("PADV", int(padv) & ((1 << b) - 1)), ("ROWS", rows)] + dil
+
+
 def window_cycles(graph, layer, lanes: dict) -> int:
     """The larger of the beats read (input map / lanes) and written (windows * taps * C / lanes);
     shared with Pool, whose Verilog runs the same generator."""
@@ -141,12 +164,9 @@ def emit(b, layer: SlidingWindow):
     (h, w, c), (kh, kw), pad = map_shape(xin), layer.kernel, layer.pad
     oh, ow = out_size(layer, h, w)
     out = b.link(f"{tag}_win", simd, src.bits, oh * ow * kh * kw * c // simd)
-    dil = [("DH", layer.dilation[0]), ("DW", layer.dilation[1])] if tuple(layer.dilation) != (1, 1) else []
+    dil = tuple(layer.dilation) != (1, 1)
     b.block("hk_swg", tag + "_swg",
-            [("H", h), ("W", w), ("C", c), ("SIMD", simd), ("B", src.bits), ("KH", kh), ("KW", kw),
-             ("SH", layer.stride[0]), ("SW", layer.stride[1]), ("PT", pad[0]), ("PL", pad[1]),
-             ("PB", pad[2]), ("PR", pad[3]), ("PADV", int(layer.pad_value) & ((1 << src.bits) - 1)),
-             ("BLOCK", b.rom_block(2 * h * w * c * src.bits))] + dil,
+            swg_params(h, w, c, simd, src.bits, layer.kernel, layer.stride, pad, layer.pad_value, layer.dilation),
             src, out, f"{layer.name}: {kh}x{kw} windows{' dilated %dx%d' % layer.dilation if dil else ''} "
                       f"of {h}x{w}x{c}")
     cyc = max(h * w * c // simd, out.beats)
@@ -161,15 +181,19 @@ def cost(p: dict, family: str, mems: dict) -> Cost:
     kh, kw = (kh - 1) * int(p.get("DH", 1)) + 1, (kw - 1) * int(p.get("DW", 1)) + 1   # the window's span
     pads = sum(int(p[k]) for k in ("PT", "PL", "PB", "PR"))
     cf = c // simd
-    frame = h * w * cf
-    aw = clog2(2 * frame)
-    cwid = clog2(max(h, w) + pads + kh + kw + cf + 2) + 2
-    ff = 2 + 1 + aw + 1 + 5 * cwid + 3 + 3 * simd * b + 8    # read word (and its copy) and output word
+    rows = int(p.get("ROWS", 0)) or 2 * h   # hk_swg: ROWS = 0 keeps two frames
+    depth = rows * w * cf
+    aw = clog2(depth)
+    cwid = clog2(max(h, w) + rows + pads + kh + kw + int(p["SH"]) + cf + 2) + 2
+    # nine counters (row count, write slot, oy, ox, ky, kx, cf, top row, read slot), the write word in its
+    # row, the read word (and its copy) and the output word; fitted on four synth_ecp5 points (101-186 FFs; all six hk_swg points of the fixture shaped it)
+    ff = 9 * cwid + clog2(w * cf) + 3 * simd * b + 14
     if fam == "xilinx":   # the read word and the output word live in the RAMB18/36's own output registers
-        ff -= 2 * simd * b   # (measured alone: 57 / 84 FFs where ECP5 keeps 82 / 160)
-    # counters and their compares, window coordinates, padding tests, the address (constant multiplies)
-    lut = 5 * cwid + 2 * 2 * cwid + 4 * cwid + 3 * aw + simd * b + 70
-    mem = memory_cost(2 * frame, simd * b, fam, style="block", sync_read=True)
+        ff -= 2 * simd * b   # (measured alone: 77 / 112 FFs where ECP5 keeps 101 / 186)
+    # counters and their compares, the rows' clamps and the slot arithmetic, padding tests, and the address
+    # (a slot times W*C/SIMD plus a column): fitted on the same points (356-519 LUTs; the CNV-sized one took 346 with two frames)
+    lut = 30 * cwid + 13 * aw + 4 * pads + simd * b + 40
+    mem = memory_cost(depth, simd * b, fam, style="block", sync_read=True)
     return mem + Cost(lut=lut * ARITH[fam], ff=ff)
 
 

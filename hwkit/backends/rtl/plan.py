@@ -19,6 +19,7 @@ from hwkit.backends.rtl.words import bits, sanitize
 from hwkit.errors import UnsupportedModelError
 from hwkit.ir.graph import MVU, SlidingWindow, Stream
 from hwkit.kinds import kind_of
+from hwkit.kinds.sliding_window import swg_params
 
 BLOCK_ROM_BITS = 2048   # line buffers at least this big go to block RAM, smaller ones to LUTs
 
@@ -278,11 +279,7 @@ class _Builder:
         oh = (h + pad[0] + pad[2] - kernel[0]) // stride[0] + 1
         ow = (w + pad[1] + pad[3] - kernel[1]) // stride[1] + 1
         out = self.link(f"{base}_win", simd, src.bits, oh * ow * kernel[0] * kernel[1] * c // simd)
-        self.block("hk_swg", base + "_swg",
-                   [("H", h), ("W", w), ("C", c), ("SIMD", simd), ("B", src.bits), ("KH", kernel[0]),
-                    ("KW", kernel[1]), ("SH", stride[0]), ("SW", stride[1]), ("PT", pad[0]), ("PL", pad[1]),
-                    ("PB", pad[2]), ("PR", pad[3]), ("PADV", int(padv) & ((1 << src.bits) - 1)),
-                    ("BLOCK", self.rom_block(2 * h * w * c * src.bits))],
+        self.block("hk_swg", base + "_swg", swg_params(h, w, c, simd, src.bits, kernel, stride, pad, padv),
                    src, out, f"{layer.name}: {kernel[0]}x{kernel[1]} windows of {h}x{w}x{c}")
         return out, max(h * w * c // simd, out.beats)
 
