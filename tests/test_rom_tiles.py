@@ -208,3 +208,22 @@ def test_plan_tiles_a_deep_mvu_table_only():
     assert (deep["BANKD"], deep["BANKW"], deep["RLAT"]) == (t.bank_depth, t.bank_width, t.latency)
     assert {tile_file(deep["WFILE"], b, c) for b in range(8) for c in range(2)} <= set(plan.mems)
     assert [k for k, v in params.items() if "BANKD" in v] == [next(k for k in params if params[k] is deep)]
+
+
+def test_plan_registers_a_wide_one_block_deep_table():
+    """A block-RAM table one block deep but 16 blocks wide (4,096 x 64) gets one bank of 16 columns: the
+    tile output registers (RLAT 1) and one image per column."""
+    from hwkit.backends.rtl.plan import build_plan
+    from hwkit.ir.graph import MVU, Folding, HwGraph, Stream
+    from hwkit.ir.types import IntType
+
+    rng = np.random.default_rng(2)
+    u2, i2, acc = IntType(2, False), IntType(2, True), IntType(16, True)
+    streams = {"x": Stream("x", (2048,), u2), "a1": Stream("a1", (64,), acc)}
+    layers = [MVU("wide", ["x"], ["a1"], weights=rng.integers(-2, 2, (64, 2048)), wtype=i2, acc=acc,
+                  folding=Folding(32, 1))]
+    g = HwGraph("wide", streams, layers, ["x"], ["a1"])
+    plan = build_plan(g, folding={"wide": (32, 1)}, family="ecp5")
+    p = next(dict(i.params) for i in plan.insts if i.module == "hk_mvu")
+    assert (p["BLOCK"], p["BANKD"], p["BANKW"], p["RLAT"]) == (1, 4096, 4, 1)
+    assert {tile_file(p["WFILE"], 0, c) for c in range(16)} <= set(plan.mems)
