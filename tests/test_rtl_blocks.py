@@ -131,21 +131,24 @@ def test_mvu_transposed_reads_k_words(tmp_path, o, c, taps, pe, simd):
         assert int((out != x @ kt.T).sum()) == 0
 
 
-@pytest.mark.parametrize("base", [0, -1])
-def test_threshold(tmp_path, base):
+@pytest.mark.parametrize("base, block", [(0, 0), (-1, 0), (-1, 1)])
+def test_threshold(tmp_path, base, block):
+    """BLOCK=1 adds the read register after the table: same values under random stalls."""
     c, pe, ib, n_t = 6, 3, 8, 3
     ob = 2 if base == 0 else 3
-    p = dict(C=c, PE=pe, IB=ib, IS=1, N=n_t, TB=ib + 1, OB=ob, BASE=base)
+    p = dict(C=c, PE=pe, IB=ib, IS=1, N=n_t, TB=ib + 1, OB=ob, BASE=base, BLOCK=block)
     exe = _build("hk_thresh", p)
     rng = np.random.default_rng(5)
     t = np.sort(rng.integers(-128, 129, (c, n_t)), axis=1)
     x = rng.integers(-128, 128, (80, c))
     ref = base + (x[:, :, None] >= t[None]).sum(axis=2)
     (tmp_path / "t.mem").write_text(mem_text(encode(t.reshape(c // pe, pe * n_t), ib + 1), ib + 1))
-    run = run_stream(exe, encode(x.reshape(-1, pe), ib), ib, 80 * c // pe, pe, ob, tmp_path,
-                     stall_in=20, stall_out=30, seed=5)
-    out = decode(run.out_codes, ob, base < 0).reshape(80, c)
-    assert int((out != ref).sum()) == 0
+    for stall in ((20, 30), (0, 0)):
+        run = run_stream(exe, encode(x.reshape(-1, pe), ib), ib, 80 * c // pe, pe, ob, tmp_path,
+                         stall_in=stall[0], stall_out=stall[1], seed=5)
+        out = decode(run.out_codes, ob, base < 0).reshape(80, c)
+        assert int((out != ref).sum()) == 0
+    assert set(np.diff(run.out_cycles).tolist()) == {1}     # without stalls: a beat every cycle
 
 
 SHIFT_WRAPPER = """

@@ -8,7 +8,9 @@
 // multiplexer straight off the block RAMs' unregistered outputs (5.6 ns clock-to-out on ECP5), the
 // critical path of block-RAM-heavy designs. Here every tile's output is registered and the bank is
 // chosen by a multiplexer of RLAT-1 registered stages (at most 8 inputs each): the data arrives RLAT
-// enabled cycles later than with BANKD = 0.
+// enabled cycles later than with BANKD = 0. BANKD >= DEPTH (a table one block deep but several wide):
+// one bank of columns, each block's output registered, no multiplexer: RLAT = 1. Untiled, an unregistered
+// block output may be routed across the die in the same cycle (LFC W1A2's tables: 64 blocks side by side).
 module hk_rom #(
     parameter W = 8,
     parameter DEPTH = 16,
@@ -37,7 +39,24 @@ module hk_rom #(
         end
     endfunction
     generate
-        if (BANKD > 0) begin : g_tiled
+        if (BANKD > 0 && BANKD >= DEPTH) begin : g_cols
+            localparam NC = (W + BANKW - 1) / BANKW;
+            localparam BA = $clog2(BANKD);
+            wire [BA-1:0] ta = addr;                         // zero-extended: the tile holds BANKD words
+            genvar c;
+            for (c = 0; c < NC; c = c + 1) begin : g_col
+                localparam CW = (W - c * BANKW < BANKW) ? W - c * BANKW : BANKW;
+                localparam [7:0] C2 = 48 + c / 100, C1 = 48 + (c / 10) % 10, C0 = 48 + c % 10;
+                (* ram_style = "block", rom_style = "block" *) reg [CW-1:0] mem [0:BANKD-1];
+                initial $readmemh({"t000_", C2, C1, C0, "_", FILE}, mem);
+                reg [CW-1:0] rd, q;
+                always @(posedge clk) if (en) begin
+                    rd <= mem[ta];
+                    q <= rd;                                 // the tile's output register
+                end
+                assign data[c*BANKW +: CW] = q;
+            end
+        end else if (BANKD > 0) begin : g_tiled
             localparam NB = (DEPTH + BANKD - 1) / BANKD;
             localparam NC = (W + BANKW - 1) / BANKW;
             localparam BA = $clog2(BANKD);

@@ -2,8 +2,11 @@
 // PE channels per beat. Thresholds are TB-bit two's complement (the backend clips them into the input
 // range plus one so TB = IB + 1 suffices); the word at address cf holds T[cf*PE+p][k] at bits
 // [(p*N+k)*TB +: TB]. Output elements are OB bits (two's complement if BASE < 0).
-// Pipeline on one enable: accept + table read -> compare -> count into the output register (the last
-// two in hk_thresh_cmp, which hk_thresh_sel shares).
+// Pipeline on one enable: accept + table read [-> read register] -> compare -> count into the output
+// register (the last two in hk_thresh_cmp, which hk_thresh_sel shares). BLOCK=1 adds the read register:
+// a block RAM's unregistered output (5.8 ns clock-to-out on ECP5) straight into the comparators' carry
+// chains was the critical path of SFC W1A1; registered, the compare has a whole cycle. Every stage moves
+// on the one enable, so the stream protocol and one beat per cycle are unchanged (one cycle more latency).
 module hk_thresh #(
     parameter C = 8, parameter PE = 2,
     parameter IB = 8, parameter IS = 1,
@@ -41,8 +44,28 @@ module hk_thresh #(
         if (fire) x1 <= in_data;
     end
 
+    wire [PE*N*TB-1:0] t1r;
+    wire [PE*IB-1:0] x1r;
+    wire v1r;
+    generate
+        if (BLOCK) begin : g_rreg
+            // t1 holds between reads (the ROM reads on fire only), so taking it on every enable is exact
+            reg [PE*N*TB-1:0] tq;
+            reg [PE*IB-1:0] xq;
+            reg vq;
+            always @(posedge clk) begin
+                if (rst) vq <= 0;
+                else if (en) vq <= v1;
+                if (en) begin tq <= t1; xq <= x1; end
+            end
+            assign t1r = tq; assign x1r = xq; assign v1r = vq;
+        end else begin : g_noreg
+            assign t1r = t1; assign x1r = x1; assign v1r = v1;
+        end
+    endgenerate
+
     hk_thresh_cmp #(.PE(PE), .IB(IB), .IS(IS), .N(N), .TB(TB), .OB(OB), .BASE(BASE)) u_cmp (
-        .clk(clk), .rst(rst), .en(en), .v1(v1), .x1(x1), .t1(t1), .out_data(out_data), .out_valid(out_valid));
+        .clk(clk), .rst(rst), .en(en), .v1(v1r), .x1(x1r), .t1(t1r), .out_data(out_data), .out_valid(out_valid));
 endmodule
 
 // The compare and count stages of hk_thresh and hk_thresh_sel: PE inputs x1 (valid v1) against their

@@ -115,6 +115,8 @@ def cost(p: dict, family: str, mems: dict) -> Cost:
     c, pe, ib, n, tb, ob = (int(p[k]) for k in ("C", "PE", "IB", "N", "TB", "OB"))
     cf = c // pe
     ff = cw(cf) + pe * ib + pe * n + pe * ob + 3
+    if int(p["BLOCK"]):   # hk_thresh's read register after a block-RAM table: thresholds, input, valid
+        ff += pe * n * tb + pe * ib + 1
     # thresholds are clipped into the input range, so each compare has IB significant bits (the shared sign
     # extension costs nothing): IB/2 ECP5 carry cells = IB LUT4s. Measured alone (yosys 0.70, 8 points
     # on ECP5 and Xilinx, tests/fixtures/estimate_yosys_blocks.json): IB+1 was 6-18 % high on ECP5

@@ -1,12 +1,17 @@
-"""Weight tables deeper than one block RAM, cut into one-block tiles (``hk_rom``'s ``BANKD``/``BANKW``).
+"""Weight tables in block RAM cut into one-block tiles (``hk_rom``'s ``BANKD``/``BANKW``): tables deeper than
+one block, and tables one block deep but several blocks wide.
 
 Left to synthesis, a table deeper than a block RAM at its width reads through a LUT multiplexer straight
 off the blocks' unregistered outputs (5.6 ns clock-to-out on ECP5): the critical path of CNV W1A1
 (Fmax 59.9 MHz). Cut into tiles of exactly one block each, every tile output is registered and the bank
 is chosen by a pipelined multiplexer of at most 8 inputs per stage. The tile shape is the block shape
 with the fewest blocks (:func:`hwkit.estimate.memory.bram_blocks`' count, so the estimate holds), the
-deepest on a tie (the fewest banks to multiplex). The extra read latency (:func:`tiling`) is the one
-fact ``hk_mvu`` absorbs: its fetch stage issues the same addresses, its input and flags wait alongside.
+deepest on a tie (the fewest banks to multiplex). A table one block deep but wider than one block (LFC
+W1A2: 16,384 words x 64 bits, 64 blocks side by side) is one bank of several columns: no multiplexer,
+only the tile output registers, which the placer keeps next to their blocks; untiled, an unregistered
+block output was routed across the die into the weight register (Fmax 73.5 MHz). The extra read latency
+(:func:`tiling`) is the one fact ``hk_mvu`` absorbs: its fetch stage issues the same addresses, its input
+and flags wait alongside.
 """
 from __future__ import annotations
 
@@ -34,8 +39,8 @@ class Tiling:
 
     @property
     def index_bits(self) -> int:
-        """Bank-index bits (hk_rom's BW = clog2(DEPTH) - log2(BANKD) = clog2(banks))."""
-        return max(1, (self.banks - 1).bit_length())
+        """Bank-index bits (hk_rom's BW = clog2(DEPTH) - log2(BANKD) = clog2(banks)); 0 for one bank."""
+        return (self.banks - 1).bit_length()
 
     @property
     def stages(self) -> int:
@@ -45,7 +50,7 @@ class Tiling:
     @property
     def stage_bits(self) -> int:
         """Index bits each stage decodes (hk_rom's RB = ceil(BW / S)): at most MUX_BITS."""
-        return math.ceil(self.index_bits / self.stages)
+        return math.ceil(self.index_bits / self.stages) if self.stages else 0
 
     @property
     def latency(self) -> int:
@@ -75,13 +80,13 @@ class Tiling:
 
 
 def tiling(depth: int, width: int, family: str) -> Optional[Tiling]:
-    """The tiles of a depth x width block-RAM table, or None when one block is deep enough."""
+    """The tiles of a depth x width block-RAM table, or None when it fits one block."""
     fam = family_key(family)
     if depth <= 1 or width <= 0:
         return None
     best = bram_blocks(depth, width, fam)
     d, w = max(((d, w) for d, w in BRAM_SHAPES[fam] if math.ceil(depth / d) * math.ceil(width / w) == best))
-    if depth <= d:
+    if depth <= d and width <= w:
         return None
     return Tiling(d, w, math.ceil(depth / d), math.ceil(width / w))
 
