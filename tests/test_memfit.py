@@ -160,9 +160,10 @@ def test_a_design_over_the_part_at_its_slowest_folding_names_what_holds_the_bloc
 
 
 def test_no_folding_fits_claims_every_folding_only_past_the_bit_tight_floor():
-    # CNV W2A2's case: 3.09 Mbit of weights need >= 168 DP16KD packed bit-tight, window frame buffers
-    # and the rest 57 more: 225 > 208 whatever the folding. Under that floor only the foldings tried
-    # are claimed: another packing might fit.
+    # CNV W2A2 with two-frame window generators was such a case: 3.09 Mbit of weights need >= 168 DP16KD
+    # packed bit-tight, the frame buffers and the rest 57 more: 225 > 208 whatever the folding. Under that
+    # floor only the foldings tried are claimed: another packing might fit (with line buffers and packed
+    # table rows it does: 206 by the estimate).
     from dataclasses import replace
 
     from hwkit.boards import load_board
