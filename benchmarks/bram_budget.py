@@ -16,6 +16,7 @@ from hwkit.estimate.memory import bram_blocks, family_key, memory_cost
 from hwkit.errors import DoesNotFitError
 from hwkit.ir.folding import fold, folding_of, reachable_cycles
 from hwkit.ir.lower import lower
+from hwkit.kinds.mvu import stored_table
 
 BLOCK_BITS = 18432
 
@@ -24,8 +25,7 @@ def mvu_split(p: dict, fam: str) -> tuple[int, int, int, int]:
     """(weight table blocks, its bits, input-buffer blocks, table depth x width as an int pair packed)"""
     mw, mh, pe, simd, wb, xb = (int(p[k]) for k in ("MW", "MH", "PE", "SIMD", "WB", "XB"))
     depth, width = (mw // simd) * (mh // pe), pe * simd * wb
-    pack = int(p.get("PACK", 1))   # stored pack words per row (hk_mvu PACK)
-    table = bram_blocks(math.ceil(depth / pack), pack * width, fam) if int(p["BLOCK"]) else 0
+    table = bram_blocks(*stored_table(p), fam) if int(p["BLOCK"]) else 0
     return table, depth * width, memory_cost(mw // simd, simd * xb, fam).bram, (depth, width)
 
 

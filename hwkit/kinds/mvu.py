@@ -235,6 +235,12 @@ def emit(b, layer: MVU):
 
 
 # ---- cost
+def stored_table(p: dict) -> tuple[int, int]:
+    """(rows, bits per row) of an hk_mvu instance's weight table as stored: PACK words per row."""
+    pack, depth = int(p.get("PACK", 1)), (int(p["MW"]) // int(p["SIMD"])) * (int(p["MH"]) // int(p["PE"]))
+    return -(-depth // pack), pack * int(p["PE"]) * int(p["SIMD"]) * int(p["WB"])
+
+
 def cost(p: dict, family: str, mems: dict) -> Cost:
     fam = family_key(family)
     mw, mh, pe, simd = (int(p[k]) for k in ("MW", "MH", "PE", "SIMD"))
@@ -276,7 +282,7 @@ def cost(p: dict, family: str, mems: dict) -> Cost:
     lut += pe * 2 * ai + simd * xb + 40                                  # accumulate/bias select, input mux
     rlat = 0
     pack = int(p.get("PACK", 1))
-    rows, row_bits = -(-depth // pack), pack * wbits                      # the table as stored (hk_mvu PACK)
+    rows, row_bits = stored_table(p)
     if int(p.get("BANKD", 0)) and not int(p.get("EXT_ROM", 0)):   # a tiled table (hk_rom BANKD)
         tiles = Tiling.of(p, rows, row_bits)
         rlat = tiles.latency
