@@ -200,11 +200,18 @@ def test_width_converter_up_down(tmp_path):
     assert np.array_equal(run.out_codes.reshape(-1), x)
 
 
-def test_fifo_order_under_stalls(tmp_path):
-    exe = _build("hk_fifo", dict(W=7, DEPTH=3))
+@pytest.mark.parametrize("depth,block", [(3, 0), (2, 1), (3, 1), (5, 1)])
+def test_fifo_order_under_stalls(tmp_path, depth, block):
+    exe = _build("hk_fifo", dict(W=7, DEPTH=depth, BLOCK=block))
     x = np.random.default_rng(8).integers(0, 128, (500, 1))
-    run = run_stream(exe, x, 7, 500, 1, 7, tmp_path, stall_in=40, stall_out=40, seed=8)
+    for stall_in, stall_out in ((40, 40), (0, 60), (60, 0)):
+        run = run_stream(exe, x, 7, 500, 1, 7, tmp_path, stall_in=stall_in, stall_out=stall_out, seed=8)
+        assert np.array_equal(run.out_codes, x)
+    # unstalled, a word a cycle after the first: the read-ahead queue keeps the stream's rate
+    run = run_stream(exe, x, 7, 500, 1, 7, tmp_path)
     assert np.array_equal(run.out_codes, x)
+    assert np.all(np.diff(run.out_cycles) == 1)
+    assert run.out_cycles[0] - run.in_cycles[0] == (4 if block else 1)
 
 
 def _im2col(x, kh, kw, sh, sw, pad, padv, dh=1, dw=1):

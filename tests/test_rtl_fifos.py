@@ -3,6 +3,7 @@ peak + 1, and the result proved on stalled vectors with the II unchanged."""
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -61,3 +62,21 @@ def test_too_shallow_branch_fifo_costs_throughput(residual_graph, sized, tmp_pat
     res = cosimulate(residual_graph, x, tmp_path / "shallow", generate_first=True, fifo_depths=shallow)
     assert res.mismatches == 0
     assert res.ii_measured > s.ii_before
+
+
+def test_block_ram_fifos_read_ahead_exactly(residual_graph, sized, tmp_path):
+    """Every stream FIFO made deep enough for block RAM gets hk_fifo's read-ahead queue (BLOCK=1, the
+    plan's choice by ram_in_bram): the core stays exact under stalls and keeps its II."""
+    s, _ = sized
+    deep = {f["key"]: 600 for f in s.fifos if f["key"]}
+    x = random_grid_inputs(residual_graph, 300, seed=2)
+    res = cosimulate(residual_graph, x, tmp_path / "deep", generate_first=True, fifo_depths=deep,
+                     stall_in=30, stall_out=30, seed=3)
+    assert res.mismatches == 0 and res.n == 300
+    text = (tmp_path / "deep" / "hwkit_core.v").read_text()
+    queues = re.findall(r"hk_fifo #\((.*?)\) u_fifo_", text, re.S)
+    branches = re.findall(r"hk_add #\((.*?)\) u_", text, re.S)
+    assert sum(".BLOCK(1)" in p for p in queues) + sum(".BBLOCK(1)" in p for p in branches) == len(deep) > 0
+    assert branches, "the residual model has branch FIFOs inside hk_add"
+    free = cosimulate(residual_graph, x[:64], tmp_path / "deep")
+    assert free.mismatches == 0 and free.ii_measured == s.ii_before

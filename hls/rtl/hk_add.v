@@ -1,11 +1,12 @@
 // Residual add of two streams with E elements per beat: y = SGA*(a << SA) + SGB*(b << SB).
 // Stream b (the skip branch) passes through a FIFO of BDEPTH beats inside the block, so the
-// branch can run ahead by the latency of the other path without stalling the fork upstream.
+// branch can run ahead by the latency of the other path without stalling the fork upstream
+// (BBLOCK: that FIFO's memory is a block RAM, read ahead as hk_fifo's BLOCK says).
 module hk_add #(
     parameter E = 1,
     parameter AB = 4, parameter AS = 1, parameter BB = 4, parameter BS = 1,
     parameter SA = 0, parameter SB = 0, parameter SGA = 1, parameter SGB = 1,
-    parameter OB = 6, parameter BDEPTH = 2
+    parameter OB = 6, parameter BDEPTH = 2, parameter BBLOCK = 0
 ) (
     input  wire              clk,
     input  wire              rst,
@@ -21,7 +22,7 @@ module hk_add #(
 );
     wire [E*BB-1:0] bq_data;
     wire bq_valid, bq_ready;
-    hk_fifo #(.W(E*BB), .DEPTH(BDEPTH)) u_branch (
+    hk_fifo #(.W(E*BB), .DEPTH(BDEPTH), .BLOCK(BBLOCK)) u_branch (
         .clk(clk), .rst(rst), .in_data(b_data), .in_valid(b_valid), .in_ready(b_ready),
         .out_data(bq_data), .out_valid(bq_valid), .out_ready(bq_ready));
     localparam XW = (AB > BB ? AB : BB) + (SA > SB ? SA : SB) + 3;

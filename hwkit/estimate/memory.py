@@ -121,6 +121,13 @@ def mapping(depth: int, width: int, family: str, *, rom: bool = False, style: st
     return min(options, key=lambda k: (options[k], k != "logic"))
 
 
+def ram_in_bram(depth: int, width: int, family: str) -> bool:
+    """Whether a RAM the design writes and reads (a stream FIFO, an MVU's input buffer) goes to block
+    RAM, by the rule yosys applies to its asynchronous read. The RTL plan then sets the block's read-ahead
+    parameter (hk_fifo BLOCK, hk_add BBLOCK, hk_mvu IBLOCK) and the estimate costs that."""
+    return mapping(depth, width, family, async_read=True) == "bram"
+
+
 def rom_home(depth: int, width: int, family: str) -> str:
     """Where a depth x width weight or threshold table goes: 'bram' or 'logic' (a ROM never goes to LUT
     RAM here). The one rule: the RTL plan sets each table's BLOCK parameter from it and the estimate

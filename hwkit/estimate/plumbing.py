@@ -14,6 +14,8 @@ from hwkit.estimate.memory import Cost, clog2, family_key, memory_cost
 # ECP5 carry cells count as two LUT4s; Xilinx LUT6s absorb more)
 ARITH = {"ecp5": 1.0, "ice40": 1.0, "xilinx": 0.7}
 CTRL = {"ecp5": 1.0, "ice40": 1.0, "xilinx": 0.7}   # counters and compares of a few bits
+# hk_fifo BLOCK=1 LUTs: constant, per address bit, per data bit (its ring's write enables and 4:1 read mux)
+READ_AHEAD_LUTS = {"ecp5": (44, 4.6, 2.8), "ice40": (44, 4.6, 2.8), "xilinx": (49, 2.0, 0.85)}
 
 
 def cw(n: int) -> int:
@@ -29,6 +31,13 @@ def fifo(p: dict, family: str, mems: dict) -> Cost:
     fam = family_key(family)
     w, depth = int(p["W"]), int(p["DEPTH"])
     aw = 1 if depth < 2 else clog2(depth)
+    ctrl = 9 if depth <= 2 else 10 + 7 * aw   # wrap compares of non-power-of-two pointers, count up/down
+    if int(p.get("BLOCK", 0)):
+        # read ahead: pointers and count (3 aw + 1), 14 control flip-flops, a register beside the RAM and
+        # a ring of four per bit; LUTs fitted on synth points alone (W 2-48, DEPTH 100-1026, each family)
+        mem = memory_cost(depth, w, fam, style="block", sync_read=True)
+        c0, c_aw, c_w = READ_AHEAD_LUTS[fam]
+        return mem + Cost(lut=c0 + c_aw * aw + c_w * w, ff=3 * aw + 15 + 5 * w)
     mem = memory_cost(depth, w, fam)
     if mem.lutram:
         ff = 4 * aw + 1           # pointers, count, and a write-address copy beside the LUT RAM
@@ -39,7 +48,6 @@ def fifo(p: dict, family: str, mems: dict) -> Cost:
         mem = mem + Cost(lut=w + (35 if fam == "ecp5" else 0))
     else:
         ff = 3 * aw + 2
-    ctrl = 9 if depth <= 2 else 10 + 7 * aw   # wrap compares of non-power-of-two pointers, count up/down
     return mem + Cost(lut=ctrl * CTRL[fam], ff=ff)
 
 

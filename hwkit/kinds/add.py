@@ -7,7 +7,7 @@ import numpy as np
 
 from hwkit.backends.rtl.words import bits, sanitize
 from hwkit.errors import UnsupportedModelError
-from hwkit.estimate.memory import Cost, family_key
+from hwkit.estimate.memory import Cost, family_key, ram_in_bram
 from hwkit.estimate.plumbing import ARITH, fifo
 from hwkit.ir.graph import Add
 from hwkit.ir.types import IntType
@@ -79,6 +79,8 @@ def emit(b, layer: Add):
               ("BB", bits(types[ib].dtype)), ("BS", int(types[ib].dtype.signed)),
               ("SA", layer.shifts[ia]), ("SB", layer.shifts[ib]), ("SGA", layer.signs[ia]),
               ("SGB", layer.signs[ib]), ("OB", bits(yt)), ("BDEPTH", bdepth)]
+    if ram_in_bram(bdepth, e * bits(types[ib].dtype), b.family):
+        params.append(("BBLOCK", 1))
     ports = [("clk", "clk"), ("rst", "rst"), ("a_data", f"{a.name}_d"), ("a_valid", f"{a.name}_v"),
              ("a_ready", f"{a.name}_r"), ("b_data", f"{br.name}_d"), ("b_valid", f"{br.name}_v"),
              ("b_ready", f"{br.name}_r"), ("out_data", f"{dst.name}_d"), ("out_valid", f"{dst.name}_v"),
@@ -91,7 +93,7 @@ def emit(b, layer: Add):
 def cost(p: dict, family: str, mems: dict) -> Cost:
     fam = family_key(family)
     e, ab, bb, ob = int(p["E"]), int(p["AB"]), int(p["BB"]), int(p["OB"])
-    branch = fifo({"W": e * bb, "DEPTH": int(p["BDEPTH"])}, fam, mems)
+    branch = fifo({"W": e * bb, "DEPTH": int(p["BDEPTH"]), "BLOCK": int(p.get("BBLOCK", 0))}, fam, mems)
     return branch + Cost(lut=(e * ob + 4) * ARITH[fam], ff=e * ob + 1)
 
 

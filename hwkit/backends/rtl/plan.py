@@ -17,6 +17,7 @@ import numpy as np
 
 from hwkit.backends.rtl.words import bits, sanitize
 from hwkit.errors import UnsupportedModelError
+from hwkit.estimate.memory import ram_in_bram
 from hwkit.ir.graph import MVU, SlidingWindow, Stream
 from hwkit.kinds import kind_of
 from hwkit.kinds.sliding_window import swg_params
@@ -174,7 +175,9 @@ class _Builder:
 
     def fifo(self, src: Link, depth: int, base: str) -> Link:
         dst = self.link(f"{base}_q", src.e, src.bits, src.beats)
-        self.block("hk_fifo", f"fifo_{base}", [("W", src.width), ("DEPTH", max(2, int(depth)))], src, dst)
+        depth = max(2, int(depth))
+        self.block("hk_fifo", f"fifo_{base}", [("W", src.width), ("DEPTH", depth)]
+                   + ([("BLOCK", 1)] if ram_in_bram(depth, src.width, self.family) else []), src, dst)
         return dst
 
     def feed(self, s: str, e: int, consumer: str, depth: int) -> Link:
