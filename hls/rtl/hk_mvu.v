@@ -14,7 +14,8 @@
 // A 2-bit table in rows of 9 words fills a DP16KD's 18-bit width, parity bits included: 16 -> 18 Kbit.
 // Datapaths: XBIP&WBIP -> XNOR + popcount (acc += 2*pop - SIMD); one bipolar side -> sign flip;
 // otherwise signed/unsigned low-bit multiply (LUTMUL: shift-add in LUTs, else '*' for DSP blocks).
-// Pipeline: fetch -> ROM/input register [-> RLAT stages of a tiled table's read] -> ROM output register
+// Pipeline: fetch -> ROM/input register [-> IL: a block-RAM input buffer's register] [-> RLAT stages of a
+// tiled table's read] -> ROM output register
 // -> products [-> MLAT stages of a wide LUT product's row tree] -> adder tree (clog2(SIMD) stages) ->
 // accumulate/output register -> output FIFO (OQ words). Only the fetch stage stalls: it issues
 // an output fold only while a credit counter shows a free FIFO slot for it, so the stages after it never
@@ -31,7 +32,10 @@ module hk_mvu #(
     parameter LUTMUL = 1,   // 1: products from LUT shift-add logic; 0: '*' (may map to DSP blocks)
     // a weight table deeper than one block RAM: tiles of BANKD x BANKW, read RLAT cycles later (hk_rom)
     parameter BANKD = 0, parameter BANKW = 0, parameter RLAT = 0,
-    parameter PACK = 1      // words per table row (hwkit.estimate.memory.pack_words)
+    parameter PACK = 1,     // words per table row (hwkit.estimate.memory.pack_words)
+    // the input buffer is a block RAM (hwkit: ibuf_in_bram): its read reaches a plain register before
+    // the input select, one cycle later, and the weights and flags wait that cycle too
+    parameter IBLOCK = 0
 ) (
     input  wire                 clk,
     input  wire                 rst,
@@ -62,7 +66,8 @@ module hk_mvu #(
     localparam NS = (WB <= XB) ? WB : XB;
     localparam MTREE = !XNOR && !XBIP && !WBIP && LUTMUL && NS > 4;
     localparam MLAT = MTREE ? ($clog2(NS) + 1) / 2 - 1 : 0;   // product stages beyond the first
-    localparam ELAT = (EXT_ROM ? 0 : RLAT) + MLAT;             // stages beyond the basic pipeline
+    localparam IL = IBLOCK ? 1 : 0;
+    localparam ELAT = (EXT_ROM ? 0 : RLAT) + MLAT + IL;        // stages beyond the basic pipeline
 
     localparam OQ = LAT + ELAT + 8;                            // output FIFO words: the pipeline's depth
     localparam QW = $clog2(OQ + 1);
@@ -88,15 +93,36 @@ module hk_mvu #(
     assign in_ready = room && need_in;
     wire last_sf = (sf == SF - 1);
     wire last_nf = (nf == NF - 1);
-    reg [SIMD*XB-1:0] ibuf [0:SF-1];
-    reg [SIMD*XB-1:0] x1;
+    wire [SIMD*XB-1:0] x1;         // the fetched input, IL cycles after the other stage-1 signals
     reg v1, first1, last1;
     always @(posedge clk) begin
-        x1 <= need_in ? in_data : ibuf[sf];
         first1 <= (sf == 0);
         last1 <= last_sf;
-        if (go && need_in) ibuf[sf] <= in_data;
     end
+    generate
+        if (IBLOCK) begin : g_ibuf_block
+            // a write and a read of one address meet only in fold 0, where the read is not used
+            (* ram_style = "block", no_rw_check *) reg [SIMD*XB-1:0] ibuf [0:SF-1];
+            reg [SIMD*XB-1:0] ib1, ib2, xin1, xin2;
+            reg sel1, sel2;
+            always @(posedge clk) begin
+                if (go && need_in) ibuf[sf] <= in_data;
+                ib1 <= ibuf[sf];
+                ib2 <= ib1;
+                xin1 <= in_data; xin2 <= xin1;
+                sel1 <= need_in; sel2 <= sel1;
+            end
+            assign x1 = sel2 ? xin2 : ib2;
+        end else begin : g_ibuf
+            reg [SIMD*XB-1:0] ibuf [0:SF-1];
+            reg [SIMD*XB-1:0] xr;
+            always @(posedge clk) begin
+                xr <= need_in ? in_data : ibuf[sf];
+                if (go && need_in) ibuf[sf] <= in_data;
+            end
+            assign x1 = xr;
+        end
+    endgenerate
     always @(posedge clk) begin
         if (rst) begin
             sf <= 0; nf <= 0; v1 <= 0; of <= 0;
@@ -133,12 +159,12 @@ module hk_mvu #(
 
     // ---- weights (registered read, same cycle as x1; read every cycle: the address register holds the
     // fetch's address until the next one, and stage 1b takes x1 and w1 on the cycle after the fetch)
-    wire [PE*SIMD*WB-1:0] w1;
+    wire [PE*SIMD*WB-1:0] w0, w1;
     assign rom_en = 1'b1;
     assign rom_addr = addr;
     generate
         if (EXT_ROM) begin : g_ext
-            assign w1 = rom_data;
+            assign w0 = rom_data;
         end else if (PACK > 1) begin : g_packed
             // the lane of the row read with x1 (registered with it), delayed as long as a tiled read
             wire [PACK*WW-1:0] row;
@@ -146,31 +172,44 @@ module hk_mvu #(
             always @(posedge clk) lane <= {lane, plane};
             hk_rom #(.W(PACK*WW), .DEPTH(PD), .FILE(WFILE), .BLOCK(BLOCK), .BANKD(BANKD), .BANKW(BANKW),
                      .RLAT(RLAT)) u_rom (.clk(clk), .en(1'b1), .addr(prow), .data(row));
-            assign w1 = row[lane[RLAT*PLW +: PLW]*WW +: WW];
+            assign w0 = row[lane[RLAT*PLW +: PLW]*WW +: WW];
         end else begin : g_rom
             hk_rom #(.W(WW), .DEPTH(DEPTH), .FILE(WFILE), .BLOCK(BLOCK), .BANKD(BANKD), .BANKW(BANKW),
-                     .RLAT(RLAT)) u_rom (.clk(clk), .en(1'b1), .addr(addr), .data(w1));
+                     .RLAT(RLAT)) u_rom (.clk(clk), .en(1'b1), .addr(addr), .data(w0));
+        end
+        if (IBLOCK) begin : g_wdly
+            reg [PE*SIMD*WB-1:0] wd;
+            always @(posedge clk) wd <= w0;
+            assign w1 = wd;
+        end else begin : g_nowdly
+            assign w1 = w0;
         end
     endgenerate
     // the input and flags wait as long as a tiled table's extra read stages (RLAT)
+    // (and the flags the input buffer's extra cycle IL)
     localparam RL = EXT_ROM ? 0 : RLAT;
+    localparam FD = RL + IL;
     wire [SIMD*XB-1:0] x1r;
     wire v1r, first1r, last1r;
     generate
         if (RL > 0) begin : g_rdly
             reg [RL*SIMD*XB-1:0] xd;
-            reg [RL-1:0] vd, fd, ld;
+            always @(posedge clk) xd <= {xd, x1};
+            assign x1r = xd[(RL-1)*SIMD*XB +: SIMD*XB];
+        end else begin : g_nordly
+            assign x1r = x1;
+        end
+        if (FD > 0) begin : g_fdly
+            reg [FD-1:0] vd, fd, ld;
             always @(posedge clk) begin
                 if (rst) vd <= 0;
                 else vd <= {vd, v1};
-                fd <= {fd, first1}; ld <= {ld, last1}; xd <= {xd, x1};
+                fd <= {fd, first1}; ld <= {ld, last1};
             end
-            assign x1r = xd[(RL-1)*SIMD*XB +: SIMD*XB];
-            assign v1r = vd[RL-1];
-            assign first1r = fd[RL-1];
-            assign last1r = ld[RL-1];
-        end else begin : g_nordly
-            assign x1r = x1;
+            assign v1r = vd[FD-1];
+            assign first1r = fd[FD-1];
+            assign last1r = ld[FD-1];
+        end else begin : g_nofdly
             assign v1r = v1;
             assign first1r = first1;
             assign last1r = last1;

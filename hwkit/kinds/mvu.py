@@ -10,7 +10,7 @@ import numpy as np
 from hwkit.backends.rtl.rom_tiles import Tiling, tile_images, tiling
 from hwkit.backends.rtl.words import bits, encode, mem, packed, sanitize
 from hwkit.errors import UnsupportedModelError
-from hwkit.estimate.memory import Cost, clog2, family_key, memory_cost, pack_words
+from hwkit.estimate.memory import Cost, clog2, family_key, memory_cost, pack_words, ram_in_bram
 from hwkit.estimate.plumbing import ARITH, cw, fifo, rom_style
 from hwkit.ir.graph import MVU, SlidingWindow, adjoint_taps, derived
 from hwkit.ir.types import IntType
@@ -196,6 +196,8 @@ def emit(b, layer: MVU):
               ("TRANSPOSED", int(kname is not None)), ("EXT_ROM", int(shared))]
     if kname is not None:
         params.append(("TAPS", taps))
+    if ram_in_bram(sf, simd * bits(xt), b.family):
+        params.append(("IBLOCK", 1))
     # an own block-RAM table read in order may store several words per row (hk_mvu PACK)
     pack = pack_words(nf * sf, pe * simd * wb, b.family) if block and not shared else 1
     if pack > 1:
@@ -265,6 +267,8 @@ def cost(p: dict, family: str, mems: dict) -> Cost:
     wbits = lanes * wb
     # counters (a K^T reader also keeps the tap base and output-fold counter), input and flag registers
     ff = cw(sf) + cw(nf) + raw + 2 * simd * xb + 9 + wbits
+    il = int(p.get("IBLOCK", 0))   # the input buffer's read register, a delayed input, flags and weights
+    ff += il * (2 * simd * xb + 5 + wbits)
     if int(p.get("TRANSPOSED", 0)):
         ff += raw + cw(sf // max(1, int(p.get("TAPS", 1))))
     ns = min(xb, wb)
@@ -291,18 +295,18 @@ def cost(p: dict, family: str, mems: dict) -> Cost:
     if pack > 1:   # row and lane counters, the lane delayed with the read, the lane multiplexer
         ff += cw(rows) + cw(pack) * (rlat + 2)
         lut += cw(rows) + cw(pack) + wbits * math.ceil(pack / 2)
-    ff += clog2(lat + rlat + mlat + 9)                                   # output credits
+    ff += clog2(lat + rlat + mlat + il + 9)                              # output credits
     # Xilinx: the MVU's adder trees measure 0.77-0.89 of their ECP5 LUT count (ARITH's 0.7 is for counters),
     # and synth_xilinx builds the valid-flag delay line from 2 SRL16E (LUT RAM); benchmarks/results_estimate.md
     xil = fam == "xilinx"
     cost = Cost(lut=lut * (0.8 if xil else ARITH[fam]), ff=ff, lutram=2 if xil else 0)
-    cost += fifo({"W": pe * ab, "DEPTH": lat + rlat + mlat + 8}, fam, mems)
+    cost += fifo({"W": pe * ab, "DEPTH": lat + rlat + mlat + il + 8}, fam, mems)
     if not int(p.get("EXT_ROM", 0)):
         cost += memory_cost(rows, row_bits, fam, rom=True, style=rom_style(int(p["BLOCK"])), sync_read=True,
                             image=mems.get(p.get("WFILE")))
     # the input vector, replayed for the other neuron folds (kept even when NF = 1: synthesis cannot
     # prove the fold counter stays 0)
-    cost += memory_cost(sf, simd * xb, fam)
+    cost += memory_cost(sf, simd * xb, fam, style="block" if il else "auto")
     if int(p.get("HAS_BIAS", 0)):
         cost += memory_cost(nf, pe * bb, fam, rom=True, image=mems.get(p.get("BFILE")))
     return cost
