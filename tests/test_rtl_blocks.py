@@ -251,7 +251,8 @@ def test_sliding_window_padded_strided(tmp_path):
 
 # (H, W, C, SIMD, kernel, stride, pad (t, l, b, r), dilation): reading-bound and writing-bound (stride
 # above the kernel), reading and writing equal (2x2 stride 2), padded, padded on some sides, dilated, a
-# 1-D map, rows no window needs at the bottom, and window rows that lie wholly in the padding
+# 1-D map, rows no window needs at the bottom, window rows that lie wholly in the padding, and a dilated
+# kernel moved 3 rows on a map padded left and below (tap rows 2 rows apart, window rows 3)
 LINE_CASES = [
     (6, 6, 2, 2, (3, 3), (1, 1), (0, 0, 0, 0), (1, 1)),   # CNV's layers: one row fewer costs 6 cycles a frame
     (6, 6, 2, 1, (3, 3), (1, 1), (1, 1, 1, 1), (1, 1)),
@@ -262,6 +263,7 @@ LINE_CASES = [
     (7, 7, 2, 1, (3, 3), (1, 1), (2, 2, 2, 2), (2, 2)),
     (1, 9, 2, 1, (1, 3), (1, 1), (0, 1, 0, 1), (1, 2)),
     (4, 4, 2, 1, (1, 1), (1, 1), (2, 0, 2, 0), (1, 1)),
+    (7, 3, 2, 1, (3, 2), (3, 2), (0, 2, 2, 0), (2, 1)),
 ]
 
 

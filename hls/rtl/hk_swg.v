@@ -7,11 +7,11 @@
 // Memory: a circular buffer of ROWS image rows (W*C/SIMD words each; ROWS = 0 keeps two frames,
 // 2*H rows). Image row g since reset is written in slot g mod ROWS; the writer writes while its slot
 // is free (fewer than ROWS complete rows held). The reader starts a window row when every image row
-// it needs in this frame is complete, and keeps the slot of its lowest needed row; rows below the
-// next window row's lowest (all the frame's rows after its last window row) are released at the end
-// of a window row, even rows not written yet (the writer then drops them into free slots: `held`
-// goes negative). hwkit chooses ROWS (hwkit.kinds.sliding_window.line_rows, which says why) so that
-// II = max(H*W*C, OH*OW*KH*KW*C) / SIMD cycles, as with two frames. The registered read maps to block RAM.
+// it needs in this frame is complete; rows below the next window row's lowest (all the frame's rows
+// after its last window row) are released at the end of a window row, even rows not written yet (the
+// writer then drops them into free slots: `held` goes negative). hwkit chooses ROWS
+// (hwkit.kinds.sliding_window.line_rows, which says why) so that II = max(H*W*C, OH*OW*KH*KW*C) / SIMD
+// cycles, as with two frames. The registered read maps to block RAM.
 module hk_swg #(
     parameter H = 4, parameter W = 4, parameter C = 2, parameter SIMD = 1, parameter B = 2,
     parameter KH = 3, parameter KW = 3, parameter SH = 1, parameter SW = 1,
@@ -43,50 +43,73 @@ module hk_swg #(
     (* ram_style = "block" *) reg [SIMD*B-1:0] mem [0:DEPTH-1];
     reg signed [CW-1:0] held;     // complete rows not released (negative: released before written)
 
-    // ---- write side: word wx of slot ws
+    // ---- write side: one address walks the buffer row after row (image row g fills slot g mod R)
     reg [XW-1:0] wx;
-    reg signed [CW-1:0] ws;
+    reg [AW-1:0] wa;
     assign in_ready = held < R;
     wire wr = in_valid && in_ready;
     wire wr_row = wr && (wx == RW - 1);
     always @(posedge clk) begin
-        if (wr) mem[ws * RW + wx] <= in_data;
+        if (wr) mem[wa] <= in_data;
         if (rst) begin
-            wx <= 0; ws <= 0;
+            wx <= 0; wa <= 0;
         end else if (wr) begin
             wx <= wr_row ? 0 : wx + 1'b1;
-            if (wr_row) ws <= (ws == R - 1) ? 0 : ws + 1;
+            wa <= (wa == DEPTH - 1) ? 0 : wa + 1'b1;
         end
     end
 
-    // ---- read side: counters (oy, ox, ky, kx, cf); y0 = oy*SH - PT, the window row's top map row
+    // ---- read side: counters (ky, kx, cf) and the tap's running coordinates and address terms, each
+    // stepped by a constant, so the read address is one add of registers (products of counters made the
+    // longest path). y0 = oy*SH - PT is the window row's top map row; iy = y0 + ky*DH, ix0 = ox*SW - PL,
+    // ix = ix0 + kx*DW. Row iy of the frame lies in slot (F + iy) mod R, F = the frame's first image row
+    // since reset; rb = that slot * RW and ca = ix * CF + cf (mod 2^AW: only taps inside the map read).
+    localparam YL = (OH - 1) * SH - PT, XL = (OW - 1) * SW - PL;   // the last window row's y0, column's ix0
+    localparam DHS = (DH % R) * RW, SHS = (SH % R) * RW;          // rb steps: next tap row, next window row
+    localparam FRS = (((H - YL - PT) % R) + R) % R * RW;         // last window row -> the next frame's first
+    localparam [AW-1:0] RB0 = ((-PT % R) + R) % R * RW;          // row -PT of the first frame
+    localparam [AW-1:0] CA0 = -PL * CF, CKX = DW * CF - CF + 1, COX = SW * CF;
+    localparam FW = CF > 1 ? $clog2(CF) : 1;
+    localparam KCW = (KH > KW ? KH : KW) > 1 ? $clog2(KH > KW ? KH : KW) : 1;
+
+    function signed [CW-1:0] lo_of(input signed [CW-1:0] y);   // the lowest row window row y needs
+        lo_of = y < 0 ? 0 : (y > H ? H : y);
+    endfunction
+    function signed [CW-1:0] need_of(input signed [CW-1:0] y);   // complete rows it needs (hi - lo + 1)
+        need_of = (y + EH - 1 < 0 ? -1 : (y + EH - 1 > H - 1 ? H - 1 : y + EH - 1)) - lo_of(y) + 1;
+    endfunction
+    // rows released at its end: up to the next window row's lowest, or the whole frame
+    function signed [CW-1:0] rel_of(input signed [CW-1:0] y);
+        rel_of = y == YL ? H - lo_of(y) : lo_of(y + SH) - lo_of(y);
+    endfunction
+    function [AW-1:0] step(input [AW-1:0] a, input integer d);   // (a + d) mod DEPTH, a < DEPTH, d < DEPTH
+        step = a >= DEPTH - d ? a + d - DEPTH : a + d;
+    endfunction
+
     wire en = !out_valid || out_ready;
-    reg signed [CW-1:0] oy, ox, ky, kx, cf, y0, rs;   // rs: the slot of row lo
-    wire signed [CW-1:0] lo = y0 < 0 ? 0 : (y0 > H ? H : y0);               // lowest row needed
-    wire signed [CW-1:0] y1 = y0 + EH - 1;
-    wire signed [CW-1:0] hi = y1 < 0 ? -1 : (y1 > H - 1 ? H - 1 : y1);      // highest row needed
-    wire rows_in = held >= hi - lo + 1;
-    wire signed [CW-1:0] iy = y0 + ky * DH;
-    wire signed [CW-1:0] ix = ox * SW + kx * DW - PL;
+    reg [FW-1:0] cf;
+    reg [KCW-1:0] ky, kx;
+    reg signed [CW-1:0] y0, iy, ix0, ix, need, rel_r;   // need, rel_r: need_of(y0), rel_of(y0)
+    reg [AW-1:0] rb0, rb, ca0, ca;                       // rb0, ca0: rb at iy = y0, ca at ix = ix0 (cf 0)
+    wire [AW-1:0] ra = rb + ca;
+    wire rows_in = held >= need;
     wire pad = (iy < 0) || (iy >= H) || (ix < 0) || (ix >= W);
-    wire signed [CW-1:0] s0 = rs + iy - lo;
-    wire signed [CW-1:0] slot = s0 >= R ? s0 - R : s0;
     wire go = en && rows_in;
     wire l_cf = (cf == CF - 1), l_kx = (kx == KW - 1), l_ky = (ky == KH - 1);
-    wire l_ox = (ox == OW - 1), l_oy = (oy == OH - 1);
+    wire l_ox = (ix0 == XL), l_oy = (y0 == YL);
     wire row_end = go && l_cf && l_kx && l_ky && l_ox;
-    wire signed [CW-1:0] y0n = y0 + SH;
-    wire signed [CW-1:0] lon = y0n < 0 ? 0 : (y0n > H ? H : y0n);
-    // rows released at the end of this window row: up to the next one's lowest, or the whole frame
-    wire signed [CW-1:0] rel = !row_end ? 0 : (l_oy ? H - lo : lon - lo);
-    wire signed [CW-1:0] rs1 = rs + rel;
-    wire [AW-1:0] ra = slot * RW + ix * CF + cf;
+    wire signed [CW-1:0] y0n = l_oy ? -PT : y0 + SH;
+    wire signed [CW-1:0] ix0n = l_ox ? -PL : ix0 + SW;
+    wire [AW-1:0] ca0n = l_ox ? CA0 : ca0 + COX;
+    wire [AW-1:0] rb0n = l_oy ? step(rb0, FRS) : step(rb0, SHS);
+    wire signed [CW-1:0] rel = row_end ? rel_r : 0;
     reg [SIMD*B-1:0] rd;
     reg v1, pad1;
     always @(posedge clk) begin
         if (go) rd <= mem[ra];
         if (rst) begin
-            oy <= 0; ox <= 0; ky <= 0; kx <= 0; cf <= 0; y0 <= -PT; rs <= 0;
+            ky <= 0; kx <= 0; cf <= 0; y0 <= -PT; iy <= -PT; ix0 <= -PL; ix <= -PL;
+            need <= need_of(-PT); rel_r <= rel_of(-PT); rb0 <= RB0; rb <= RB0; ca0 <= CA0; ca <= CA0;
             v1 <= 0; out_valid <= 0;
         end else if (en) begin
             v1 <= go;
@@ -94,14 +117,25 @@ module hk_swg #(
             out_valid <= v1;
             if (v1) out_data <= pad1 ? {SIMD{PADW}} : rd;
             if (go) begin
-                cf <= l_cf ? 0 : cf + 1;
-                if (l_cf) kx <= l_kx ? 0 : kx + 1;
-                if (l_cf && l_kx) ky <= l_ky ? 0 : ky + 1;
-                if (l_cf && l_kx && l_ky) ox <= l_ox ? 0 : ox + 1;
+                cf <= l_cf ? 0 : cf + 1'b1;
+                ca <= ca + 1'b1;
+                if (l_cf) begin
+                    kx <= l_kx ? 0 : kx + 1'b1;
+                    ix <= ix + DW; ca <= ca + CKX;
+                end
+                if (l_cf && l_kx) begin
+                    ky <= l_ky ? 0 : ky + 1'b1;
+                    iy <= iy + DH; rb <= step(rb, DHS);
+                    ix <= ix0; ca <= ca0;
+                end
+                if (l_cf && l_kx && l_ky) begin
+                    iy <= y0; rb <= rb0;
+                    ix0 <= ix0n; ix <= ix0n; ca0 <= ca0n; ca <= ca0n;
+                end
                 if (row_end) begin
-                    oy <= l_oy ? 0 : oy + 1;
-                    y0 <= l_oy ? -PT : y0n;
-                    rs <= rs1 >= R ? rs1 - R : rs1;
+                    y0 <= y0n; iy <= y0n; rb0 <= rb0n; rb <= rb0n;
+                    need <= l_oy ? need_of(-PT) : need_of(y0 + SH);
+                    rel_r <= l_oy ? rel_of(-PT) : rel_of(y0 + SH);
                 end
             end
         end

@@ -177,6 +177,7 @@ def emit(b, layer: SlidingWindow):
 def cost(p: dict, family: str, mems: dict) -> Cost:
     fam = family_key(family)
     h, w, c, simd, b = (int(p[k]) for k in ("H", "W", "C", "SIMD", "B"))
+    kbits = max(1, clog2(max(int(p["KH"]), int(p["KW"]))))   # the tap row and column counters
     kh, kw = int(p["KH"]), int(p["KW"])
     kh, kw = (kh - 1) * int(p.get("DH", 1)) + 1, (kw - 1) * int(p.get("DW", 1)) + 1   # the window's span
     pads = sum(int(p[k]) for k in ("PT", "PL", "PB", "PR"))
@@ -185,14 +186,19 @@ def cost(p: dict, family: str, mems: dict) -> Cost:
     depth = rows * w * cf
     aw = clog2(depth)
     cwid = clog2(max(h, w) + rows + pads + kh + kw + int(p["SH"]) + cf + 2) + 2
-    # nine counters (row count, write slot, oy, ox, ky, kx, cf, top row, read slot), the write word in its
-    # row, the read word (and its copy) and the output word; fitted on four synth_ecp5 points (101-186 FFs; all six hk_swg points of the fixture shaped it)
-    ff = 9 * cwid + clog2(w * cf) + 3 * simd * b + 14
+    # a row base (a slot times W*C/SIMD) is a multiple of W*C/SIMD's largest power of two: those bits never move
+    rbits = aw - min(aw, ((w * cf) & -(w * cf)).bit_length() - 1)
+    # seven counters (rows held, window row, tap row, window column, tap column, rows needed and released),
+    # five addresses (write, row base of the window and of the tap, column base of the window and of the tap),
+    # the write word, the channel group and tap counters, the read word (and its copy) and the output word:
+    # within 5 % on every synth_ecp5 point of the fixture (101-485 FFs)
+    ff = 7 * cwid + 5 * aw + clog2(w * cf) + max(1, clog2(cf)) + 2 * kbits + 3 * simd * b + 7
     if fam == "xilinx":   # the read word and the output word live in the RAMB18/36's own output registers
-        ff -= 2 * simd * b   # (measured alone: 77 / 112 FFs where ECP5 keeps 101 / 186)
-    # counters and their compares, the rows' clamps and the slot arithmetic, padding tests, and the address
-    # (a slot times W*C/SIMD plus a column): fitted on the same points (356-519 LUTs; the CNV-sized one took 346 with two frames)
-    lut = 30 * cwid + 13 * aw + 4 * pads + simd * b + 40
+        ff -= 2 * simd * b + 11   # (fitted on the three Xilinx points: 92-132 FFs where ECP5 keeps 117-206)
+    # each counter's step, compare and select, each address's constant steps with their wrap compares, and the
+    # read address (row base + column): fitted on 16 synth_ecp5 points (247-480 LUTs, within 8 %); a buffer
+    # several block RAMs deep also muxes their outputs, not counted (555 LUTs measured, 25 % low)
+    lut = 31 * cwid + 7 * aw + 30 * rbits + simd * b - 118
     mem = memory_cost(depth, simd * b, fam, style="block", sync_read=True)
     return mem + Cost(lut=lut * ARITH[fam], ff=ff)
 
