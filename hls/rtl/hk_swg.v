@@ -63,7 +63,8 @@ module hk_swg #(
     // stepped by a constant, so the read address is one add of registers (products of counters made the
     // longest path). y0 = oy*SH - PT is the window row's top map row; iy = y0 + ky*DH, ix0 = ox*SW - PL,
     // ix = ix0 + kx*DW. Row iy of the frame lies in slot (F + iy) mod R, F = the frame's first image row
-    // since reset; rb = that slot * RW and ca = ix * CF + cf (mod 2^AW: only taps inside the map read).
+    // since reset; rb = that slot * RW and ca = ix * CF + cf (mod 2^AW: only a tap inside the map uses
+    // the word it reads, and for those the sum is exact).
     localparam YL = (OH - 1) * SH - PT, XL = (OW - 1) * SW - PL;   // the last window row's y0, column's ix0
     localparam DHS = (DH % R) * RW, SHS = (SH % R) * RW;          // rb steps: next tap row, next window row
     localparam FRS = (((H - YL - PT) % R) + R) % R * RW;         // last window row -> the next frame's first
