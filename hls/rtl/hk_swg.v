@@ -73,15 +73,20 @@ module hk_swg #(
     localparam FW = CF > 1 ? $clog2(CF) : 1;
     localparam KCW = (KH > KW ? KH : KW) > 1 ? $clog2(KH > KW ? KH : KW) : 1;
 
-    function signed [CW-1:0] lo_of(input signed [CW-1:0] y);   // the lowest row window row y needs
-        lo_of = y < 0 ? 0 : (y > H ? H : y);
+    // rows y+a .. y+a+e-1 that lie in the map (e >= 0): clamp(y+a+e, 0, H) - clamp(y+a, 0, H), chosen by
+    // comparing y with constants, so that no clamp feeds a subtraction (that chain limited the clock)
+    function signed [CW-1:0] span(input signed [CW-1:0] y, input integer a, input integer e);
+        if (y <= -a - e || y >= H - a) span = 0;
+        else if (y < -a) span = y > H - a - e ? H : y + a + e;
+        else span = y > H - a - e ? H - a - y : e;
     endfunction
-    function signed [CW-1:0] need_of(input signed [CW-1:0] y);   // complete rows it needs (hi - lo + 1)
-        need_of = (y + EH - 1 < 0 ? -1 : (y + EH - 1 > H - 1 ? H - 1 : y + EH - 1)) - lo_of(y) + 1;
+    // window row y+a (its top map row) needs its EH rows in the map, and releases at its end the rows below
+    // the next window row's top, or (the last) the frame's rest
+    function signed [CW-1:0] need_of(input signed [CW-1:0] y, input integer a);
+        need_of = span(y, a, EH);
     endfunction
-    // rows released at its end: up to the next window row's lowest, or the whole frame
-    function signed [CW-1:0] rel_of(input signed [CW-1:0] y);
-        rel_of = y == YL ? H - lo_of(y) : lo_of(y + SH) - lo_of(y);
+    function signed [CW-1:0] rel_of(input signed [CW-1:0] y, input integer a);
+        rel_of = y == YL - a ? span(y, a, H + PT + 1) : span(y, a, SH);
     endfunction
     function [AW-1:0] step(input [AW-1:0] a, input integer d);   // (a + d) mod DEPTH, a < DEPTH, d < DEPTH
         step = a >= DEPTH - d ? a + d - DEPTH : a + d;
@@ -90,7 +95,7 @@ module hk_swg #(
     wire en = !out_valid || out_ready;
     reg [FW-1:0] cf;
     reg [KCW-1:0] ky, kx;
-    reg signed [CW-1:0] y0, iy, ix0, ix, need, rel_r;   // need, rel_r: need_of(y0), rel_of(y0)
+    reg signed [CW-1:0] y0, iy, ix0, ix, need, rel_r;   // need, rel_r: need_of(y0, 0), rel_of(y0, 0)
     reg [AW-1:0] rb0, rb, ca0, ca;                       // rb0, ca0: rb at iy = y0, ca at ix = ix0 (cf 0)
     wire [AW-1:0] ra = rb + ca;
     wire rows_in = held >= need;
@@ -110,7 +115,7 @@ module hk_swg #(
         if (go) rd <= mem[ra];
         if (rst) begin
             ky <= 0; kx <= 0; cf <= 0; y0 <= -PT; iy <= -PT; ix0 <= -PL; ix <= -PL;
-            need <= need_of(-PT); rel_r <= rel_of(-PT); rb0 <= RB0; rb <= RB0; ca0 <= CA0; ca <= CA0;
+            need <= need_of(-PT, 0); rel_r <= rel_of(-PT, 0); rb0 <= RB0; rb <= RB0; ca0 <= CA0; ca <= CA0;
             v1 <= 0; out_valid <= 0;
         end else if (en) begin
             v1 <= go;
@@ -135,8 +140,8 @@ module hk_swg #(
                 end
                 if (row_end) begin
                     y0 <= y0n; iy <= y0n; rb0 <= rb0n; rb <= rb0n;
-                    need <= l_oy ? need_of(-PT) : need_of(y0 + SH);
-                    rel_r <= l_oy ? rel_of(-PT) : rel_of(y0 + SH);
+                    need <= l_oy ? need_of(-PT, 0) : need_of(y0, SH);
+                    rel_r <= l_oy ? rel_of(-PT, 0) : rel_of(y0, SH);
                 end
             end
         end
