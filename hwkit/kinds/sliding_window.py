@@ -196,8 +196,10 @@ def cost(p: dict, family: str, mems: dict) -> Cost:
     if fam == "xilinx":   # the read word and the output word live in the RAMB18/36's own output registers
         ff -= 2 * simd * b + 11   # (fitted on the three Xilinx points: 92-132 FFs where ECP5 keeps 117-206)
     # each counter's step, compare and select, each address's constant steps with their wrap compares, and the
-    # read address (row base + column): fitted on 16 synth_ecp5 points (247-480 LUTs, within 8 %); a buffer
-    # several block RAMs deep also muxes their outputs, not counted (555 LUTs measured, 25 % low)
+    # read address (row base + column): fitted on 16 synth_ecp5 points of the running-address Verilog (247-480
+    # LUTs, within 8 %); the rows needed/released now chosen by constant compares (for timing) fold differently
+    # per shape (small maps up to 25 % above, tests/test_estimate_yosys.py CHECKS_OFF); a buffer several block
+    # RAMs deep also muxes their outputs, not counted (544 LUTs measured, 22 % low)
     lut = 31 * cwid + 7 * aw + 30 * rbits + simd * b - 118
     mem = memory_cost(depth, simd * b, fam, style="block", sync_read=True)
     return mem + Cost(lut=lut * ARITH[fam], ff=ff)
