@@ -46,7 +46,7 @@ module hk_fifo #(
         reg [2:0]   ahead;               // words read and not taken (in flight or queued)
         (* ram_style = "logic" *) reg [W-1:0] q [0:3];   // a ring of four registers
         reg [1:0]   qw, qr;
-        reg [2:0]   queued;
+        reg [2:0]   queued;              // ahead less the words in flight, kept so out_valid is one compare
         assign rd = (count != 0) && (ahead != 4);
         assign out_valid = (queued != 0);
         assign out_data = q[qr];

@@ -295,12 +295,13 @@ def cost(p: dict, family: str, mems: dict) -> Cost:
     if pack > 1:   # row and lane counters, the lane delayed with the read, the lane multiplexer
         ff += cw(rows) + cw(pack) * (rlat + 2)
         lut += cw(rows) + cw(pack) + wbits * math.ceil(pack / 2)
-    ff += clog2(lat + rlat + mlat + il + 9)                              # output credits
+    oq = lat + rlat + mlat + il + 8                                      # hk_mvu's OQ: the pipeline's depth
+    ff += clog2(oq + 1)                                                  # output credits
     # Xilinx: the MVU's adder trees measure 0.77-0.89 of their ECP5 LUT count (ARITH's 0.7 is for counters),
     # and synth_xilinx builds the valid-flag delay line from 2 SRL16E (LUT RAM); benchmarks/results_estimate.md
     xil = fam == "xilinx"
     cost = Cost(lut=lut * (0.8 if xil else ARITH[fam]), ff=ff, lutram=2 if xil else 0)
-    cost += fifo({"W": pe * ab, "DEPTH": lat + rlat + mlat + il + 8}, fam, mems)
+    cost += fifo({"W": pe * ab, "DEPTH": oq}, fam, mems)
     if not int(p.get("EXT_ROM", 0)):
         cost += memory_cost(rows, row_bits, fam, rom=True, style=rom_style(int(p["BLOCK"])), sync_read=True,
                             image=mems.get(p.get("WFILE")))
