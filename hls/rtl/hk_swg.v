@@ -42,11 +42,16 @@ module hk_swg #(
 
     (* ram_style = "block" *) reg [SIMD*B-1:0] mem [0:DEPTH-1];
     reg signed [CW-1:0] held;     // complete rows not released (negative: released before written)
+    // held minus the rows the current window row needs: the reader may go while it is >= 0. Kept as its own
+    // register so that `go` waits on one sign bit, not on a compare of two registers (that compare, through
+    // `go` and back into `held`, was the longest path of CNV's generators)
+    reg signed [CW-1:0] slack;
+    reg room;                     // held < R, a register for the same reason
 
     // ---- write side: one address walks the buffer row after row (image row g fills slot g mod R)
     reg [XW-1:0] wx;
     reg [AW-1:0] wa;
-    assign in_ready = held < R;
+    assign in_ready = room;
     wire wr = in_valid && in_ready;
     wire wr_row = wr && (wx == RW - 1);
     always @(posedge clk) begin
@@ -88,6 +93,8 @@ module hk_swg #(
     function signed [CW-1:0] rel_of(input signed [CW-1:0] y, input integer a);
         rel_of = y == YL - a ? span(y, a, H + PT + 1) : span(y, a, SH);
     endfunction
+    localparam signed [CW-1:0] NXT0 = OH > 1 ? need_of(-PT, SH) : need_of(-PT, 0);   // the frame's second row
+    localparam signed [CW-1:0] DN0 = rel_of(-PT, 0) + NXT0 - need_of(-PT, 0);
     function [AW-1:0] step(input [AW-1:0] a, input integer d);   // (a + d) mod DEPTH, a < DEPTH, d < DEPTH
         step = a >= DEPTH - d ? a + d - DEPTH : a + d;
     endfunction
@@ -95,10 +102,12 @@ module hk_swg #(
     wire en = !out_valid || out_ready;
     reg [FW-1:0] cf;
     reg [KCW-1:0] ky, kx;
-    reg signed [CW-1:0] y0, iy, ix0, ix, need, rel_r;   // need, rel_r: need_of(y0, 0), rel_of(y0, 0)
+    // rel_r: rel_of(y0, 0); nxt: the next window row's need; dn: how much slack drops at this row's end
+    // (rel_r + nxt - this row's need), so that the end of a row moves slack by one register
+    reg signed [CW-1:0] y0, iy, ix0, ix, rel_r, nxt, dn, dn1;   // dn1 = dn - 1
     reg [AW-1:0] rb0, rb, ca0, ca;                       // rb0, ca0: rb at iy = y0, ca at ix = ix0 (cf 0)
     wire [AW-1:0] ra = rb + ca;
-    wire rows_in = held >= need;
+    wire rows_in = !slack[CW-1];
     wire pad = (iy < 0) || (iy >= H) || (ix < 0) || (ix >= W);
     wire go = en && rows_in;
     wire l_cf = (cf == CF - 1), l_kx = (kx == KW - 1), l_ky = (ky == KH - 1);
@@ -108,14 +117,24 @@ module hk_swg #(
     wire signed [CW-1:0] ix0n = l_ox ? -PL : ix0 + SW;
     wire [AW-1:0] ca0n = l_ox ? CA0 : ca0 + COX;
     wire [AW-1:0] rb0n = l_oy ? step(rb0, FRS) : step(rb0, SHS);
-    wire signed [CW-1:0] rel = row_end ? rel_r : 0;
+    // at a row's end, for the window row after it (y0n) and the one after that
+    wire signed [CW-1:0] rel_n = l_oy ? rel_of(-PT, 0) : rel_of(y0, SH);
+    wire signed [CW-1:0] nxt_n = l_oy ? NXT0 : (y0 == YL - SH ? need_of(-PT, 0) : need_of(y0, 2 * SH));
+    // y0 and l_oy hold for the whole window row, so where a row is more than one beat these two are taken
+    // from registers at its end (y0 -> span -> the sums for dn was the longest path once `go` was short)
+    localparam RBEATS = OW * KH * KW * CF;
+    reg signed [CW-1:0] rel_q, nxt_q;
+    always @(posedge clk) begin
+        rel_q <= rel_n; nxt_q <= nxt_n;
+    end
+    wire signed [CW-1:0] rel_u = RBEATS > 1 ? rel_q : rel_n, nxt_u = RBEATS > 1 ? nxt_q : nxt_n;
     reg [SIMD*B-1:0] rd;
     reg v1, pad1;
     always @(posedge clk) begin
         if (go) rd <= mem[ra];
         if (rst) begin
             ky <= 0; kx <= 0; cf <= 0; y0 <= -PT; iy <= -PT; ix0 <= -PL; ix <= -PL;
-            need <= need_of(-PT, 0); rel_r <= rel_of(-PT, 0); rb0 <= RB0; rb <= RB0; ca0 <= CA0; ca <= CA0;
+            rel_r <= rel_of(-PT, 0); nxt <= NXT0; dn <= DN0; dn1 <= DN0 - 1; rb0 <= RB0; rb <= RB0; ca0 <= CA0; ca <= CA0;
             v1 <= 0; out_valid <= 0;
         end else if (en) begin
             v1 <= go;
@@ -140,14 +159,25 @@ module hk_swg #(
                 end
                 if (row_end) begin
                     y0 <= y0n; iy <= y0n; rb0 <= rb0n; rb <= rb0n;
-                    need <= l_oy ? need_of(-PT, 0) : need_of(y0, SH);
-                    rel_r <= l_oy ? rel_of(-PT, 0) : rel_of(y0, SH);
+                    rel_r <= rel_u; nxt <= nxt_u; dn <= rel_u + nxt_u - nxt; dn1 <= rel_u + nxt_u - nxt - 1;
                 end
             end
         end
     end
 
+    // every sum is one adder of registers (a row written picks dn1 over dn rather than adding 1) and
+    // `row_end` only picks one, so `go` meets no adder
+    wire signed [CW-1:0] w1 = {{(CW-1){1'b0}}, wr_row};
+    wire signed [CW-1:0] held_rel = held - rel_r;
+    wire signed [CW-1:0] held_on = held + w1, held_end = held_rel + w1;
+    wire signed [CW-1:0] slack_on = slack + w1, slack_end = slack - (wr_row ? dn1 : dn);
+    wire room_on = wr_row ? held < R - 1 : held < R, room_end = wr_row ? held_rel < R - 1 : held_rel < R;
     always @(posedge clk)
-        if (rst) held <= 0;
-        else held <= held + $signed({{(CW-1){1'b0}}, wr_row}) - rel;
+        if (rst) begin
+            held <= 0; slack <= -need_of(-PT, 0); room <= 1;
+        end else begin
+            held <= row_end ? held_end : held_on;
+            slack <= row_end ? slack_end : slack_on;
+            room <= row_end ? room_end : room_on;
+        end
 endmodule
