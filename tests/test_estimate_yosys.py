@@ -29,10 +29,9 @@ _spec.loader.exec_module(_bench)
 # check points the changes did not bring within tolerance (not refitted on them, so they stay checks):
 # (module, family, {parameter: value}) -> what is off
 CHECKS_OFF = [
-    ("hk_swg", "ecp5", {"H": 8, "W": 8, "C": 4, "SIMD": 4}, "hk_swg's rows needed/released chosen by comparing the top row with constants (for timing): synth_ecp5 folds those compares differently per shape, LUTs irregular by up to +-25 % on small maps; the running-address fit is kept"),
-    ("hk_swg", "ecp5", {"H": 6, "W": 6, "C": 2, "SIMD": 2}, "hk_swg's rows needed/released chosen by comparing the top row with constants (for timing): synth_ecp5 folds those compares differently per shape, LUTs irregular by up to +-25 % on small maps; the running-address fit is kept"),
-    ("hk_swg", "ecp5", {"H": 5, "W": 5, "C": 16, "SIMD": 1}, "hk_swg's rows needed/released chosen by comparing the top row with constants (for timing): synth_ecp5 folds those compares differently per shape, LUTs irregular by up to +-25 % on small maps; the running-address fit is kept"),
-    ("hk_swg", "ecp5", {"H": 12, "W": 12, "C": 1, "SIMD": 1, "B": 2}, "hk_swg's rows needed/released chosen by comparing the top row with constants (for timing): synth_ecp5 folds those compares differently per shape, LUTs irregular by up to +-25 % on small maps; the running-address fit is kept"),
+    ("hk_swg", "ecp5", {"H": 9, "W": 9, "DH": 2},
+     "dilated taps: the span (not the kernel) widens the counters the fit charges 70 LUTs a bit for, but Yosys "
+     "trims these constant-stepped ones: 15 % high (543 vs 474 LUTs)"),
     ("hk_fifo", "ecp5", {"W": 24, "DEPTH": 40},
      "LUT RAM 3 rows deep: read mux ~1.5-2 LUTs per bit per extra row, counted 1 (100 vs 122 LUTs)"),
     ("hk_fifo", "ecp5", {"W": 48, "DEPTH": 1024, "BLOCK": None},   # the asynchronous read (no BLOCK)

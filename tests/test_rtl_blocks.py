@@ -299,6 +299,26 @@ def test_line_buffer_keeps_the_model_ii_frame_after_frame(tmp_path, h, w, c, sim
     assert gaps == [_model_cycles(h, w, c, simd, kernel, stride, pad, dilation)] * (n - 1), gaps
 
 
+# writing-bound maps whose first window row lies wholly in the top padding, with the output beats of that row
+@pytest.mark.parametrize("h,w,c,simd,kernel,stride,pad,early", [
+    (5, 1, 1, 1, (1, 1), (2, 1), (1, 0, 1, 0), 1),   # window rows one beat long
+    (5, 3, 1, 1, (1, 1), (2, 2), (1, 0, 1, 0), 2),
+])
+def test_a_padding_first_row_leaves_before_the_input(tmp_path, h, w, c, simd, kernel, stride, pad, early):
+    """The first frame's all-padding first window row needs no input, so it leaves before any input has
+    arrived and that frame's gap to the next is the II plus its beats, once; every later frame is exactly
+    the cycle model's II apart (the start-up transient, not a slower stream)."""
+    b, n = 3, 8
+    exe = _swg_build(h, w, c, simd, b, kernel, stride, pad, 5)
+    x = np.random.default_rng(3).integers(0, 8, (n, h, w, c))
+    ref = _im2col(x, *kernel, *stride, pad, 5, 1, 1)
+    run = run_stream(exe, x.reshape(-1, simd), b, ref.size // simd, simd, b, tmp_path)
+    assert np.array_equal(run.out_codes.reshape(ref.shape), ref)
+    ii = _model_cycles(h, w, c, simd, kernel, stride, pad, (1, 1))
+    gaps = np.diff(run.out_cycles[::ref[0].size // simd]).tolist()
+    assert gaps == [ii + early] + [ii] * (n - 2), gaps
+
+
 POOL_WRAPPER = f"""
 module pool_top (input clk, input rst, input [2*4-1:0] in_data, input in_valid, output in_ready,
                  output [2*2*5-1:0] out_data, output out_valid, input out_ready);

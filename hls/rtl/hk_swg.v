@@ -128,19 +128,25 @@ module hk_swg #(
         rel_q <= rel_n; nxt_q <= nxt_n;
     end
     wire signed [CW-1:0] rel_u = RBEATS > 1 ? rel_q : rel_n, nxt_u = RBEATS > 1 ? nxt_q : nxt_n;
-    reg [SIMD*B-1:0] rd;
-    reg v1, pad1;
+    // the block RAM's read word goes into a plain register first (rd2, which the placer keeps beside the
+    // RAM) and only then through the padding select: a DP16KD's 5.8 ns clock-to-out plus the route to the
+    // consumer left no time for logic
+    reg [SIMD*B-1:0] rd, rd2;
+    reg v1, pad1, v2, pad2;
     always @(posedge clk) begin
         if (go) rd <= mem[ra];
         if (rst) begin
             ky <= 0; kx <= 0; cf <= 0; y0 <= -PT; iy <= -PT; ix0 <= -PL; ix <= -PL;
             rel_r <= rel_of(-PT, 0); nxt <= NXT0; dn <= DN0; dn1 <= DN0 - 1; rb0 <= RB0; rb <= RB0; ca0 <= CA0; ca <= CA0;
-            v1 <= 0; out_valid <= 0;
+            v1 <= 0; v2 <= 0; out_valid <= 0;
         end else if (en) begin
             v1 <= go;
             pad1 <= pad;
-            out_valid <= v1;
-            if (v1) out_data <= pad1 ? {SIMD{PADW}} : rd;
+            v2 <= v1;
+            pad2 <= pad1;
+            if (v1) rd2 <= rd;
+            out_valid <= v2;
+            if (v2) out_data <= pad2 ? {SIMD{PADW}} : rd2;
             if (go) begin
                 cf <= l_cf ? 0 : cf + 1'b1;
                 ca <= ca + 1'b1;

@@ -188,19 +188,20 @@ def cost(p: dict, family: str, mems: dict) -> Cost:
     cwid = clog2(max(h, w) + rows + pads + kh + kw + int(p["SH"]) + cf + 2) + 2
     # a row base (a slot times W*C/SIMD) is a multiple of W*C/SIMD's largest power of two: those bits never move
     rbits = aw - min(aw, ((w * cf) & -(w * cf)).bit_length() - 1)
-    # seven counters (rows held, window row, tap row, window column, tap column, rows needed and released),
-    # five addresses (write, row base of the window and of the tap, column base of the window and of the tap),
-    # the write word, the channel group and tap counters, the read word (and its copy) and the output word:
-    # within 5 % on every synth_ecp5 point of the fixture (101-485 FFs)
-    ff = 7 * cwid + 5 * aw + clog2(w * cf) + max(1, clog2(cf)) + 2 * kbits + 3 * simd * b + 7
+    # twelve counters (rows held and their slack, window row, tap row, window column, tap column, release, next
+    # row's need, the slack steps dn and dn - 1, and the next row's release and need taken from registers), five
+    # addresses (write, row base of the window and of the tap, column base of the window and of the tap), the
+    # write word, the channel group and tap counters, the read word, its copy beside the RAM and the output word:
+    # within 4 % on every synth_ecp5 point of the fixture (143-656 FFs)
+    ff = 12 * cwid + 5 * aw + clog2(w * cf) + max(1, clog2(cf)) + 2 * kbits + 4 * simd * b + 10
     if fam == "xilinx":   # the read word and the output word live in the RAMB18/36's own output registers
-        ff -= 2 * simd * b + 11   # (fitted on the three Xilinx points: 92-132 FFs where ECP5 keeps 117-206)
-    # each counter's step, compare and select, each address's constant steps with their wrap compares, and the
-    # read address (row base + column): fitted on 16 synth_ecp5 points of the running-address Verilog (247-480
-    # LUTs, within 8 %); the rows needed/released now chosen by constant compares (for timing) fold differently
-    # per shape (small maps up to 25 % above, tests/test_estimate_yosys.py CHECKS_OFF); a buffer several block
-    # RAMs deep also muxes their outputs, not counted (544 LUTs measured, 22 % low)
-    lut = 31 * cwid + 7 * aw + 30 * rbits + simd * b - 118
+        ff -= 2 * simd * b + 10   # (fitted on the three Xilinx points: 138-207 FFs where ECP5 keeps 164-284)
+    # each counter's step, compare and select, the rows-needed/released compares and the slack sums, each
+    # address's constant steps with their wrap compares, and the read address (row base + column): least squares
+    # over the 16 synth_ecp5 fit points (333-611 LUTs, within 9 %; aw's share is mostly in cwid already, hence
+    # its small negative weight); a buffer several block RAMs deep also muxes their outputs, not counted (646
+    # LUTs measured, 19 % low)
+    lut = 70 * cwid - 4 * aw + 32 * rbits + simd * b - 216
     mem = memory_cost(depth, simd * b, fam, style="block", sync_read=True)
     return mem + Cost(lut=lut * ARITH[fam], ff=ff)
 
