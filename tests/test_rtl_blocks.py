@@ -347,6 +347,21 @@ def test_max_and_avg_pool(tmp_path):
     assert np.array_equal(out[:, 2:].reshape(ref_avg.shape), ref_avg)
 
 
+# (C, SIMD, K, mode): one channel group (the accumulator a register) and 2, 3, 5 groups (LUT RAM read a beat ahead)
+@pytest.mark.parametrize("c,simd,k,mode", [(2, 2, 4, 0), (4, 2, 4, 0), (6, 2, 9, 0), (5, 1, 4, 1), (10, 2, 9, 1)])
+def test_pool_reduces_every_channel_group_under_stalls(tmp_path, c, simd, k, mode):
+    """hk_pool alone, signed 4-bit inputs in window order (k, c): max, or floor(sum / 4), per channel, with
+    random stalls on both sides (a word read ahead for the wrong group or a stale one shows here)."""
+    b, ob, n = 4, 4 if mode == 0 else 6, 7
+    exe = _build("hk_pool", dict(C=c, SIMD=simd, K=k, B=b, S=1, MODE=mode, SHIFT=2 if mode else 0, OB=ob))
+    x = np.random.default_rng(c * 10 + k).integers(-8, 8, (n, k, c))
+    ref = x.max(axis=1) if mode == 0 else np.floor(x.sum(axis=1) / 4).astype(np.int64)
+    for stall in (0, 35):
+        run = run_stream(exe, encode(x.reshape(-1, simd), b), b, ref.size // simd, simd, ob, tmp_path,
+                         stall_in=stall, stall_out=stall, seed=c + k)
+        assert np.array_equal(decode(run.out_codes, ob, True).reshape(ref.shape), ref)
+
+
 ADD_WRAPPER = """
 module add_top (input clk, input rst, input [2*4-1:0] in_data, input in_valid, output in_ready,
                 output [2*7-1:0] out_data, output out_valid, input out_ready);

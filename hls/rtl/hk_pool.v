@@ -23,6 +23,12 @@ module hk_pool #(
     reg [$clog2(CF > 1 ? CF : 2)-1:0] cf;
     reg [$clog2(K > 1 ? K : 2)-1:0] k;
     reg [SIMD*AW-1:0] acc [0:CF-1];
+    // CF > 1: the word the next beat updates is read a beat ahead into acc_q (that channel group was last
+    // written CF beats ago, never in this beat), so the compare starts at a register: cf -> LUT RAM read ->
+    // compare -> LUT RAM write in one cycle was CNV W2A2's longest path
+    reg [SIMD*AW-1:0] acc_q;
+    wire [$clog2(CF > 1 ? CF : 2)-1:0] cf_n = (cf == CF - 1) ? 0 : cf + 1'b1;
+    wire [SIMD*AW-1:0] acc_rd = CF > 1 ? acc_q : acc[cf];
     integer s;
     reg signed [AW-1:0] a, x, r;
     always @(posedge clk) begin
@@ -39,7 +45,7 @@ module hk_pool #(
             for (s = 0; s < SIMD; s = s + 1) begin
                 x = S ? $signed({{(AW-B){in_data[s*B+B-1]}}, in_data[s*B +: B]})
                       : $signed({{(AW-B){1'b0}}, in_data[s*B +: B]});
-                a = acc[cf][s*AW +: AW];
+                a = acc_rd[s*AW +: AW];
                 if (k == 0) r = x;
                 else if (MODE == 0) r = (x > a) ? x : a;
                 else r = a + x;
@@ -47,6 +53,7 @@ module hk_pool #(
                 if (MODE == 0) out_data[s*OB +: OB] <= r[OB-1:0];
                 else out_data[s*OB +: OB] <= (r >>> SHIFT);
             end
+            acc_q <= acc[cf_n];
         end
     end
 endmodule

@@ -117,7 +117,7 @@ def cost(p: dict, family: str, mems: dict) -> Cost:
     # a max keeps input-width values (the output register is the accumulator itself when CF = 1);
     # a sum needs the full accumulator width
     aw = b if mode == 0 else b + 1 + clog2(k + 1)
-    ff = cw(cf) + cw(k) + 1 + simd * ob
+    ff = cw(cf) + cw(k) + 1 + simd * ob + (simd * aw if cf > 1 else 0)   # + the word read a beat ahead
     lut = simd * (3 * aw + 2) + 10
     acc = memory_cost(cf, simd * aw, fam) if cf > 1 else Cost(ff=0 if mode == 0 and ob >= aw else simd * aw)
     return acc + Cost(lut=lut * ARITH[fam], ff=ff)
