@@ -244,14 +244,14 @@ def stored_table(p: dict) -> tuple[int, int]:
 
 
 def row_tree_stages(p: dict) -> int:
-    """hk_mvu's MLAT: the product stages beyond the first when its LUT products sum more than 4 shift-add
-    rows in a tree registered after every level (MTREE), else 0. Mirrors the Verilog's localparams;
-    tests/test_rom_tiles.py holds it to the simulated latency."""
+    """hk_mvu's MLAT: the product stages beyond the first when its LUT products register more than 4
+    shift-add rows and sum them in a tree registered every two levels (MTREE), else 0. Mirrors the
+    Verilog's localparams; tests/test_rom_tiles.py holds it to the simulated latency."""
     xb, wb = int(p["XB"]), int(p["WB"])
     ns = min(xb, wb)
     if int(p["XBIP"]) or int(p["WBIP"]) or ns <= 4 or not int(p.get("LUTMUL", 1)):
         return 0
-    return clog2(ns) - 1
+    return (clog2(ns) + 1) // 2
 
 
 def cost(p: dict, family: str, mems: dict) -> Cost:
@@ -283,9 +283,10 @@ def cost(p: dict, family: str, mems: dict) -> Cost:
     if int(p.get("TRANSPOSED", 0)):
         ff += raw + cw(sf // max(1, int(p.get("TAPS", 1))))
     mlat = row_tree_stages(p)
-    if mlat:   # hk_mvu's row trees (MTREE): a register after every adder level, flags delayed alongside
-        ns = min(xb, wb)
-        ff += lanes * sum(math.ceil(ns / 2 ** h) * (pbe + h) for h in range(1, clog2(ns) + 1))
+    if mlat:   # hk_mvu's row trees (MTREE): the rows' register (the other operand's bits per row: the
+        # shifted-in zeros and sign copies are not kept), the tree's every second level, flags alongside
+        ns, top = min(xb, wb), clog2(min(xb, wb))
+        ff += lanes * (ns * (max(xb, wb) + 1) + sum(math.ceil(ns / 2 ** h) * (pbe + h) for h in range(top, 0, -2)))
         ff += 3 * mlat
     else:
         ff += lanes * pbe                                                 # product registers
