@@ -283,11 +283,12 @@ def cost(p: dict, family: str, mems: dict) -> Cost:
     if int(p.get("TRANSPOSED", 0)):
         ff += raw + cw(sf // max(1, int(p.get("TAPS", 1))))
     mlat = row_tree_stages(p)
-    if mlat:   # hk_mvu's row trees (MTREE): the rows' register (the other operand's bits per row: the
-        # shifted-in zeros and sign copies are not kept), the tree's every second level, flags alongside
-        ns, top = min(xb, wb), clog2(min(xb, wb))
-        ff += lanes * (ns * (max(xb, wb) + 1) + sum(math.ceil(ns / 2 ** h) * (pbe + h) for h in range(top, 0, -2)))
-        ff += 3 * mlat
+    if mlat:   # hk_mvu's row trees (MTREE): the rows' register, the tree's every second level, flags alongside;
+        # a row or a level-h sum keeps the other operand's bits + 2^h (synthesis drops the shifted-in zeros
+        # and merges the sign copies), at most the product's
+        ns, ob = min(xb, wb), max(xb, wb) + 1
+        tree = sum(math.ceil(ns / 2 ** h) * min(pbe, ob + 2 ** h) for h in range(clog2(ns), 0, -2))
+        ff += lanes * (ns * ob + tree) + 3 * mlat
     else:
         ff += lanes * pbe                                                 # product registers
     ff += pe * sum(math.ceil(simd / 2 ** lv) * (pbe + lv) for lv in range(1, lat + 1))   # adder tree
