@@ -251,7 +251,7 @@ module hk_mvu #(
                     // levels: products of 8-bit and wider operands. The row register matters: with the
                     // rows' select logic in front of the first adder, synth_ecp5 rebuilt a lane whose two
                     // top weight bits were equal (all weights within +-64) into a chain feeding each sum
-                    // bit back into the next operand bit, 1.4 ns per 2 bits (the jet MLP's 70 MHz path).
+                    // bit back into the next operand bit, 1.45 ns per 2 bits (the jet MLP then: 68.8 MHz).
                     // A signed selector's top row is subtracted: -sh = ~sh + 1, the row inverted (a LUT,
                     // no carry chain of its own) and its +1 put in row 1's bit 0, always 0 there (sh<<<1)
                     // (mod 2^PB, as prod keeps PB bits)

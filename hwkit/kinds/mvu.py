@@ -284,8 +284,8 @@ def cost(p: dict, family: str, mems: dict) -> Cost:
         ff += raw + cw(sf // max(1, int(p.get("TAPS", 1))))
     mlat = row_tree_stages(p)
     if mlat:   # hk_mvu's row trees (MTREE): the rows' register, the tree's every second level, flags alongside;
-        # a row or a level-h sum keeps the other operand's bits + 2^h (synthesis drops the shifted-in zeros
-        # and merges the sign copies), at most the product's
+        # as Yosys keeps them: a row the other operand's ob bits, a level-h sum ob + 2^h (at most the
+        # product's), not the shifted-in zeros and sign copies
         ns, ob = min(xb, wb), max(xb, wb) + 1
         tree = sum(math.ceil(ns / 2 ** h) * min(pbe, ob + 2 ** h) for h in range(clog2(ns), 0, -2))
         ff += lanes * (ns * ob + tree) + 3 * mlat
