@@ -102,13 +102,31 @@ def test_mvu_reads_a_tiled_table_exactly_at_full_rate(tmp_path, tiles):
 
 
 @needs_verilator
-@pytest.mark.parametrize("xb, xs", [(16, 1), (8, 0)])
+@pytest.mark.parametrize("xb, xs", [(16, 1), (8, 0), (6, 1)])
 def test_mvu_wide_lut_products_through_row_trees(tmp_path, xb, xs):
     p = dict(MW=8, MH=4, PE=2, SIMD=2, XB=xb, XS=xs, XBIP=0, WB=8, WS=1, WBIP=0, AB=32, HAS_BIAS=1, BB=32,
              BLOCK=0)
     run, ii = _mvu(tmp_path, p, None, n=12, seed=3)
     assert set(np.diff(run.out_cycles[::2]).tolist()) == {ii}
     _mvu(tmp_path, p, None, n=30, seed=4, stall=(30, 40))
+
+
+@needs_verilator
+@pytest.mark.parametrize("xb, want", [(16, 2), (6, 2), (4, 0)])
+def test_row_tree_latency_is_the_cost_models(tmp_path, xb, want):
+    """The first output leaves MLAT cycles later with the row trees than with '*' products (LUTMUL=0),
+    MLAT as hwkit.kinds.mvu.row_tree_stages says (it sizes the modelled output FIFO): a Verilog rule that
+    moved without the model fails here."""
+    from hwkit.kinds.mvu import row_tree_stages
+
+    p = dict(MW=8, MH=4, PE=2, SIMD=2, XB=xb, XS=1, XBIP=0, WB=8, WS=1, WBIP=0, AB=32, HAS_BIAS=1, BB=32,
+             BLOCK=0)
+    first = []
+    for m in (1, 0):
+        (tmp_path / str(m)).mkdir()
+        first.append(_mvu(tmp_path / str(m), p | {"LUTMUL": m}, None, n=2, seed=6)[0].out_cycles[0])
+    assert row_tree_stages(p) == want
+    assert first[0] - first[1] == want
 
 
 # ---- the cost of the tiled read follows hk_rom's structure (Tiling is the one home of the rule)

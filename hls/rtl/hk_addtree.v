@@ -1,7 +1,7 @@
 // Pipelined adder tree: sums N signed IW-bit values over LAT adder levels (LAT >= clog2(N); extra
 // levels just delay), with a register after every K-th level counted from the output: ceil(LAT/K)
 // register stages. K=1 keeps one short carry chain per stage; K=2 halves the registers where two
-// additions fit one clock period (hk_lutmul's rows). Advances only when en is high.
+// additions fit one clock period (hk_mvu's row trees). Advances only when en is high.
 module hk_addtree #(
     parameter N = 4,
     parameter IW = 4,

@@ -62,10 +62,11 @@ module hk_mvu #(
     localparam LAT = $clog2(SIMD);
     localparam TW = PB + LAT;                                  // tree output width
     localparam AI = AB + 2;                                    // internal accumulator (signed)
-    // a LUT product of more than 4 shift-add rows sums them in a tree registered every two levels
+    // a LUT product of more than 4 shift-add rows registers the rows, then sums them in a tree registered
+    // every two levels (hwkit.kinds.mvu.row_tree_stages mirrors this rule for the cost model)
     localparam NS = (WB <= XB) ? WB : XB;
     localparam MTREE = !XNOR && !XBIP && !WBIP && LUTMUL && NS > 4;
-    localparam MLAT = MTREE ? ($clog2(NS) + 1) / 2 - 1 : 0;   // product stages beyond the first
+    localparam MLAT = MTREE ? ($clog2(NS) + 1) / 2 : 0;       // product stages beyond the first
     localparam IL = IBLOCK ? 1 : 0;
     localparam ELAT = (EXT_ROM ? 0 : RLAT) + MLAT + IL;        // stages beyond the basic pipeline
 
@@ -246,20 +247,30 @@ module hk_mvu #(
                 end else if (WBIP && XBIP == 0) begin : g_wbip
                     assign prod = we[0] ? xv : -xv;
                 end else if (MTREE) begin : g_lutmul_tree
-                    // rows of the shift-add summed by a tree (two adder levels per stage), not a chain
-                    // of NS carry chains in one cycle: products of 8-bit and wider operands
+                    // rows of the shift-add, registered, then summed by a tree registered every two adder
+                    // levels: products of 8-bit and wider operands. The row register matters: with the
+                    // rows' select logic in front of the first adder, synth_ecp5 rebuilt a lane whose two
+                    // top weight bits were equal (all weights within +-64) into a chain feeding each sum
+                    // bit back into the next operand bit, 1.45 ns per 2 bits (the jet MLP then: 68.8 MHz).
+                    // A signed selector's top row is subtracted: -sh = ~sh + 1, the row inverted (a LUT,
+                    // no carry chain of its own) and its +1 put in row 1's bit 0, always 0 there (sh<<<1)
+                    // (mod 2^PB, as prod keeps PB bits)
                     localparam SSG = (WB <= XB) ? WS : XS;
                     wire [NS-1:0] sel = (WB <= XB) ? we : xe;
                     wire signed [PB-1:0] oth = (WB <= XB) ? xv : wv;
+                    wire neg = SSG && sel[NS-1];
                     wire [NS*PB-1:0] rows;
                     genvar j;
                     for (j = 0; j < NS; j = j + 1) begin : g_row
-                        wire signed [PB-1:0] sh = oth <<< j;
-                        assign rows[j*PB +: PB] = !sel[j] ? {PB{1'b0}} : (SSG && j == NS - 1) ? -sh : sh;
+                        wire [PB-1:0] sh = oth <<< j;
+                        wire [PB-1:0] r = !sel[j] ? {PB{1'b0}} : (SSG && j == NS - 1) ? ~sh : sh;
+                        assign rows[j*PB +: PB] = (j == 1) ? {r[PB-1:1], neg} : r;
                     end
+                    reg [NS*PB-1:0] rows_r;
+                    always @(posedge clk) rows_r <= rows;
                     wire signed [PB+$clog2(NS)-1:0] tsum;
                     hk_addtree #(.N(NS), .IW(PB), .LAT($clog2(NS)), .K(2)) u_rows (
-                        .clk(clk), .en(1'b1), .in_data(rows), .sum(tsum));
+                        .clk(clk), .en(1'b1), .in_data(rows_r), .sum(tsum));
                     assign prod = tsum[PB-1:0];
                 end else if (LUTMUL) begin : g_lutmul
                     // shift-and-add over the narrower operand's bits: plain LUT logic, so synthesis

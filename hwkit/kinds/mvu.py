@@ -243,6 +243,17 @@ def stored_table(p: dict) -> tuple[int, int]:
     return -(-depth // pack), pack * int(p["PE"]) * int(p["SIMD"]) * int(p["WB"])
 
 
+def row_tree_stages(p: dict) -> int:
+    """hk_mvu's MLAT: the product stages beyond the first when its LUT products register more than 4
+    shift-add rows and sum them in a tree registered every two levels (MTREE), else 0. Mirrors the
+    Verilog's localparams; tests/test_rom_tiles.py holds it to the simulated latency."""
+    xb, wb = int(p["XB"]), int(p["WB"])
+    ns = min(xb, wb)
+    if int(p["XBIP"]) or int(p["WBIP"]) or ns <= 4 or not int(p.get("LUTMUL", 1)):
+        return 0
+    return (clog2(ns) + 1) // 2
+
+
 def cost(p: dict, family: str, mems: dict) -> Cost:
     fam = family_key(family)
     mw, mh, pe, simd = (int(p[k]) for k in ("MW", "MH", "PE", "SIMD"))
@@ -271,13 +282,13 @@ def cost(p: dict, family: str, mems: dict) -> Cost:
     ff += il * (2 * simd * xb + 5 + wbits)
     if int(p.get("TRANSPOSED", 0)):
         ff += raw + cw(sf // max(1, int(p.get("TAPS", 1))))
-    ns = min(xb, wb)
-    mlat = 0
-    if not (xbip or wbip) and ns > 4 and int(p.get("LUTMUL", 1)):   # hk_mvu's row trees (MTREE)
-        top = clog2(ns)
-        mlat = (top + 1) // 2 - 1
-        ff += lanes * sum(math.ceil(ns / 2 ** h) * (pbe + h) for h in range(top, 0, -2))
-        ff += 3 * mlat
+    mlat = row_tree_stages(p)
+    if mlat:   # hk_mvu's row trees (MTREE): the rows' register, the tree's every second level, flags alongside;
+        # as Yosys keeps them: a row the other operand's ob bits, a level-h sum ob + 2^h (at most the
+        # product's), not the shifted-in zeros and sign copies
+        ns, ob = min(xb, wb), max(xb, wb) + 1
+        tree = sum(math.ceil(ns / 2 ** h) * min(pbe, ob + 2 ** h) for h in range(clog2(ns), 0, -2))
+        ff += lanes * (ns * ob + tree) + 3 * mlat
     else:
         ff += lanes * pbe                                                 # product registers
     ff += pe * sum(math.ceil(simd / 2 ** lv) * (pbe + lv) for lv in range(1, lat + 1))   # adder tree
