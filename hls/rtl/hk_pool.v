@@ -37,7 +37,7 @@ module hk_pool #(
         end else if (en) begin
             out_valid <= in_valid && (k == K - 1);
             if (in_valid) begin
-                cf <= (cf == CF - 1) ? 0 : cf + 1'b1;
+                cf <= cf_n;
                 if (cf == CF - 1) k <= (k == K - 1) ? 0 : k + 1'b1;
             end
         end

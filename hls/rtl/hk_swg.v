@@ -128,6 +128,7 @@ module hk_swg #(
         rel_q <= rel_n; nxt_q <= nxt_n;
     end
     wire signed [CW-1:0] rel_u = RBEATS > 1 ? rel_q : rel_n, nxt_u = RBEATS > 1 ? nxt_q : nxt_n;
+    wire signed [CW-1:0] dn_n = rel_u + nxt_u - nxt;   // the next row's dn (its need is nxt now)
     // the block RAM's read word goes into a plain register first (rd2, which the placer keeps beside the
     // RAM) and only then through the padding select: a DP16KD's 5.8 ns clock-to-out plus the route to the
     // consumer left no time for logic
@@ -165,7 +166,7 @@ module hk_swg #(
                 end
                 if (row_end) begin
                     y0 <= y0n; iy <= y0n; rb0 <= rb0n; rb <= rb0n;
-                    rel_r <= rel_u; nxt <= nxt_u; dn <= rel_u + nxt_u - nxt; dn1 <= rel_u + nxt_u - nxt - 1;
+                    rel_r <= rel_u; nxt <= nxt_u; dn <= dn_n; dn1 <= dn_n - 1;
                 end
             end
         end
