@@ -17,6 +17,7 @@ from typing import Optional, Sequence, Union
 
 from hwkit.atomic import write_json
 from hwkit.errors import ConfigError
+from hwkit.implement.bram_outreg import absorb_in_file
 from hwkit.implement.parts import check_fit, part_resources
 from hwkit.implement.policy import nodsp_retry, retime_limit_mhz, timing_missed
 from hwkit.implement.wrapper import DEFAULT_BAUD, TOP, CoreShape, led_active_low, wrapper_sources, write_wrapper
@@ -89,7 +90,9 @@ def board_top(shape: CoreShape, board, workdir: Path, request_mhz: float, *, bau
 def synthesize_design(sources, top: str, workdir: Path, family: str, *, data_files=(), nodsp: bool = False,
                       dsp_available: int = 0, timeout: float = 3600):
     """yosys ``synth_<family>``; re-run with ``-nodsp`` when it inferred more multipliers than the part
-    has (hwkit.implement.policy). Returns (SynthResult, nodsp used, notes)."""
+    has (hwkit.implement.policy). On ECP5 the registers after block-RAM reads then go into the blocks
+    (hwkit.implement.bram_outreg; the counts stay yosys', as the estimate models them; nextpnr's
+    utilization shows the fabric's). Returns (SynthResult, nodsp used, notes)."""
     from hwkit.tools import yosys
 
     def run(flag: bool):
@@ -101,6 +104,10 @@ def synthesize_design(sources, top: str, workdir: Path, family: str, *, data_fil
         notes.append(f"yosys inferred {syn.as_dict()['dsp']} multipliers > {dsp_available}: re-synthesized with -nodsp")
         nodsp = True
         syn = run(True)
+    if family == "ecp5" and syn.netlist is not None:
+        moved = absorb_in_file(syn.netlist, top)
+        if moved:
+            notes.append(f"{moved} of yosys' flip-flops moved into block-RAM output registers (OUTREG)")
     return syn, nodsp, notes
 
 

@@ -275,7 +275,7 @@ def rtl_steps() -> list:
     from hwkit.stages.flow import Stage
 
     return [
-        Stage("synthesize", synthesize, "logic synthesis, per-layer cells", version=3,
+        Stage("synthesize", synthesize, "logic synthesis, per-layer cells", version=4,
               deps=("generate", "estimate", "lower"), key_inputs=lambda config: {"top": top_of_config(config)}),
         Stage("place_route", place_route, "place & route, Fmax", version=3, deps=("synthesize", "generate")),
         Stage("retime", retime, "timing re-closure below Fmax", deps=("place_route", "synthesize", "generate")),
