@@ -200,6 +200,18 @@ def test_width_converter_up_down(tmp_path):
     assert np.array_equal(run.out_codes.reshape(-1), x)
 
 
+@pytest.mark.parametrize("b,ei,eo", [(2, 2, 1), (1, 12, 4), (3, 9, 3), (2, 16, 2)])
+def test_down_converter_sends_every_slot_in_order_at_one_beat_a_cycle(tmp_path, b, ei, eo):
+    """The slot sent is a register loaded a beat ahead (from the word arriving, or the next slot)."""
+    exe = _build("hk_dwc", dict(B=b, EI=ei, EO=eo))
+    x = np.random.default_rng(ei).integers(0, 1 << b, (120, ei))
+    for stall_in, stall_out in ((0, 0), (40, 0), (0, 40), (50, 50)):
+        run = run_stream(exe, x, b, 120 * ei // eo, eo, b, tmp_path, stall_in=stall_in, stall_out=stall_out, seed=9)
+        assert np.array_equal(run.out_codes.reshape(-1), x.reshape(-1))
+        if stall_in == stall_out == 0:
+            assert np.all(np.diff(run.out_cycles) == 1)
+
+
 @pytest.mark.parametrize("depth,block", [(3, 0), (2, 1), (3, 1), (5, 1)])
 def test_fifo_order_under_stalls(tmp_path, depth, block):
     exe = _build("hk_fifo", dict(W=7, DEPTH=depth, BLOCK=block))

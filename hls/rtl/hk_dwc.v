@@ -44,7 +44,15 @@ module hk_dwc #(
             reg [EI*B-1:0] buf_q;
             reg [$clog2(K+1)-1:0] n;
             reg full;
-            assign out_data = buf_q[n*EO*B +: EO*B];
+            // the slot to send is kept in its own register, loaded a beat ahead, so no counter ->
+            // multiplexer path runs into the next block's input in the same cycle
+            reg [EO*B-1:0] o;
+            wire take = !full || n == K - 1;                 // the only states a new word can come in
+            wire [$clog2(K+1)-1:0] n1 = n + 1'b1;
+            always @(posedge clk)
+                if ((in_valid && in_ready) || (full && out_ready))
+                    o <= take ? in_data[EO*B-1:0] : buf_q[n1*EO*B +: EO*B];
+            assign out_data = o;
             assign out_valid = full;
             assign in_ready = !full || (out_ready && n == K - 1);
             always @(posedge clk) begin

@@ -72,7 +72,7 @@ def dwc(p: dict, family: str, mems: dict) -> Cost:
     if ei == eo:
         return Cost()
     k = max(ei, eo) // min(ei, eo)
-    ff = max(ei, eo) * b + cw(k + 1) + 1
+    ff = max(ei, eo) * b + cw(k + 1) + 1 + (eo * b if ei > eo else 0)     # down: the output slot register
     lut = (1.7 * eo * b * k if ei > eo else eo * b) + 10      # a K:1 read mux down, a load enable per slot up
     return Cost(lut=lut, ff=ff)
 
