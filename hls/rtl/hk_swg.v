@@ -40,7 +40,10 @@ module hk_swg #(
     // counters are signed and one bit wider than any coordinate or row count so tests stay simple
     localparam CW = $clog2((H > W ? H : W) + R + PT + PL + PB + PR + EH + EW + SH + CF + 2) + 2;
 
-    (* ram_style = "block" *) reg [SIMD*B-1:0] mem [0:DEPTH-1];
+    // no_rw_check: a tap reads only rows held (written in full, not released) and the writer only fills a
+    // free slot, so a read never wants the word written in the same cycle; without it yosys puts a
+    // write-data bypass multiplexer after the block RAM (checked in simulation below)
+    (* ram_style = "block", no_rw_check *) reg [SIMD*B-1:0] mem [0:DEPTH-1];
     reg signed [CW-1:0] held;     // complete rows not released (negative: released before written)
     // held minus the rows the current window row needs: the reader may go while it is >= 0. Kept as its own
     // register so that `go` waits on one sign bit, not on a compare of two registers (that compare, through
@@ -110,6 +113,9 @@ module hk_swg #(
     wire rows_in = !slack[CW-1];
     wire pad = (iy < 0) || (iy >= H) || (ix < 0) || (ix >= W);
     wire go = en && rows_in;
+`ifdef VERILATOR
+    always @(posedge clk) if (!rst && go && !pad && wr && ra == wa) $fatal(1, "hk_swg: a tap read the word being written");
+`endif
     wire l_cf = (cf == CF - 1), l_kx = (kx == KW - 1), l_ky = (ky == KH - 1);
     wire l_ox = (ix0 == XL), l_oy = (y0 == YL);
     wire row_end = go && l_cf && l_kx && l_ky && l_ox;
