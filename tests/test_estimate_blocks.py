@@ -34,12 +34,13 @@ def test_rom_mapping():
 
 def test_fifo_registers_by_hand():
     # hk_fifo W=64 DEPTH=10 on ECP5: storage in ceil(10/16) x ceil(64/4) = 16 LUT RAMs; wp, rp (4 bits),
-    # count (5 bits) and a write-address copy (4): 17 FFs (yosys: 17 FF, 16 TRELLIS_DPR16X4)
+    # count (5 bits), the full and empty flags (2) and a write-address copy (4): 19 FFs (yosys: 19 FF,
+    # 16 TRELLIS_DPR16X4)
     c = block_cost("hk_fifo", {"W": 64, "DEPTH": 10}, "ecp5")
-    assert (c.ff, c.lutram, c.bram) == (17, 16, 0)
-    # W=8 DEPTH=2: the two words are registers: 16 + wp, rp (1 bit) + count (2) + 2 = 21
+    assert (c.ff, c.lutram, c.bram) == (19, 16, 0)
+    # W=8 DEPTH=2: the two words are registers: 16 + wp, rp (1 bit) + count (2) + 2 flags + 2 = 23
     c = block_cost("hk_fifo", {"W": 8, "DEPTH": 2}, "ecp5")
-    assert (c.ff, c.lutram) == (21, 0)
+    assert (c.ff, c.lutram) == (23, 0)
 
 
 def test_shiftround_registers_by_hand():
@@ -62,7 +63,7 @@ def test_mvu_registers_by_hand():
     tail = 3 + 2 * 10 + 2 * 8 + 1 + cw(2)      # flag delays, accumulators (AB+2), out_data, out_valid, onf
     rom = 2 * 2 * 2                            # a ROM in LUTs: the word read, one FF per column (measured)
     credits = cw(10)                           # output words reserved, 0..OQ = LAT + 8 = 9
-    oq = 4 * cw(9) + 1                         # output FIFO (9 x 16 bits in LUT RAM): pointers, count, copy
+    oq = 4 * cw(9) + 3                         # output FIFO (9 x 16 bits in LUT RAM): pointers, count, flags, copy
     assert c.ff == counters + inputs + weights + products + tree + tail + rom + credits + oq
     assert c.lutram == 1 + 4 and c.bram == 0   # the 4 x 4-bit input buffer, the 9 x 16-bit output FIFO
 

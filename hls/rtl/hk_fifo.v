@@ -24,16 +24,22 @@ module hk_fifo #(
     localparam AW = (DEPTH < 2) ? 1 : $clog2(DEPTH);
     reg [AW-1:0] wp, rp;
     reg [AW:0]   count;          // words in the memory
+    // count != DEPTH and count != 0, kept as registers: a compare of the count in front of in_ready
+    // started the longest ready chains of CNV (count -> in_ready -> converter -> threshold enables)
+    reg not_full, not_empty;
     wire wr = in_valid && in_ready;
     wire rd;                     // a word leaves the memory
-    assign in_ready = (count != DEPTH);
+    wire [AW:0] count_n = count + (wr ? 1'b1 : 1'b0) - (rd ? 1'b1 : 1'b0);
+    assign in_ready = not_full;
     always @(posedge clk) begin
         if (rst) begin
-            wp <= 0; rp <= 0; count <= 0;
+            wp <= 0; rp <= 0; count <= 0; not_full <= 1'b1; not_empty <= 1'b0;
         end else begin
             if (wr) wp <= (wp == DEPTH - 1) ? 0 : wp + 1'b1;
             if (rd) rp <= (rp == DEPTH - 1) ? 0 : rp + 1'b1;
-            count <= count + (wr ? 1'b1 : 1'b0) - (rd ? 1'b1 : 1'b0);
+            count <= count_n;
+            not_full <= (count_n != DEPTH);
+            not_empty <= (count_n != 0);
         end
     end
     wire take = out_valid && out_ready;
@@ -47,7 +53,7 @@ module hk_fifo #(
         (* ram_style = "logic" *) reg [W-1:0] q [0:3];   // a ring of four registers
         reg [1:0]   qw, qr;
         reg [2:0]   queued;              // ahead less the words in flight, kept so out_valid is one compare
-        assign rd = (count != 0) && (ahead != 4);
+        assign rd = not_empty && (ahead != 4);
         assign out_valid = (queued != 0);
         assign out_data = q[qr];
         always @(posedge clk) begin
@@ -69,7 +75,7 @@ module hk_fifo #(
     end else begin : g_async
         reg [W-1:0] mem [0:DEPTH-1];
         assign rd = take;
-        assign out_valid = (count != 0);
+        assign out_valid = not_empty;
         assign out_data = mem[rp];
         always @(posedge clk)
             if (wr) mem[wp] <= in_data;

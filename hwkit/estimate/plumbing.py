@@ -33,21 +33,21 @@ def fifo(p: dict, family: str, mems: dict) -> Cost:
     aw = 1 if depth < 2 else clog2(depth)
     ctrl = 9 if depth <= 2 else 10 + 7 * aw   # wrap compares of non-power-of-two pointers, count up/down
     if int(p.get("BLOCK", 0)):
-        # read ahead: pointers and count (3 aw + 1), 14 control flip-flops, a register beside the RAM and
+        # read ahead: pointers and count (3 aw + 1), 16 control flip-flops, a register beside the RAM and
         # a ring of four per bit; LUTs fitted on synth points alone (W 2-48, DEPTH 100-1026, each family)
         mem = memory_cost(depth, w, fam, style="block", sync_read=True)
         c0, c_aw, c_w = READ_AHEAD_LUTS[fam]
-        return mem + Cost(lut=c0 + c_aw * aw + c_w * w, ff=3 * aw + 15 + 5 * w)
+        return mem + Cost(lut=c0 + c_aw * aw + c_w * w, ff=3 * aw + 17 + 5 * w)
     mem = memory_cost(depth, w, fam)
     if mem.lutram:
-        ff = 4 * aw + 1           # pointers, count, and a write-address copy beside the LUT RAM
+        ff = 4 * aw + 3           # pointers, count, full/empty flags, a write-address copy beside the LUT RAM
     elif mem.bram:
-        ff = 3 * aw + 2 + w       # async read emulated by a registered address and a bypass register
+        ff = 3 * aw + 4 + w       # async read emulated by a registered address and a bypass register
         # ECP5 adds ~35 LUTs of address/bypass logic beside the DP16KD (measured alone: 512 x 16 -> 121
         # LUTs, 34 x 64 -> 154; synth_xilinx's RAMB18 FIFO needs none: 512 x 16 -> 69)
         mem = mem + Cost(lut=w + (35 if fam == "ecp5" else 0))
     else:
-        ff = 3 * aw + 2
+        ff = 3 * aw + 4
     return mem + Cost(lut=ctrl * CTRL[fam], ff=ff)
 
 
