@@ -44,16 +44,18 @@ module hk_swg #(
     // free slot, so a read never wants the word written in the same cycle; without it yosys puts a
     // write-data bypass multiplexer after the block RAM (checked in simulation below)
     (* ram_style = "block", no_rw_check *) reg [SIMD*B-1:0] mem [0:DEPTH-1];
-    reg signed [CW-1:0] held;     // complete rows not released (negative: released before written)
+    // R - 1 - held, held = complete rows not released (negative: released before written). The writer may
+    // go while fr >= 0 (held < R), so in_ready is fr's sign bit, a register, not a compare after an adder
+    reg signed [CW-1:0] fr;
     // held minus the rows the current window row needs: the reader may go while it is >= 0. Kept as its own
     // register so that `go` waits on one sign bit, not on a compare of two registers (that compare, through
     // `go` and back into `held`, was the longest path of CNV's generators)
     reg signed [CW-1:0] slack;
-    reg room;                     // held < R, a register for the same reason
 
     // ---- write side: one address walks the buffer row after row (image row g fills slot g mod R)
     reg [XW-1:0] wx;
     reg [AW-1:0] wa;
+    wire room = !fr[CW-1];
     assign in_ready = room;
     wire wr = in_valid && in_ready;
     wire wr_row = wr && (wx == RW - 1);
@@ -107,7 +109,7 @@ module hk_swg #(
     reg [KCW-1:0] ky, kx;
     // rel_r: rel_of(y0, 0); nxt: the next window row's need; dn: how much slack drops at this row's end
     // (rel_r + nxt - this row's need), so that the end of a row moves slack by one register
-    reg signed [CW-1:0] y0, iy, ix0, ix, rel_r, nxt, dn, dn1;   // dn1 = dn - 1
+    reg signed [CW-1:0] y0, iy, ix0, ix, rel_r, rel1, nxt, dn, dn1;   // rel1 = rel_r - 1, dn1 = dn - 1
     reg [AW-1:0] rb0, rb, ca0, ca;                       // rb0, ca0: rb at iy = y0, ca at ix = ix0 (cf 0)
     wire [AW-1:0] ra = rb + ca;
     wire rows_in = !slack[CW-1];
@@ -144,7 +146,7 @@ module hk_swg #(
         if (go) rd <= mem[ra];
         if (rst) begin
             ky <= 0; kx <= 0; cf <= 0; y0 <= -PT; iy <= -PT; ix0 <= -PL; ix <= -PL;
-            rel_r <= rel_of(-PT, 0); nxt <= NXT0; dn <= DN0; dn1 <= DN0 - 1; rb0 <= RB0; rb <= RB0; ca0 <= CA0; ca <= CA0;
+            rel_r <= rel_of(-PT, 0); rel1 <= rel_of(-PT, 0) - 1; nxt <= NXT0; dn <= DN0; dn1 <= DN0 - 1; rb0 <= RB0; rb <= RB0; ca0 <= CA0; ca <= CA0;
             v1 <= 0; v2 <= 0; out_valid <= 0;
         end else if (en) begin
             v1 <= go;
@@ -172,7 +174,7 @@ module hk_swg #(
                 end
                 if (row_end) begin
                     y0 <= y0n; iy <= y0n; rb0 <= rb0n; rb <= rb0n;
-                    rel_r <= rel_u; nxt <= nxt_u; dn <= dn_n; dn1 <= dn_n - 1;
+                    rel_r <= rel_u; rel1 <= rel_u - 1; nxt <= nxt_u; dn <= dn_n; dn1 <= dn_n - 1;
                 end
             end
         end
@@ -181,16 +183,15 @@ module hk_swg #(
     // every sum is one adder of registers (a row written picks dn1 over dn rather than adding 1) and
     // `row_end` only picks one, so `go` meets no adder
     wire signed [CW-1:0] w1 = {{(CW-1){1'b0}}, wr_row};
-    wire signed [CW-1:0] held_rel = held - rel_r;
-    wire signed [CW-1:0] held_on = held + w1, held_end = held_rel + w1;
+    // (fr's four next values are summed side by side, so wr_row only picks one)
+    wire signed [CW-1:0] fr_dec = fr - 1, fr_rel = fr + rel_r, fr_rel1 = fr + rel1;
+    wire signed [CW-1:0] fr_on = wr_row ? fr_dec : fr, fr_end = wr_row ? fr_rel1 : fr_rel;
     wire signed [CW-1:0] slack_on = slack + w1, slack_end = slack - (wr_row ? dn1 : dn);
-    wire room_on = wr_row ? held < R - 1 : held < R, room_end = wr_row ? held_rel < R - 1 : held_rel < R;
     always @(posedge clk)
         if (rst) begin
-            held <= 0; slack <= -need_of(-PT, 0); room <= 1;
+            fr <= R - 1; slack <= -need_of(-PT, 0);
         end else begin
-            held <= row_end ? held_end : held_on;
+            fr <= row_end ? fr_end : fr_on;
             slack <= row_end ? slack_end : slack_on;
-            room <= row_end ? room_end : room_on;
         end
 endmodule

@@ -23,7 +23,7 @@ __all__ = ["BLOCKS", "block_cost", "board_top", "cw"]
 # measured per block where yosys maps better than bit-by-bit (iCE40 requantizers share their carry LUTs;
 # the window generator's counters and compares ride on Xilinx CARRY4s: 147 / 154 / 190 LUTs alone where the
 # ECP5 count is 341 / 436 / 530, tests/fixtures/estimate_yosys_blocks.json)
-SCALE = {("hk_shiftround", "ice40"): 0.44, ("hk_dwc", "ice40"): 0.45, ("hk_swg", "xilinx"): 0.55}
+SCALE = {("hk_shiftround", "ice40"): 0.44, ("hk_dwc", "ice40"): 0.45, ("hk_swg", "xilinx"): 0.65}
 
 
 BLOCKS = {**plumbing.BLOCKS, **block_costs()}   # every hls/rtl block the plan instantiates

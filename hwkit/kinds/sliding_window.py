@@ -188,20 +188,18 @@ def cost(p: dict, family: str, mems: dict) -> Cost:
     cwid = clog2(max(h, w) + rows + pads + kh + kw + int(p["SH"]) + cf + 2) + 2
     # a row base (a slot times W*C/SIMD) is a multiple of W*C/SIMD's largest power of two: those bits never move
     rbits = aw - min(aw, ((w * cf) & -(w * cf)).bit_length() - 1)
-    # twelve counters (rows held and their slack, window row, tap row, window column, tap column, release, next
-    # row's need, the slack steps dn and dn - 1, and the next row's release and need taken from registers), five
-    # addresses (write, row base of the window and of the tap, column base of the window and of the tap), the
-    # write word, the channel group and tap counters, the read word, its copy beside the RAM and the output word:
-    # within 4 % on every synth_ecp5 point of the fixture (143-656 FFs)
-    ff = 12 * cwid + 5 * aw + clog2(w * cf) + max(1, clog2(cf)) + 2 * kbits + 4 * simd * b + 10
-    if fam == "xilinx":   # the read word and the output word live in the RAMB18/36's own output registers
-        ff -= 2 * simd * b + 10   # (fitted on the three Xilinx points: 138-207 FFs where ECP5 keeps 164-284)
-    # each counter's step, compare and select, the rows-needed/released compares and the slack sums, each
-    # address's constant steps with their wrap compares, and the read address (row base + column): least squares
-    # over the 16 synth_ecp5 fit points (333-611 LUTs, within 9 %; aw's share is mostly in cwid already, hence
-    # its small negative weight); a buffer several block RAMs deep also muxes their outputs, not counted (646
-    # LUTs measured, 19 % low)
-    lut = 70 * cwid - 4 * aw + 32 * rbits + simd * b - 216
+    # thirteen counters (free rows and the slack, window row, tap row, window column, tap column, release and
+    # release - 1, next row's need, the slack steps dn and dn - 1, and the next row's release and need taken
+    # from registers), five addresses (write, row base of the window and of the tap, column base of the window
+    # and of the tap), the write word, the channel group and tap counters, the read word's copy beside the RAM
+    # and the output word (the read word itself is the block RAM's): within 5 % on every synth_ecp5 and
+    # synth_xilinx point of the fixture (137-398 FFs)
+    ff = 13 * cwid + 5 * aw + clog2(w * cf) + max(1, clog2(cf)) + 2 * kbits + 2 * simd * b - 2
+    # each counter's step, compare and select, the slack and free-row sums, each address's constant steps with
+    # their wrap compares, and the read address (row base + column): least squares on relative error over the
+    # 16 synth_ecp5 fit points (299-618 LUTs, within 10 % + 8); a buffer several block RAMs deep also muxes
+    # their outputs, not counted
+    lut = 52 * cwid + 29 * rbits - 116
     mem = memory_cost(depth, simd * b, fam, style="block", sync_read=True)
     return mem + Cost(lut=lut * ARITH[fam], ff=ff)
 
