@@ -139,8 +139,10 @@ module board_top #(
     wire [IBPE*8-1:0] ebuf_next = {rdata, ebuf} >> 8;            // little-endian bytes
     wire [IN_W-1:0]   beat_next = {ebuf_next[IN_BITS-1:0], beat} >> IN_BITS;  // lane 0 lowest
 
+    // read every cycle: rdata is used only the cycle after an issue, and rd_ptr holds until the next one,
+    // so no enable (a compare of two pointers routed to the block RAM) is needed
     always @(posedge clk)
-        if (issue) rdata <= mem[rd_ptr[AW-1:0]];
+        rdata <= mem[rd_ptr[AW-1:0]];
 
     always @(posedge clk) begin
         if (rst) begin
