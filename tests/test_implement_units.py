@@ -72,6 +72,18 @@ def test_retime_policy_only_for_a_missed_clock_the_flow_can_lower():
     assert timing_missed(False, 80.0) and not timing_missed(True, 80.0) and not timing_missed(False, 0.0)
 
 
+def test_seed_policy_retries_only_a_near_miss_and_keeps_the_fastest():
+    from hwkit.implement.policy import SEED_NEAR, SEED_TRIES, best_seed, try_next_seed
+
+    assert try_next_seed(False, 96.1, 100.0, 1)                    # a near miss: place again
+    assert not try_next_seed(True, 106.0, 100.0, 1)                # met
+    assert not try_next_seed(False, SEED_NEAR * 100.0 - 0.1, 100.0, 1)   # far off: lower the clock instead
+    assert not try_next_seed(False, 99.0, 100.0, SEED_TRIES)       # out of tries
+    assert not try_next_seed(False, None, 100.0, 1)                # no Fmax: nothing to compare
+    assert best_seed({1: 96.1, 2: 101.2, 3: 99.0}) == 2
+    assert best_seed({1: 98.0, 2: 98.0}) == 1                      # equals: the first
+
+
 def test_nodsp_policy():
     from hwkit.implement.policy import nodsp_from_estimate, nodsp_retry
 

@@ -138,14 +138,36 @@ def synthesize(ctx) -> dict:
                 + (f"; {'; '.join(notes)}" if notes else "")).to_dict()
 
 
-def _route(ctx, netlist, clock: Clock):
+def _route(ctx, netlist, clock: Clock, seed: int = 1):
     from hwkit.tools import nextpnr
 
     board = c.board(ctx)
     return nextpnr.place_and_route(netlist, ctx.workdir, board.family, device=board.pnr["device"],
                                    package=board.pnr["package"], constraints=board.constraints,
-                                   freq_mhz=clock.achieved_mhz, seed=ctx.config.seed + 1, speed=board.pnr.get("speed"),
-                                   out_of_context=top_of(ctx) in IP_TOPS)
+                                   freq_mhz=clock.achieved_mhz, seed=ctx.config.seed + seed,
+                                   speed=board.pnr.get("speed"), out_of_context=top_of(ctx) in IP_TOPS)
+
+
+def _route_seeds(ctx, netlist, clock: Clock):
+    """Route at ``clock``, again with the next seeds after a near miss (hwkit.implement.policy), and keep
+    the best: the kept seed is routed last (nextpnr is deterministic), so its files are the stage's.
+    Returns (PnrResult, notes)."""
+    from hwkit.implement.policy import best_seed, try_next_seed
+
+    fmax, seed = {}, 1
+    while True:
+        pnr = _route(ctx, netlist, clock, seed)
+        fmax[seed] = pnr.fmax_min
+        if not try_next_seed(pnr.timing_met, pnr.fmax_min, clock.achieved_mhz, len(fmax)):
+            break
+        seed += 1
+    if len(fmax) == 1:
+        return pnr, []
+    keep = best_seed(fmax)
+    if keep != seed:
+        pnr = _route(ctx, netlist, clock, keep)
+    tried = ", ".join(f"{ctx.config.seed + s}: {f:.1f}" for s, f in fmax.items())
+    return pnr, [f"placement seeds {tried} MHz; kept {ctx.config.seed + keep}"]
 
 
 def _route_record(pnr, clock: Clock, notes: list) -> dict:
@@ -175,12 +197,12 @@ def place_route(ctx) -> dict:
     netlist = ctx.workdir / syn.netlist
     shutil.copyfile(ctx.artefact("synthesize", syn.netlist), netlist)
     clock = Clock.from_dict(syn.clock)
-    pnr = _route(ctx, netlist, clock)
+    pnr, seeds = _route_seeds(ctx, netlist, clock)
     netlist.unlink()
     notes = []
     if timing_missed(pnr.timing_met, pnr.fmax_min):
         notes.append(f"timing missed: Fmax {pnr.fmax_min:.1f} MHz below the {clock.achieved_mhz:g} MHz clock")
-    return _route_record(pnr, clock, notes)
+    return _route_record(pnr, clock, notes + seeds)
 
 
 def retime(ctx) -> dict:
@@ -277,7 +299,7 @@ def rtl_steps() -> list:
     return [
         Stage("synthesize", synthesize, "logic synthesis, per-layer cells", version=4,
               deps=("generate", "estimate", "lower"), key_inputs=lambda config: {"top": top_of_config(config)}),
-        Stage("place_route", place_route, "place & route, Fmax", version=3, deps=("synthesize", "generate")),
+        Stage("place_route", place_route, "place & route, Fmax", version=4, deps=("synthesize", "generate")),
         Stage("retime", retime, "timing re-closure below Fmax", deps=("place_route", "synthesize", "generate")),
         Stage("bitstream", bitstream, "bitstream", version=2, deps=("place_route", "retime")),
         Stage("ip_package", ip_package, "AXI4-Stream IP: FuseSoC, IP-XACT, Vivado Tcl, cocotb bench",
