@@ -125,34 +125,39 @@ module board_top #(
     end
 
     // ---------------- FIFO -> input beats ----------------
-    // One read in flight at a time (a byte every 2 clocks is far above any UART rate) keeps the
+    // One read in flight at a time (a byte every 3 clocks is far above any UART rate) keeps the
     // synchronous-read RAM simple enough to map to block RAM.
-    reg  [7:0]        rdata;
-    reg               rd_pend;
+    reg  [7:0]        rdata, rdata2;
+    reg               rd_pend, rd_pend2;
     reg  [IN_W-1:0]   beat;
     reg               beat_full;
     reg  [IBPE*8-1:0] ebuf;
     reg  [$clog2(IBPE+1)-1:0]   bi;
     reg  [$clog2(IN_EPB+1)-1:0] li;
     wire              in_ready;
-    wire              issue = (wr_commit != rd_ptr) && !beat_full && !rd_pend;
-    wire [IBPE*8-1:0] ebuf_next = {rdata, ebuf} >> 8;            // little-endian bytes
+    wire              issue = (wr_commit != rd_ptr) && !beat_full && !rd_pend && !rd_pend2;
+    wire [IBPE*8-1:0] ebuf_next = {rdata2, ebuf} >> 8;           // little-endian bytes
     wire [IN_W-1:0]   beat_next = {ebuf_next[IN_BITS-1:0], beat} >> IN_BITS;  // lane 0 lowest
 
-    // read every cycle: rdata is used only the cycle after an issue, and rd_ptr holds until the next one,
-    // so no enable (a compare of two pointers routed to the block RAM) is needed
-    always @(posedge clk)
+    // read every cycle: the byte is used only two cycles after an issue, and rd_ptr holds until the next
+    // one, so no enable (a compare of two pointers routed to the block RAM) is needed. rdata2, a plain copy,
+    // becomes the block's output register (hwkit.implement.bram_outreg): the RAM's slow clock-to-out then
+    // drives no logic
+    always @(posedge clk) begin
         rdata <= mem[rd_ptr[AW-1:0]];
+        rdata2 <= rdata;
+    end
 
     always @(posedge clk) begin
         if (rst) begin
-            rd_ptr <= 0; rd_pend <= 1'b0; beat_full <= 1'b0; bi <= 0; li <= 0;
+            rd_ptr <= 0; rd_pend <= 1'b0; rd_pend2 <= 1'b0; beat_full <= 1'b0; bi <= 0; li <= 0;
             beat <= 0; ebuf <= 0;
         end else begin
             rd_pend <= issue;
+            rd_pend2 <= rd_pend;
             if (issue) rd_ptr <= rd_ptr + 1'b1;
             if (beat_full && in_ready) beat_full <= 1'b0;
-            if (rd_pend) begin
+            if (rd_pend2) begin
                 ebuf <= ebuf_next;
                 if (bi == IBPE - 1) begin
                     bi <= 0;
