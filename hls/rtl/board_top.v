@@ -70,7 +70,9 @@ module board_top #(
     // ---------------- frame receiver -> sample FIFO ----------------
     // A frame's bytes become visible to the reader only when the frame is complete (wr_commit), so
     // an aborted frame never reaches the core and the core's sample boundaries stay aligned.
-    reg  [7:0]  mem [0:DEPTH-1];
+    // no_rw_check: a byte is used only when read below wr_commit, and a write lands at wr_ptr with
+    // wr_ptr - rd_ptr < DEPTH, never on that byte; without it yosys puts a write bypass after the RAM
+    (* no_rw_check *) reg  [7:0]  mem [0:DEPTH-1];
     reg  [AW:0] wr_ptr, wr_commit, rd_ptr;
     reg         in_frame;
     reg  [$clog2(FRAME+1)-1:0]  fcnt;
