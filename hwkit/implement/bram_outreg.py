@@ -68,8 +68,8 @@ def _plain_register(ff: dict, clock) -> bool:
             and _param(ff, "LSRMUX", "LSR") == "LSR" and c.get("LSR", ["0"]) == ["0"])
 
 
-def _enable(ff: dict) -> list:
-    return ["1"] if _param(ff, "CEMUX", "CE") == "1" else ff["connections"]["CE"]
+def _enable(ff: dict) -> tuple:
+    return ("1",) if _param(ff, "CEMUX", "CE") == "1" else tuple(ff["connections"]["CE"])
 
 
 def _absorb_port(cells: dict, block: dict, port: ReadPort, loads: dict, ports: set) -> list:
@@ -91,12 +91,12 @@ def _absorb_port(cells: dict, block: dict, port: ReadPort, loads: dict, ports: s
         if not _plain_register(ff, conn.get(port.clock)):
             return []
         regs[pin] = sinks[0][0]
-    enables = {json.dumps(_enable(cells[r])) for r in regs.values()}
+    enables = {_enable(cells[r]) for r in regs.values()}
     if not regs or len(enables) != 1:
         return []
     for pin, r in regs.items():
         conn[pin] = list(cells[r]["connections"]["Q"])
-    conn[port.out_enable] = json.loads(enables.pop())
+    conn[port.out_enable] = list(enables.pop())
     block["parameters"][port.regmode] = "OUTREG"
     return list(regs.values())
 
